@@ -1,0 +1,35 @@
+#!/bin/sh
+# Builds psync and runs its whole test suite, the way CI does:
+#   1. release build with -Werror, every ctest test;
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer build, every test not
+#      labelled "slow" (the long training-to-accuracy runs);
+#   3. each libFuzzer harness for a bounded time (PSYNC_FUZZ_SECONDS, 20 s),
+#      when clang's fuzzer runtime is installed.
+# Usage: tests/run.sh [BUILD_ROOT]   (default: ./build)
+set -eu
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${1:-$SRC/build}
+JOBS=${PSYNC_JOBS:-2}
+FUZZ_SECONDS=${PSYNC_FUZZ_SECONDS:-20}
+
+step() { printf '\n==== %s\n' "$*"; }
+
+step "release build ($ROOT/release)"
+cmake -S "$SRC" -B "$ROOT/release" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSYNC_WERROR=ON >/dev/null
+cmake --build "$ROOT/release" -j "$JOBS"
+step "tests (release)"
+ctest --test-dir "$ROOT/release" --output-on-failure --timeout 300
+
+step "sanitizer build ($ROOT/asan)"
+cmake -S "$SRC" -B "$ROOT/asan" -DCMAKE_BUILD_TYPE=Debug -DPSYNC_WERROR=ON \
+    -DPSYNC_SANITIZE=ON -DPSYNC_BENCH=OFF >/dev/null
+cmake --build "$ROOT/asan" -j "$JOBS"
+step "tests (ASan + UBSan, without the slow ones)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --test-dir "$ROOT/asan" --output-on-failure --timeout 600 -LE slow
+
+if [ -x "$SRC/tests/fuzz/run-fuzzers.sh" ] && command -v clang >/dev/null 2>&1; then
+    step "fuzzers, ${FUZZ_SECONDS}s each"
+    "$SRC/tests/fuzz/run-fuzzers.sh" "$ROOT/fuzz" "$FUZZ_SECONDS"
+fi
+step "all test stages passed"
