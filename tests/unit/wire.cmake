@@ -1,0 +1,3 @@
+# Wire codec: every message round-trips; hostile headers fail with the
+# specific error; docs/protocol.md documents every message and field.
+psync_unit_test(wire_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/wire_test.c LIBS psync)
