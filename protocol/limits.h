@@ -1,6 +1,11 @@
 /* limits.h: the hard limits applied to everything decoded from untrusted
  * bytes (blobs, wire messages). Counts and lengths read from input are
  * checked against these and against the bytes remaining BEFORE allocating. */
+/* This header shadows the C library's <limits.h> for every file that has
+ * protocol/ on its include path (msgpack-c includes <limits.h>), so it
+ * first pulls in the system one. */
+#include_next <limits.h>
+
 #ifndef PSYNC_LIMITS_H
 #define PSYNC_LIMITS_H
 
