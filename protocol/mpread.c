@@ -74,7 +74,7 @@ static const struct { psync_mp_kind kind; uint8_t hsize, lenbytes, fixlen; } mp_
 static int mp_short(mp_head *h, uint8_t c)
 {
     h->hsize = 1;
-    if (c <= 0x7f) { h->kind = PSYNC_MP_UINT; h->u = c; }
+    if (c <= 0x7f) { h->kind = PSYNC_MP_UINT; h->u = c; h->i = c; }
     else if (c <= 0x8f) { h->kind = PSYNC_MP_MAP; h->n = c & 0x0f; }
     else if (c <= 0x9f) { h->kind = PSYNC_MP_ARRAY; h->n = c & 0x0f; }
     else if (c <= 0xbf) { h->kind = PSYNC_MP_STR; h->n = c & 0x1f; }
@@ -364,6 +364,8 @@ psync_err psync_mp_wrap(psync_err err, const char *field)
     if (!err)
         return PSYNC_OK;
     char detail[256];
+    if (!field || !*field)
+        return err;
     snprintf(detail, sizeof detail, "%s", psync_errdetail());
     return psync_fail(err, "%s: %s", field, detail);
 }
@@ -388,9 +390,11 @@ static psync_err mp_field_entry(psync_mp *mp, const psync_mp_field *fields, unsi
     if (err)
         return psync_mp_wrap(err, path);
     int i = mp_field_find(fields, nfields, key, n);
-    if (i < 0)
-        return psync_mp_wrap(psync_mp_skip(mp), path);
     char sub[160];
+    if (i < 0) {  /* unknown key: skipped, but must be well-formed */
+        snprintf(sub, sizeof sub, "%s%s%.*s", path, *path ? "." : "", (int)(n < 64 ? n : 64), key);
+        return psync_mp_wrap(psync_mp_skip(mp), sub);
+    }
     snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", fields[i].key);
     if (seen[i])
         return psync_fail(PSYNC_EFORMAT, "%s: key appears twice", sub);
