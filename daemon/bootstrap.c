@@ -1,0 +1,189 @@
+/* bootstrap.c: the daemon's model. On a first start there is none: one
+ * member is asked to upload its blob (MODEL chunks), which becomes the
+ * template (graph, tensor table, optimizer, state) and the first merged
+ * payload. A joiner gets a BOOTSTRAP: the blob re-encoded from the template
+ * and the current merged payload, cached per version. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "daemon.h"
+
+static void psd_upload_reset(psd_upload *u)
+{
+    free(u->buf);
+    free(u->have);
+    memset(u, 0, sizeof *u);
+}
+
+/* Asks the next member that has a model to upload it (after an abort). */
+static void psd_upload_ask(psd *d)
+{
+    for (uint32_t i = 0; i < d->n_members; i++) {
+        psd_member *m = d->members[i];
+        if (m->model_bytes) {
+            d->upload.member = m->id;
+            psd_control_welcome(d, m, "upload");
+            return;
+        }
+    }
+}
+
+void psd_upload_abort(psd *d, const char *why)
+{
+    PSYNC_WARN("upload_aborted", "member=%llu why=%s", (unsigned long long)d->upload.member, why);
+    psd_upload_reset(&d->upload);
+    if (!d->tmpl)
+        psd_upload_ask(d);
+}
+
+/* Makes model (taken) the template and its payload merged version `version`. */
+static psync_err psd_install(psd *d, psync_model *model, uint64_t version)
+{
+    psync_err e;
+    if (!model->payload_len) {
+        psync_model_destroy(&model);
+        return psync_fail(PSYNC_EFORMAT, "model has an empty payload");
+    }
+    d->payload_len = model->payload_len;
+    d->n_chunks = (model->payload_len + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
+    if ((e = psync_wire_merge_ranges(model, d->set.merge_slots, &d->ranges, &d->n_ranges)) ||
+        (e = psd_rcbuf_new(d->payload_len, d->n_chunks, &d->pool[0]))) {
+        psync_model_destroy(&model);
+        return e;
+    }
+    memcpy(d->pool[0]->data, model->payload, d->payload_len);
+    psd_rcbuf_crcs(d->pool[0], d->payload_len, d->set.chunk_bytes);
+    d->tmpl = model;
+    d->layout = psync_model_layout_hash(model);
+    d->cur = d->pool[0];
+    d->version = d->cur->version = version ? version : 1;
+    d->round_start_ms = psd_now_ms();
+    PSYNC_INFO("model_ready", "version=%llu layout=%016llx payload_bytes=%llu tensors=%u ranges=%u",
+               (unsigned long long)d->version, (unsigned long long)d->layout,
+               (unsigned long long)d->payload_len, model->n_tensors, d->n_ranges);
+    return PSYNC_OK;
+}
+
+/* The whole blob is in: decode, check, install, announce. */
+static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
+{
+    psync_model *model = NULL;
+    psync_err e = psync_blob_decode(d->upload.buf, d->upload.total, NULL, PSYNC_DECODE_TAKE, &model);
+    psd_reason why = PSD_R_MODEL;
+    if (!e) {
+        d->upload.buf = NULL; /* the model owns it now */
+        if (psync_model_layout_hash(model) != h->layout) {
+            why = PSD_R_LAYOUT;
+            e = psync_fail(PSYNC_EMISMATCH, "uploaded blob's layout hash differs from the header's");
+        } else {
+            e = psync_model_check_finite(model, (1u << PSYNC_ROLE_PARAM) | (1u << PSYNC_ROLE_SLOT));
+            why = e ? PSD_R_NONFINITE : why;
+        }
+        if (e)
+            psync_model_destroy(&model);
+    }
+    if (!e)
+        e = psd_install(d, model, h->version);
+    if (e) {
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "model");
+        psd_upload_abort(d, "bad model");
+        return;
+    }
+    psd_upload_reset(&d->upload);
+    m->layout = d->layout;
+    m->held = d->version;
+    psd_control_announce(d);
+}
+
+static psync_err psd_upload_begin(psd *d, const psync_wire_hdr *h)
+{
+    psd_upload *u = &d->upload;
+    u->n_chunks = (h->total + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
+    u->buf = aligned_alloc(64, (h->total + 63) & ~(uint64_t)63);
+    u->have = calloc(u->n_chunks, sizeof *u->have);
+    if (!u->buf || !u->have)
+        return psync_fail(PSYNC_ENOMEM, "model upload of %llu bytes", (unsigned long long)h->total);
+    u->total = h->total;
+    u->layout = h->layout;
+    u->received = 0;
+    return PSYNC_OK;
+}
+
+void psd_upload_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame)
+{
+    psd_upload *u = &d->upload;
+    psync_err e = PSYNC_OK;
+    if (d->tmpl || u->member != m->id) {
+        e = psync_fail(PSYNC_EPROTO, "model upload not requested from this member");
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "model");
+        return;
+    }
+    e = psync_wire_chunk_check(h, zmq_msg_data(frame), zmq_msg_size(frame), d->set.chunk_bytes,
+                               d->set.max_model_bytes);
+    if (e) {
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_CHUNK, e, "model");
+        return;
+    }
+    if (u->buf && (u->total != h->total || u->layout != h->layout)) {
+        free(u->buf);
+        free(u->have);
+        u->buf = NULL;
+        u->have = NULL;
+    }
+    if (!u->buf && (e = psd_upload_begin(d, h))) {
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_MODEL, e, "model");
+        return;
+    }
+    uint64_t k = h->offset / d->set.chunk_bytes;
+    memcpy(u->buf + h->offset, zmq_msg_data(frame), zmq_msg_size(frame));
+    u->received += !u->have[k];
+    u->have[k] = true;
+    if (u->received == u->n_chunks)
+        psd_upload_finish(d, m, h);
+}
+
+/* Re-encodes the bootstrap blob for the current version into d->boot. */
+static psync_err psd_bootstrap_build(psd *d)
+{
+    size_t size, len;
+    psync_err e;
+    uint8_t *saved = d->tmpl->payload;
+    d->tmpl->state.merge_version = d->version;
+    if ((e = psync_blob_size(d->tmpl, &size)))
+        return e;
+    uint64_t n = (size + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
+    if (!d->boot || atomic_load(&d->boot->refs) != 1 || d->boot->len != size) {
+        psd_rcbuf_unref(d->boot);
+        d->boot = NULL;
+        if ((e = psd_rcbuf_new(size, n, &d->boot)))
+            return e;
+    }
+    /* Encode from the merged buffer without copying it into the template
+     * first: the encoder only reads m->payload. */
+    d->tmpl->payload = d->cur->data;
+    e = psync_blob_encode_into(d->tmpl, d->boot->data, size, &len);
+    d->tmpl->payload = saved;
+    if (e)
+        return e;
+    psd_rcbuf_crcs(d->boot, len, d->set.chunk_bytes);
+    d->boot->version = d->version;
+    d->boot->len = len;
+    return PSYNC_OK;
+}
+
+psync_err psd_bootstrap_serve(psd *d, psd_member *m)
+{
+    psync_err e;
+    if (!d->cur)
+        return psync_fail(PSYNC_EBUSY, "no model yet: wait for announce");
+    if ((!d->boot || d->boot->version != d->version) && (e = psd_bootstrap_build(d)))
+        return e;
+    psd_stream_start(&m->boot, d->boot, PSYNC_MSG_BOOTSTRAP, d->version, d->layout, d->boot->len);
+    psd_stream_stop(&m->merged); /* the blob already holds this version */
+    m->layout = d->layout;
+    PSYNC_INFO("bootstrap", "member=%llu name=%s version=%llu bytes=%llu",
+               (unsigned long long)m->id, m->name, (unsigned long long)d->version,
+               (unsigned long long)d->boot->len);
+    return PSYNC_OK;
+}

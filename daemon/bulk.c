@@ -1,0 +1,92 @@
+/* bulk.c: the bulk socket: attach, model upload chunks, snapshot chunks
+ * (checked for layout, staleness, chunk consistency and finiteness before
+ * they are held for the merge) and bootstrap requests. */
+#include "daemon.h"
+#include "recv.h"
+
+static void psd_on_attach(psd *d, psd_member *m)
+{
+    if (d->cur && m->layout == d->layout && m->held != d->version)
+        psd_stream_start(&m->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
+                         d->payload_len);
+}
+
+static void psd_on_bootstrap_req(psd *d, psd_member *m)
+{
+    psync_err e = psd_bootstrap_serve(d, m);
+    if (e)
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "bootstrap_req");
+}
+
+/* Checks one snapshot chunk; PSD_R_COUNT_ if it may be held. */
+static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t *frame,
+                                     psync_err *e)
+{
+    psd_reason why;
+    if (!d->cur) {
+        *e = psync_fail(PSYNC_EBUSY, "no model yet: wait for announce");
+        return PSD_R_STATE;
+    }
+    if (h->layout != d->layout || h->total != d->payload_len) {
+        *e = psync_fail(PSYNC_EMISMATCH,
+                        "snapshot layout %016llx (%llu bytes) differs from the cluster's %016llx "
+                        "(%llu bytes): bootstrap to get the cluster's model",
+                        (unsigned long long)h->layout, (unsigned long long)h->total,
+                        (unsigned long long)d->layout, (unsigned long long)d->payload_len);
+        return PSD_R_LAYOUT;
+    }
+    if ((*e = psd_merge_admit(d, h, &why)))
+        return why;
+    if ((*e = psync_wire_chunk_check(h, zmq_msg_data(frame), zmq_msg_size(frame),
+                                     d->set.chunk_bytes, d->payload_len)))
+        return PSD_R_CHUNK;
+    if (!psd_merge_chunk_finite(d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame))) {
+        *e = PSYNC_ENONFINITE;
+        return PSD_R_NONFINITE;
+    }
+    return PSD_R_COUNT_;
+}
+
+static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame)
+{
+    psync_err e = PSYNC_OK;
+    psd_reason why = psd_snapshot_check(d, h, frame, &e);
+    psd_inbound *in = &m->in;
+    if (why != PSD_R_COUNT_) {
+        psd_inbound_clear(in); /* a refused chunk voids the whole snapshot */
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "snapshot");
+        return;
+    }
+    bool fresh = !in->received || in->complete || in->base != h->base ||
+                 in->samples != h->samples;
+    if (fresh && (e = psd_inbound_begin(in, h->total, d->n_chunks))) {
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "snapshot");
+        return;
+    }
+    in->base = h->base;
+    in->samples = h->samples;
+    in->layout = h->layout;
+    m->bytes_in += zmq_msg_size(frame);
+    d->bytes_in += zmq_msg_size(frame);
+    if (psd_inbound_put(in, h->offset / d->set.chunk_bytes, frame))
+        psd_merge_on_snapshot(d, m);
+}
+
+void psd_bulk_readable(psd *d)
+{
+    psd_msg msg;
+    if (!psd_recv(d, d->bulk, PSYNC_CH_BULK, &msg))
+        return;
+    psd_member *m = psd_msg_member(d, d->bulk, &msg);
+    if (m) {
+        m->attached = true;
+        switch (msg.h.t) {
+        case PSYNC_MSG_ATTACH: psd_on_attach(d, m); break;
+        case PSYNC_MSG_MODEL: psd_upload_chunk(d, m, &msg.h, msg.payload); break;
+        case PSYNC_MSG_SNAPSHOT: psd_on_snapshot(d, m, &msg.h, msg.payload); break;
+        case PSYNC_MSG_BOOTSTRAP_REQ: psd_on_bootstrap_req(d, m); break;
+        default: break;
+        }
+    }
+    psd_msg_close(&msg);
+}

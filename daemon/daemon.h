@@ -1,0 +1,275 @@
+/* daemon.h: psyncd's internal types, shared by the files of daemon/ only:
+ * settings, refcounted buffers, members with their inbound staging and
+ * outbound streams, the merge state and the daemon itself. One event-loop
+ * thread owns all of it; ZeroMQ's I/O threads only drop buffer references. */
+#ifndef PSYNCD_DAEMON_H
+#define PSYNCD_DAEMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <zmq.h>
+
+#include "config.h"
+#include "log.h"
+
+#include "error.h"
+#include "model.h"
+#include "wire.h"
+
+#define PSD_RID_MAX 64
+
+typedef struct psd psd;
+#define PSD_POOL_MAX 3  /* merged buffers: current + in flight + next */
+
+typedef enum psd_policy { PSD_SYNC = 1, PSD_EASGD, PSD_ASYNC } psd_policy;
+
+/* Refusal reasons, each with a counter (names in refuse.c). */
+typedef enum psd_reason {
+    PSD_R_MALFORMED = 0, /* header not decodable (format, truncation, limits) */
+    PSD_R_VERSION,       /* wrong protocol version */
+    PSD_R_TYPE,          /* unknown type, or wrong channel/direction */
+    PSD_R_FRAMES,        /* wrong frame count or payload size */
+    PSD_R_INCARNATION,   /* stale daemon incarnation */
+    PSD_R_MEMBER,        /* unknown member / bulk not attached */
+    PSD_R_LAYOUT,        /* layout hash differs */
+    PSD_R_CHUNK,         /* chunk offset/total/length/crc inconsistent */
+    PSD_R_NONFINITE,     /* NaN or Inf in a snapshot */
+    PSD_R_STALE,         /* snapshot for an old version, or too stale */
+    PSD_R_STATE,         /* message not expected now (no model yet, upload not asked) */
+    PSD_R_FULL,          /* max members reached */
+    PSD_R_MODEL,         /* uploaded blob does not decode */
+    PSD_R_COUNT_
+} psd_reason;
+
+typedef struct psd_settings {
+    char bind_control[256];
+    char bind_bulk[256];
+    psd_policy policy;
+    int64_t heartbeat_ms, member_timeout_ms, round_deadline_ms, grace_ms;
+    double alpha;
+    uint64_t max_staleness;
+    uint64_t chunk_bytes;
+    uint64_t max_message_bytes;
+    uint64_t max_model_bytes;
+    uint32_t max_members;
+    uint32_t easgd_every;
+    bool merge_slots;
+} psd_settings;
+
+/* A 64-byte-aligned buffer shared with ZeroMQ zero-copy frames. Each frame
+ * holds one reference, dropped by a ZeroMQ I/O thread when sent. */
+typedef struct psd_rcbuf {
+    atomic_int refs;
+    uint64_t len;
+    uint64_t version;  /* what it currently holds */
+    uint32_t *crc;     /* per-chunk crc32, computed once per content */
+    uint32_t n_crc;
+    uint8_t *data;
+} psd_rcbuf;
+
+/* One member's snapshot (or model upload) being received: the payload
+ * frames are kept as received (no copy) until the whole stream is in. */
+typedef struct psd_inbound {
+    uint64_t total, n_chunks, received;
+    uint64_t base, samples, layout;  /* of the snapshot being received */
+    bool complete;
+    zmq_msg_t *chunks;  /* n_chunks frames, valid where have[i] */
+    bool *have;
+} psd_inbound;
+
+/* A chunked transfer of a buffer to one member on the bulk socket. */
+typedef struct psd_stream {
+    psd_rcbuf *buf;     /* referenced while active; NULL when idle */
+    psync_msg_type type;
+    uint64_t version, layout, next, total;
+} psd_stream;
+
+typedef struct psd_member {
+    uint64_t id;
+    uint8_t rid[PSD_RID_MAX];
+    size_t rid_len;
+    char name[64];
+    int64_t rank;
+    bool attached;        /* bulk connection seen */
+    uint64_t held;        /* merged version the member reports holding */
+    uint64_t held_inc, layout, model_bytes;  /* from its hello */
+    uint64_t joined_ms, last_seen_ms, last_publish_ms;
+    uint64_t samples, snapshots, bytes_in, bytes_out;
+    uint64_t errors_sent, err_window_ms;
+    uint32_t err_count;
+    psd_inbound in;
+    psd_stream merged, boot;
+} psd_member;
+
+/* The model upload in progress (first daemon start). */
+typedef struct psd_upload {
+    uint64_t member;  /* member asked to upload, 0 = none */
+    uint64_t total, received, layout;
+    uint8_t *buf;
+    bool *have;
+    uint64_t n_chunks;
+} psd_upload;
+
+typedef struct psd_timer {
+    uint64_t due_ms;
+    uint64_t every_ms;
+    void (*fn)(psd *d);
+} psd_timer;
+
+struct psd {
+    psd_settings set;
+    void *ctx, *control, *bulk;
+    uint64_t inc;
+    /* members, sorted by id (so merges sum in member-id order) */
+    psd_member **members;
+    uint32_t n_members;
+    uint64_t next_id;
+    /* model */
+    psync_model *tmpl;        /* graph, tensor table, optimizer, state */
+    uint64_t layout, payload_len, n_chunks;
+    psync_wire_range *ranges;
+    uint32_t n_ranges;
+    psd_rcbuf *pool[PSD_POOL_MAX];
+    psd_rcbuf *cur;           /* current merged payload (NULL: no model) */
+    uint64_t version;
+    uint64_t round_start_ms;  /* sync: when the current round opened */
+    uint32_t easgd_pending;   /* easgd: snapshots since the last broadcast */
+    bool merge_deferred;      /* a merge waits for a free pool buffer */
+    psd_upload upload;
+    psd_rcbuf *boot;          /* cached bootstrap blob */
+    /* counters */
+    uint64_t refused[PSD_R_COUNT_];
+    uint64_t merges, snapshots_in, bytes_in, bytes_out;
+    uint64_t last_merge_us;
+    /* loop */
+    psd_timer timers[4];
+    unsigned n_timers;
+    uint64_t log_window_ms;
+    uint32_t log_count;
+    volatile int stopping;    /* set by the signal handler */
+};
+
+/* --- settings.c: the settings table of psyncd --- */
+/* Loads defaults < file < PSYNC_* env < flags into s; *cfg (owned by the
+ * caller) keeps sources for --print-config. PSYNC_ECONFIG with a detail. */
+psync_err psd_settings_load(psd_settings *s, int argc, char **argv, psync_config **cfg);
+/* Prints --help for psyncd to out. */
+void psd_settings_help(FILE *out);
+const char *psd_policy_name(psd_policy p);
+
+/* --- sockets.c: the ZeroMQ context and the two ROUTER sockets --- */
+/* Tunes malloc, creates the context (2 I/O threads) and binds control and
+ * bulk with every option set in one place. PSYNC_EIO naming the endpoint. */
+psync_err psd_sockets_open(psd *d);
+/* Closes the sockets (linger_ms for queued data) and the context. */
+void psd_sockets_close(psd *d, int linger_ms);
+
+/* --- rcbuf.c: refcounted buffers shared with zero-copy frames --- */
+/* New buffer of len bytes (64-byte aligned) with one reference and room for
+ * n_chunks crcs. PSYNC_ENOMEM. */
+psync_err psd_rcbuf_new(uint64_t len, uint64_t n_chunks, psd_rcbuf **out);
+void psd_rcbuf_ref(psd_rcbuf *b);
+/* Drops one reference; frees at zero. Safe from any thread; NULL ok. */
+void psd_rcbuf_unref(psd_rcbuf *b);
+/* Recomputes the per-chunk crcs of the buffer's first len bytes. */
+void psd_rcbuf_crcs(psd_rcbuf *b, uint64_t len, uint64_t chunk_bytes);
+/* A zero-copy frame over b->data[off, off+len) holding one reference. */
+psync_err psd_rcbuf_frame(psd_rcbuf *b, uint64_t off, uint64_t len, zmq_msg_t *msg);
+
+/* --- loop.c: clock, timers and the poll loop --- */
+uint64_t psd_now_ms(void);
+uint64_t psd_now_us(void);
+/* Runs every every_ms from now. At most 4 timers. */
+void psd_loop_timer(psd *d, uint64_t every_ms, void (*fn)(psd *d));
+/* Polls both sockets and runs timers until d->stopping, then drains
+ * outbound streams for at most grace_ms. Returns PSYNC_OK or PSYNC_EIO. */
+psync_err psd_loop_run(psd *d);
+
+/* --- refuse.c: refusing a message: error reply, log line, counter --- */
+const char *psd_reason_name(psd_reason r);
+/* Counts r, logs it (rate-limited) and replies ERROR (err, detail from
+ * psync_errdetail()) to rid on sock (rate-limited per member). */
+void psd_refuse(psd *d, void *sock, const uint8_t *rid, size_t rid_len, psd_reason r,
+                psync_err err, const char *ref);
+
+/* --- members.c: membership, heartbeats, timeouts --- */
+psd_member *psd_member_by_rid(psd *d, const uint8_t *rid, size_t len);
+psd_member *psd_member_by_id(psd *d, uint64_t id);
+/* Adds a member for rid (or returns the existing one). PSYNC_ELIMIT when
+ * max_members are live, PSYNC_ENOMEM. */
+psync_err psd_member_join(psd *d, const uint8_t *rid, size_t len, psd_member **out);
+/* Removes m (frees staging, stops streams, re-evaluates the round). */
+void psd_member_drop(psd *d, psd_member *m, const char *why);
+/* Timer: drops members silent for member_timeout_ms; logs stalls. */
+void psd_members_tick(psd *d);
+uint32_t psd_members_attached(const psd *d);
+
+/* --- inbound.c: receiving a chunked stream into held frames --- */
+void psd_inbound_clear(psd_inbound *in);
+/* Prepares in for a stream of total bytes in n_chunks (reuses arrays). */
+psync_err psd_inbound_begin(psd_inbound *in, uint64_t total, uint64_t n_chunks);
+/* Keeps frame (moved in) as chunk idx; returns true when all are in. */
+bool psd_inbound_put(psd_inbound *in, uint64_t idx, zmq_msg_t *frame);
+/* Pointer to the data of chunk idx. */
+const uint8_t *psd_inbound_chunk(const psd_inbound *in, uint64_t idx);
+
+/* --- kernels.c: f32 merge loops (vectorised, restrict) --- */
+void psd_k_scale(float *restrict d, const float *restrict x, float a, uint64_t n);
+void psd_k_axpy(float *restrict d, const float *restrict x, float a, uint64_t n);
+void psd_k_lerp(float *restrict d, const float *restrict c, const float *restrict x, float a,
+                uint64_t n);
+/* true if every float of x[0..n) is finite. */
+bool psd_k_finite(const float *x, uint64_t n);
+
+/* --- merge.c: the policies --- */
+/* A member's snapshot chunk passed every check and is held; called when
+ * its snapshot is complete. */
+void psd_merge_on_snapshot(psd *d, psd_member *m);
+/* Re-evaluates the sync round (member left, deadline, buffer freed). */
+void psd_merge_poll(psd *d);
+/* Timer: round deadline and deferred merges. */
+void psd_merge_tick(psd *d);
+/* Checks a snapshot header against the policy before taking its chunks
+ * (staleness, base); PSYNC_ESTALE / PSYNC_EPROTO with a detail. */
+psync_err psd_merge_admit(psd *d, const psync_wire_hdr *h, psd_reason *why);
+/* A free pool buffer holding the current merged bytes outside the merge
+ * ranges, or NULL if all are in flight. */
+psd_rcbuf *psd_merge_acquire(psd *d);
+/* true if the merge ranges inside chunk k (data) are all finite; else
+ * records a PSYNC_ENONFINITE detail. */
+bool psd_merge_chunk_finite(psd *d, uint64_t k, const uint8_t *data);
+
+/* --- stream.c: chunked sends to members --- */
+/* Starts sending buf to m (replacing an older transfer of the same kind:
+ * latest version wins). Takes a reference on buf. */
+void psd_stream_start(psd_stream *s, psd_rcbuf *buf, psync_msg_type type, uint64_t version,
+                      uint64_t layout, uint64_t total);
+void psd_stream_stop(psd_stream *s);
+/* Sends as many chunks as the peers' queues take; true if any is pending. */
+bool psd_streams_pump(psd *d);
+/* Sends the current merged version to every attached member. */
+void psd_broadcast_merged(psd *d);
+
+/* --- bootstrap.c: the template model, uploads and bootstraps --- */
+/* Handles a MODEL chunk from m (hdr decoded, frame the payload). */
+void psd_upload_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame);
+/* Forgets the upload (uploader left); asks another member if one has a model. */
+void psd_upload_abort(psd *d, const char *why);
+/* Starts a BOOTSTRAP stream of the current model to m. */
+psync_err psd_bootstrap_serve(psd *d, psd_member *m);
+
+/* --- control.c / bulk.c: message dispatch per socket --- */
+void psd_control_readable(psd *d);
+void psd_bulk_readable(psd *d);
+/* Sends WELCOME to m with the given action. */
+void psd_control_welcome(psd *d, psd_member *m, const char *action);
+/* Sends ANNOUNCE to every member. */
+void psd_control_announce(psd *d);
+
+/* --- status.c: the STATUS document --- */
+void psd_status_reply(psd *d, const uint8_t *rid, size_t rid_len);
+
+#endif

@@ -1,0 +1,254 @@
+/* merge.c: the merge policies over the flat f32 payload (merge ranges
+ * only; every other byte keeps the template's value):
+ *   sync   new = sum_i (n_i / N) w_i over the members whose snapshot has
+ *          base == version, summed in member-id order (deterministic);
+ *   easgd  new = c + alpha (w - c) per snapshot;
+ *   async  new = c + s (w - c), s = 1 / (attached * (1 + version - base)).
+ * Results go to a free pool buffer (never one still in flight). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+
+#define PSD_BLOCK_FLOATS 8192 /* 32 KiB: the output block stays in L1/L2 */
+
+psd_rcbuf *psd_merge_acquire(psd *d)
+{
+    for (int i = 0; i < PSD_POOL_MAX; i++) {
+        psd_rcbuf *b = d->pool[i];
+        if (b && b != d->cur && atomic_load(&b->refs) == 1)
+            return b;
+    }
+    for (int i = 0; i < PSD_POOL_MAX; i++) {
+        if (d->pool[i])
+            continue;
+        if (psd_rcbuf_new(d->payload_len, d->n_chunks, &d->pool[i]))
+            return NULL;
+        memcpy(d->pool[i]->data, d->cur->data, d->payload_len);
+        return d->pool[i];
+    }
+    return NULL;
+}
+
+/* Calls fn for every piece of a merge range inside chunk k. */
+typedef void (*psd_seg_fn)(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx);
+
+static void psd_merge_segments(psd *d, uint64_t k, psd_seg_fn fn, void *ctx)
+{
+    uint64_t cb = d->set.chunk_bytes, lo = k * cb, hi = lo + cb;
+    for (uint32_t r = 0; r < d->n_ranges; r++) {
+        uint64_t a = d->ranges[r].off, b = a + d->ranges[r].len;
+        if (b <= lo || a >= hi)
+            continue;
+        a = a < lo ? lo : a;
+        b = b > hi ? hi : b;
+        fn(d, k, a, b - a, ctx);
+    }
+}
+
+static void psd_seg_finite(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx)
+{
+    const uint8_t *chunk = ((const uint8_t **)ctx)[0];
+    bool *ok = ((bool **)ctx)[1];
+    uint64_t base = k * d->set.chunk_bytes;
+    if (*ok && !psd_k_finite((const float *)(const void *)(chunk + off - base), len / 4)) {
+        *ok = false;
+        psync_fail(PSYNC_ENONFINITE, "snapshot has NaN or Inf in bytes [%llu, %llu)",
+                   (unsigned long long)off, (unsigned long long)(off + len));
+    }
+}
+
+/* true if the merge ranges inside chunk k of data are all finite. */
+bool psd_merge_chunk_finite(psd *d, uint64_t k, const uint8_t *data)
+{
+    bool ok = true;
+    void *ctx[2] = {(void *)data, &ok};
+    psd_merge_segments(d, k, psd_seg_finite, ctx);
+    return ok;
+}
+
+typedef struct psd_avg {
+    psd_member **who;
+    float *w;
+    uint32_t n;
+    psd_rcbuf *out;
+} psd_avg;
+
+static void psd_seg_average(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx)
+{
+    psd_avg *a = ctx;
+    uint64_t base = k * d->set.chunk_bytes;
+    float *dst = (float *)(void *)(a->out->data + off);
+    uint64_t n = len / 4;
+    for (uint64_t b = 0; b < n; b += PSD_BLOCK_FLOATS) {
+        uint64_t m = n - b < PSD_BLOCK_FLOATS ? n - b : PSD_BLOCK_FLOATS;
+        for (uint32_t i = 0; i < a->n; i++) {
+            const float *x = (const float *)(const void *)(psd_inbound_chunk(&a->who[i]->in, k) + off - base) + b;
+            if (i == 0)
+                psd_k_scale(dst + b, x, a->w[i], m);
+            else
+                psd_k_axpy(dst + b, x, a->w[i], m);
+        }
+    }
+}
+
+typedef struct psd_lerp {
+    const psd_member *m;
+    float s;
+    psd_rcbuf *out;
+} psd_lerp;
+
+static void psd_seg_lerp(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx)
+{
+    psd_lerp *l = ctx;
+    uint64_t base = k * d->set.chunk_bytes;
+    const float *x = (const float *)(const void *)(psd_inbound_chunk(&l->m->in, k) + off - base);
+    psd_k_lerp((float *)(void *)(l->out->data + off), (const float *)(const void *)(d->cur->data + off),
+               x, l->s, len / 4);
+}
+
+/* Makes out the current version: crcs, counters, broadcast. */
+static void psd_merge_publish(psd *d, psd_rcbuf *out, uint64_t t0, bool send)
+{
+    psd_rcbuf_crcs(out, d->payload_len, d->set.chunk_bytes);
+    out->version = ++d->version;
+    d->cur = out;
+    d->merges++;
+    d->last_merge_us = psd_now_us() - t0;
+    if (send)
+        psd_broadcast_merged(d);
+}
+
+static void psd_merge_sync_close(psd *d, psd_member **who, uint32_t n)
+{
+    uint64_t t0 = psd_now_us(), total = 0;
+    float w[n];
+    psd_avg a = {who, w, n, psd_merge_acquire(d)};
+    if (!a.out) {
+        d->merge_deferred = true;
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        total += who[i]->in.samples;
+    for (uint32_t i = 0; i < n; i++)
+        w[i] = total ? (float)((double)who[i]->in.samples / (double)total) : 1.0f / (float)n;
+    for (uint64_t k = 0; k < d->n_chunks; k++)
+        psd_merge_segments(d, k, psd_seg_average, &a);
+    for (uint32_t i = 0; i < n; i++)
+        psd_inbound_clear(&who[i]->in);
+    d->merge_deferred = false;
+    psd_merge_publish(d, a.out, t0, true);
+    d->round_start_ms = psd_now_ms();
+    PSYNC_INFO("round_closed", "version=%llu snapshots=%u samples=%llu merge_us=%llu",
+               (unsigned long long)d->version, n, (unsigned long long)total,
+               (unsigned long long)d->last_merge_us);
+}
+
+static void psd_merge_sync_poll(psd *d)
+{
+    uint32_t attached = 0, n = 0;
+    psd_member *who[d->n_members ? d->n_members : 1];
+    for (uint32_t i = 0; i < d->n_members; i++) {
+        psd_member *m = d->members[i];
+        attached += m->attached;
+        if (m->in.complete && m->in.base == d->version)
+            who[n++] = m;
+    }
+    bool late = psd_now_ms() - d->round_start_ms >= (uint64_t)d->set.round_deadline_ms;
+    if (n && (n >= attached || late))
+        psd_merge_sync_close(d, who, n);
+}
+
+/* easgd / async: applies m's complete snapshot to the centre. */
+static void psd_merge_apply(psd *d, psd_member *m)
+{
+    uint64_t t0 = psd_now_us(), stale = d->version - m->in.base;
+    uint32_t live = psd_members_attached(d);
+    psd_lerp l = {m, (float)d->set.alpha, psd_merge_acquire(d)};
+    if (!l.out) {
+        d->merge_deferred = true;
+        return;
+    }
+    if (d->set.policy == PSD_ASYNC)
+        l.s = (float)(1.0 / ((double)(live ? live : 1) * (double)(1 + stale)));
+    for (uint64_t k = 0; k < d->n_chunks; k++)
+        psd_merge_segments(d, k, psd_seg_lerp, &l);
+    psd_inbound_clear(&m->in);
+    bool send = d->set.policy == PSD_ASYNC || ++d->easgd_pending >= d->set.easgd_every;
+    if (send)
+        d->easgd_pending = 0;
+    psd_merge_publish(d, l.out, t0, send);
+    PSYNC_DEBUG("merged", "version=%llu member=%llu s=%g staleness=%llu",
+                (unsigned long long)d->version, (unsigned long long)m->id, (double)l.s,
+                (unsigned long long)stale);
+}
+
+void psd_merge_poll(psd *d)
+{
+    if (!d->cur)
+        return;
+    if (d->set.policy == PSD_SYNC) {
+        psd_merge_sync_poll(d);
+        return;
+    }
+    d->merge_deferred = false;
+    for (uint32_t i = 0; i < d->n_members && !d->merge_deferred; i++)
+        if (d->members[i]->in.complete)
+            psd_merge_apply(d, d->members[i]);
+}
+
+void psd_merge_on_snapshot(psd *d, psd_member *m)
+{
+    m->samples += m->in.samples;
+    m->snapshots++;
+    m->last_publish_ms = psd_now_ms();
+    d->snapshots_in++;
+    psd_merge_poll(d);
+}
+
+psync_err psd_merge_admit(psd *d, const psync_wire_hdr *h, psd_reason *why)
+{
+    *why = PSD_R_STALE;
+    if (h->base > d->version) {
+        *why = PSD_R_STATE;
+        return psync_fail(PSYNC_EPROTO, "snapshot base %llu is ahead of the daemon's version %llu",
+                          (unsigned long long)h->base, (unsigned long long)d->version);
+    }
+    if (d->set.policy == PSD_SYNC && h->base != d->version)
+        return psync_fail(PSYNC_ESTALE,
+                          "sync round for version %llu is closed; apply merged version %llu and "
+                          "publish again", (unsigned long long)h->base,
+                          (unsigned long long)d->version);
+    if (d->set.policy == PSD_ASYNC && d->version - h->base > d->set.max_staleness)
+        return psync_fail(PSYNC_ESTALE, "snapshot is %llu versions old, max_staleness is %llu",
+                          (unsigned long long)(d->version - h->base),
+                          (unsigned long long)d->set.max_staleness);
+    return PSYNC_OK;
+}
+
+/* Logs members that have not published for a while (sync: the stall). */
+static void psd_merge_stalls(psd *d, uint64_t now)
+{
+    static uint64_t last_report;
+    uint64_t quiet = 5 * (uint64_t)d->set.heartbeat_ms;
+    if (now - last_report < quiet)
+        return;
+    for (uint32_t i = 0; i < d->n_members; i++) {
+        psd_member *m = d->members[i];
+        if (m->attached && !m->in.complete && now - m->last_publish_ms > quiet) {
+            PSYNC_INFO("stall", "member=%llu name=%s version=%llu quiet_ms=%llu",
+                       (unsigned long long)m->id, m->name, (unsigned long long)d->version,
+                       (unsigned long long)(now - m->last_publish_ms));
+            last_report = now;
+        }
+    }
+}
+
+void psd_merge_tick(psd *d)
+{
+    if (!d->cur)
+        return;
+    psd_merge_poll(d);
+    if (d->set.policy == PSD_SYNC)
+        psd_merge_stalls(d, psd_now_ms());
+}

@@ -1,0 +1,116 @@
+/* settings.c: psyncd's settings table (defaults < config file < PSYNC_*
+ * environment < flags, see protocol/config.h) and its reading into the
+ * typed psd_settings the rest of the daemon uses. */
+#include <string.h>
+
+#include "daemon.h"
+
+static const psync_cfg_def psd_table[] = {
+    {"bind_control", PSYNC_CFG_STR, "tcp://127.0.0.1:5555", 1, 0,
+     "control endpoint (hello, heartbeat, status): tcp://HOST:PORT or ipc://PATH"},
+    {"bind_bulk", PSYNC_CFG_STR, "tcp://127.0.0.1:5556", 1, 0,
+     "bulk endpoint (model upload, snapshots, merged versions, bootstrap)"},
+    {"policy", PSYNC_CFG_STR, "sync", 1, 0, "merge policy: sync | easgd | async"},
+    {"heartbeat_ms", PSYNC_CFG_INT, "1000", 10, 600000, "heartbeat interval asked of workers"},
+    {"member_timeout_ms", PSYNC_CFG_INT, "10000", 50, 86400000,
+     "drop a member silent for this long"},
+    {"round_deadline_ms", PSYNC_CFG_INT, "30000", 1, 86400000,
+     "sync: close a round this long after it opened if >= 1 snapshot is in"},
+    {"alpha", PSYNC_CFG_FLOAT, "0.5", 0, 1, "easgd: elastic coefficient (centre += alpha*(w-centre))"},
+    {"easgd_every", PSYNC_CFG_INT, "1", 1, 1000000, "easgd: send MERGED every N applied snapshots"},
+    {"max_staleness", PSYNC_CFG_INT, "8", 0, 1000000,
+     "async: refuse snapshots more than this many versions old"},
+    {"merge_slots", PSYNC_CFG_BOOL, "true", 1, 0,
+     "merge f32 optimizer slots as well as params"},
+    {"chunk_bytes", PSYNC_CFG_INT, "4194304", 4096, 268435456,
+     "bulk chunk size (multiple of 64); 1-4 MiB is fastest"},
+    {"max_message_bytes", PSYNC_CFG_INT, "16777216", 65536, 1073741824,
+     "largest frame accepted on the bulk socket (ZMQ_MAXMSGSIZE)"},
+    {"max_model_bytes", PSYNC_CFG_INT, "4294967296", 1024, 68719476736.0,
+     "largest model blob / payload accepted"},
+    {"max_members", PSYNC_CFG_INT, "256", 1, 65536, "members admitted at once"},
+    {"grace_ms", PSYNC_CFG_INT, "3000", 0, 600000,
+     "on SIGTERM/SIGINT: time to finish sending before exit"},
+    {"log_level", PSYNC_CFG_STR, "info", 1, 0, "debug | info | warn | error"},
+    {"log_format", PSYNC_CFG_STR, "logfmt", 1, 0, "logfmt | json"},
+};
+#define PSD_NSETTINGS (sizeof psd_table / sizeof psd_table[0])
+
+const char *psd_policy_name(psd_policy p)
+{
+    switch (p) {
+    case PSD_SYNC: return "sync";
+    case PSD_EASGD: return "easgd";
+    case PSD_ASYNC: return "async";
+    }
+    return "?";
+}
+
+void psd_settings_help(FILE *out)
+{
+    fprintf(out, "usage: psyncd [OPTIONS]\n\n"
+                 "psync's daemon: merges the weights workers publish and serves the model\n"
+                 "to joining workers. Options (also PSYNC_<NAME> env and --config FILE):\n\n");
+    psync_config_help(psd_table, PSD_NSETTINGS, out);
+}
+
+static psync_err psd_settings_logging(const psync_config *c)
+{
+    psync_log_level lv;
+    const char *fmt = psync_config_str(c, "log_format");
+    if (psync_log_level_parse(psync_config_str(c, "log_level"), &lv))
+        return psync_fail(PSYNC_ECONFIG, "log_level: '%s' is not debug|info|warn|error",
+                          psync_config_str(c, "log_level"));
+    if (strcmp(fmt, "logfmt") && strcmp(fmt, "json"))
+        return psync_fail(PSYNC_ECONFIG, "log_format: '%s' is not logfmt|json", fmt);
+    psync_log_set_level(lv);
+    psync_log_set_format(strcmp(fmt, "json") ? PSYNC_LOGFMT : PSYNC_LOG_JSON);
+    return PSYNC_OK;
+}
+
+static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
+{
+    const char *pol = psync_config_str(c, "policy");
+    snprintf(s->bind_control, sizeof s->bind_control, "%s", psync_config_str(c, "bind_control"));
+    snprintf(s->bind_bulk, sizeof s->bind_bulk, "%s", psync_config_str(c, "bind_bulk"));
+    if (!strcmp(pol, "sync")) s->policy = PSD_SYNC;
+    else if (!strcmp(pol, "easgd")) s->policy = PSD_EASGD;
+    else if (!strcmp(pol, "async")) s->policy = PSD_ASYNC;
+    else return psync_fail(PSYNC_ECONFIG, "policy: '%s' is not sync|easgd|async", pol);
+    s->heartbeat_ms = psync_config_int(c, "heartbeat_ms");
+    s->member_timeout_ms = psync_config_int(c, "member_timeout_ms");
+    s->round_deadline_ms = psync_config_int(c, "round_deadline_ms");
+    s->grace_ms = psync_config_int(c, "grace_ms");
+    s->alpha = psync_config_float(c, "alpha");
+    s->easgd_every = (uint32_t)psync_config_int(c, "easgd_every");
+    s->max_staleness = (uint64_t)psync_config_int(c, "max_staleness");
+    s->merge_slots = psync_config_bool(c, "merge_slots");
+    s->chunk_bytes = (uint64_t)psync_config_int(c, "chunk_bytes");
+    s->max_message_bytes = (uint64_t)psync_config_int(c, "max_message_bytes");
+    s->max_model_bytes = (uint64_t)psync_config_int(c, "max_model_bytes");
+    s->max_members = (uint32_t)psync_config_int(c, "max_members");
+    if (s->chunk_bytes % 64)
+        return psync_fail(PSYNC_ECONFIG, "chunk_bytes: %llu is not a multiple of 64",
+                          (unsigned long long)s->chunk_bytes);
+    if (s->chunk_bytes + PSYNC_WIRE_MAX_HEADER > s->max_message_bytes)
+        return psync_fail(PSYNC_ECONFIG, "chunk_bytes %llu must be below max_message_bytes %llu",
+                          (unsigned long long)s->chunk_bytes,
+                          (unsigned long long)s->max_message_bytes);
+    if (s->member_timeout_ms <= s->heartbeat_ms)
+        return psync_fail(PSYNC_ECONFIG, "member_timeout_ms (%lld) must exceed heartbeat_ms (%lld)",
+                          (long long)s->member_timeout_ms, (long long)s->heartbeat_ms);
+    return psd_settings_logging(c);
+}
+
+psync_err psd_settings_load(psd_settings *s, int argc, char **argv, psync_config **cfg)
+{
+    psync_err e = psync_config_new(cfg, psd_table, PSD_NSETTINGS);
+    if (e)
+        return e;
+    memset(s, 0, sizeof *s);
+    if ((e = psync_config_load(*cfg, argc, argv)))
+        return e;
+    if (psync_config_wants(*cfg) != PSYNC_WANT_RUN)
+        return PSYNC_OK;
+    return psd_settings_read(s, *cfg);
+}

@@ -1,0 +1,88 @@
+/* stream.c: chunked zero-copy sends of a refcounted buffer to one member on
+ * the bulk socket (MERGED and BOOTSTRAP). A send that finds the member's
+ * queue full (EAGAIN under ROUTER_MANDATORY) is resumed on the next loop
+ * turn; a newer version replaces an unfinished older one (latest wins),
+ * so memory stays bounded whatever the number or speed of the members. */
+#include "daemon.h"
+
+void psd_stream_start(psd_stream *s, psd_rcbuf *buf, psync_msg_type type, uint64_t version,
+                      uint64_t layout, uint64_t total)
+{
+    psd_rcbuf_ref(buf);
+    psd_stream_stop(s);
+    *s = (psd_stream){buf, type, version, layout, 0, total};
+}
+
+void psd_stream_stop(psd_stream *s)
+{
+    psd_rcbuf_unref(s->buf);
+    s->buf = NULL;
+}
+
+/* Sends one chunk; PSYNC_EBUSY if the member's queue is full. */
+static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
+{
+    uint64_t cb = d->set.chunk_bytes, k = s->next / cb;
+    uint64_t len = s->total - s->next < cb ? s->total - s->next : cb;
+    psync_wire_hdr h;
+    zmq_msg_t frame;
+    psync_wire_init(&h, s->type, d->inc);
+    h.layout = s->layout;
+    h.version = s->version;
+    h.offset = s->next;
+    h.total = s->total;
+    h.crc = s->buf->crc[k];
+    psync_err e = psd_rcbuf_frame(s->buf, s->next, len, &frame);
+    if (e)
+        return e;
+    if ((e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT))) {
+        zmq_msg_close(&frame);
+        return e;
+    }
+    s->next += len;
+    m->bytes_out += len;
+    d->bytes_out += len;
+    return PSYNC_OK;
+}
+
+/* Pumps one stream; true while it still has chunks to send. */
+static bool psd_stream_pump(psd *d, psd_member *m, psd_stream *s)
+{
+    while (s->buf && s->next < s->total) {
+        psync_err e = psd_stream_chunk(d, m, s);
+        if (e == PSYNC_EBUSY)
+            return true;
+        if (e) {
+            PSYNC_WARN("send_failed", "member=%llu type=%s error=%s detail=\"%s\"",
+                       (unsigned long long)m->id, psync_wire_type_name(s->type),
+                       psync_wire_err_name(e), psync_errdetail());
+            break;
+        }
+    }
+    psd_stream_stop(s);
+    return false;
+}
+
+bool psd_streams_pump(psd *d)
+{
+    bool pending = false;
+    for (uint32_t i = 0; i < d->n_members; i++) {
+        psd_member *m = d->members[i];
+        if (m->boot.buf)
+            pending |= psd_stream_pump(d, m, &m->boot);
+        if (m->merged.buf && !m->boot.buf)
+            pending |= psd_stream_pump(d, m, &m->merged);
+    }
+    return pending;
+}
+
+void psd_broadcast_merged(psd *d)
+{
+    for (uint32_t i = 0; i < d->n_members; i++) {
+        psd_member *m = d->members[i];
+        if (m->attached && m->layout == d->layout)
+            psd_stream_start(&m->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
+                             d->payload_len);
+    }
+    psd_streams_pump(d);
+}
