@@ -261,7 +261,7 @@ static psync_err mf_layer_tokens(mf_layer_ctx *c, const mf_op *op, char **tok, i
     c->kv = tok + npos;
     c->nkv = ntok - npos;
     if (npos != 2 + op->n_in + op->units)
-        return mf_fail(c->p, PSYNC_EFORMAT, "%d names/values before the options; expected "
+        return mf_fail(c->p, PSYNC_EFORMAT, "%d arguments before the options; expected "
                        "'%s NAME %s%s'", npos - 1, op->name,
                        op->n_in == 2 ? "LOGITS LABELS" : "INPUT", op->units ? " UNITS" : "");
     if (op->units) {
