@@ -1,0 +1,155 @@
+/* optim.c: the optimizers, in PyTorch's formulation so results match
+ * torch.optim: SGD, momentum and Nesterov (dampening 0), Adam with bias
+ * correction; weight decay is L2 added to the gradient. Slots are model
+ * tensors "<param>/momentum", "<param>/m", "<param>/v". */
+#include <math.h>
+#include <string.h>
+
+#include "ops.h"
+
+/* Slot names per optimizer kind (NULL-terminated). */
+static const char *const *optim_slots(psync_opt_kind kind)
+{
+    static const char *const none[] = {NULL};
+    static const char *const mom[] = {"momentum", NULL};
+    static const char *const adam[] = {"m", "v", NULL};
+    switch (kind) {
+    case PSYNC_OPT_MOMENTUM:
+    case PSYNC_OPT_NESTEROV:
+        return mom;
+    case PSYNC_OPT_ADAM:
+        return adam;
+    default:
+        return none;
+    }
+}
+
+/* Adds the zero-filled slots of one param that are missing. */
+static psync_err optim_add_slots(psync_model *m, uint32_t i, const char *const *slots)
+{
+    const psync_tensor t = m->tensors[i]; /* copy: adding may move the table */
+    for (; *slots; slots++) {
+        char name[PSYNC_NAME_MAX];
+        psync_err err = psync_slot_name(name, t.name, *slots);
+        if (!err && !psync_model_find(m, name))
+            err = psync_model_add_tensor(m, name, PSYNC_ROLE_SLOT, t.dtype, t.rank, t.shape,
+                                         NULL, NULL);
+        if (err)
+            return err;
+    }
+    return PSYNC_OK;
+}
+
+/* Adds every missing slot of every f32 param for m's optimizer. Returns
+ * PSYNC_EINVAL for an unknown optimizer kind, or the add's error. */
+psync_err psync_optim_init_slots(psync_model *m)
+{
+    psync_err err = eng_optim_check(&m->opt);
+    const uint32_t count = m->n_tensors;
+    for (uint32_t i = 0; !err && i < count; i++)
+        if (m->tensors[i].role == PSYNC_ROLE_PARAM && m->tensors[i].dtype == PSYNC_DTYPE_F32)
+            err = optim_add_slots(m, i, optim_slots(m->opt.kind));
+    return err;
+}
+
+/* Finds one slot of p; PSYNC_ENOTFOUND / PSYNC_ESHAPE. */
+static psync_err optim_find_slot(psync_model *m, const eng_param *p, const char *slot,
+                                 float **out)
+{
+    char name[PSYNC_NAME_MAX];
+    psync_err err = psync_slot_name(name, p->name, slot);
+    if (err)
+        return err;
+    const psync_tensor *t = psync_model_find(m, name);
+    if (!t)
+        return psync_fail(PSYNC_ENOTFOUND, "optimizer slot '%s' missing (psync_optim_init_slots)",
+                          name);
+    if (t->dtype != PSYNC_DTYPE_F32 || psync_tensor_elems(t) != p->size)
+        return psync_fail(PSYNC_ESHAPE, "optimizer slot '%s' does not match param '%s'", name,
+                          p->name);
+    *out = t->data;
+    return PSYNC_OK;
+}
+
+/* Points p->s1 / p->s2 at its slots for m's optimizer. */
+psync_err eng_optim_bind(psync_model *m, eng_param *p)
+{
+    const char *const *slots = optim_slots(m->opt.kind);
+    float **dst[2] = {&p->s1, &p->s2};
+    p->s1 = p->s2 = NULL;
+    for (int i = 0; slots[i]; i++) {
+        psync_err err = optim_find_slot(m, p, slots[i], dst[i]);
+        if (err)
+            return err;
+    }
+    return PSYNC_OK;
+}
+
+/* PSYNC_EINVAL unless the kind is known and the hyper-parameters usable. */
+psync_err eng_optim_check(const psync_optimizer *o)
+{
+    if (!psync_opt_name(o->kind))
+        return psync_fail(PSYNC_EINVAL, "unknown optimizer kind %d", (int)o->kind);
+    if (!isfinite(o->lr) || o->lr < 0 || !isfinite(o->weight_decay) || o->weight_decay < 0)
+        return psync_fail(PSYNC_EINVAL, "optimizer lr %g / weight_decay %g invalid", o->lr,
+                          o->weight_decay);
+    if (o->kind == PSYNC_OPT_ADAM &&
+        !(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps > 0))
+        return psync_fail(PSYNC_EINVAL, "adam beta1 %g beta2 %g eps %g invalid", o->beta1,
+                          o->beta2, o->eps);
+    return PSYNC_OK;
+}
+
+static void optim_sgd(const psync_optimizer *o, eng_param *p)
+{
+    const float lr = (float)o->lr, wd = (float)o->weight_decay;
+    for (size_t i = 0; i < p->size; i++)
+        p->w[i] -= lr * (p->g[i] + wd * p->w[i]);
+}
+
+/* buf = mu*buf + g; p -= lr*buf (or lr*(g + mu*buf) for Nesterov). With a
+ * zero buffer the first step gives buf = g, as torch's clone does. */
+static void optim_momentum(const psync_optimizer *o, eng_param *p, bool nesterov)
+{
+    const float lr = (float)o->lr, wd = (float)o->weight_decay, mu = (float)o->momentum;
+    float *w = p->w, *buf = p->s1;
+    for (size_t i = 0; i < p->size; i++) {
+        float g = p->g[i] + wd * w[i];
+        buf[i] = mu * buf[i] + g;
+        w[i] -= lr * (nesterov ? g + mu * buf[i] : buf[i]);
+    }
+}
+
+/* torch.optim.Adam (single-tensor): step_size = lr / (1 - b1^t),
+ * denom = sqrt(v) / sqrt(1 - b2^t) + eps, p -= step_size * m / denom. */
+static void optim_adam(const psync_optimizer *o, eng_param *p)
+{
+    const double t = (double)o->step;
+    const float b1 = (float)o->beta1, b2 = (float)o->beta2, wd = (float)o->weight_decay;
+    const float step_size = (float)(o->lr / (1.0 - pow(o->beta1, t)));
+    const float bc2_sqrt = (float)sqrt(1.0 - pow(o->beta2, t)), eps = (float)o->eps;
+    float *w = p->w, *m = p->s1, *v = p->s2;
+    for (size_t i = 0; i < p->size; i++) {
+        float g = p->g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (1.0f - b1) * g;
+        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
+        w[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
+    }
+}
+
+/* Applies one step of o to p (o->step already counts this step). */
+void eng_optim_apply(const psync_optimizer *o, eng_param *p)
+{
+    switch (o->kind) {
+    case PSYNC_OPT_SGD:
+        optim_sgd(o, p);
+        break;
+    case PSYNC_OPT_MOMENTUM:
+    case PSYNC_OPT_NESTEROV:
+        optim_momentum(o, p, o->kind == PSYNC_OPT_NESTEROV);
+        break;
+    case PSYNC_OPT_ADAM:
+        optim_adam(o, p);
+        break;
+    }
+}
