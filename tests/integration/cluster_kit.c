@@ -1,0 +1,236 @@
+/* cluster_kit.c: see cluster_kit.h. */
+#include "cluster_kit.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+#include <zmq.h>
+
+/* A port p such that p and p + 1 were free a moment ago. */
+static int kit_free_port(void)
+{
+    for (int tries = 0; tries < 50; tries++) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        bind(s, (struct sockaddr *)&a, sizeof a);
+        getsockname(s, (struct sockaddr *)&a, &len);
+        close(s);
+        int p = ntohs(a.sin_port);
+        int s2 = socket(AF_INET, SOCK_STREAM, 0);
+        a.sin_port = htons((uint16_t)(p + 1));
+        int ok = p < 65000 && bind(s2, (struct sockaddr *)&a, sizeof a) == 0;
+        close(s2);
+        if (ok)
+            return p;
+    }
+    return -1;
+}
+
+int kit_daemon_start(kit_daemon *d, const char *const *flags)
+{
+    const char *argv[40];
+    int n = 0;
+    d->port = kit_free_port();
+    snprintf(d->control, sizeof d->control, "tcp://127.0.0.1:%d", d->port);
+    snprintf(d->bulk, sizeof d->bulk, "tcp://127.0.0.1:%d", d->port + 1);
+    argv[n++] = PSYNCD_PATH;
+    argv[n++] = "--bind-control";
+    argv[n++] = d->control;
+    argv[n++] = "--bind-bulk";
+    argv[n++] = d->bulk;
+    argv[n++] = "--log-level";
+    argv[n++] = getenv("KIT_DAEMON_LOG") ? getenv("KIT_DAEMON_LOG") : "warn";
+    for (int i = 0; flags && flags[i] && n < 38; i++)
+        argv[n++] = flags[i];
+    argv[n] = NULL;
+    d->pid = fork();
+    if (d->pid == 0) {
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return d->pid > 0 ? 0 : -1;
+}
+
+int kit_daemon_stop(kit_daemon *d)
+{
+    int st = 0;
+    kill(d->pid, SIGTERM);
+    if (waitpid(d->pid, &st, 0) != d->pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+psync_model *kit_model(uint64_t n, float wv, float mv)
+{
+    psync_model *m = NULL;
+    uint64_t in[1] = {4}, shp[1] = {n}, bs[1] = {3}, cs[1] = {2};
+    int32_t count[2] = {7, 9};
+    psync_node node;
+    if (psync_model_new(&m) ||
+        psync_graph_add_input(&m->graph, "x", PSYNC_DTYPE_F32, 1, in) ||
+        psync_model_add_tensor(m, "w", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, shp, NULL, NULL) ||
+        psync_model_add_tensor(m, "w/momentum", PSYNC_ROLE_SLOT, PSYNC_DTYPE_F32, 1, shp, NULL, NULL) ||
+        psync_model_add_tensor(m, "b", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, bs, NULL, NULL) ||
+        psync_model_add_tensor(m, "count", PSYNC_ROLE_BUFFER, PSYNC_DTYPE_I32, 1, cs, count, NULL))
+        abort();
+    psync_node_init(&node, "fc", "dense");
+    psync_node_add_input(&node, "x");
+    psync_node_add_param(&node, "w");
+    psync_node_add_param(&node, "b");
+    snprintf(m->graph.output, sizeof m->graph.output, "fc");
+    if (psync_graph_add_node(&m->graph, &node, 4, NULL))
+        abort();
+    m->opt.kind = PSYNC_OPT_MOMENTUM;
+    kit_fill(m, "w", wv);
+    kit_fill(m, "b", wv);
+    kit_fill(m, "w/momentum", mv);
+    return m;
+}
+
+void kit_fill(psync_model *m, const char *name, float v)
+{
+    psync_tensor *t = psync_model_find(m, name);
+    for (uint64_t i = 0; i < psync_tensor_elems(t); i++)
+        ((float *)t->data)[i] = v;
+}
+
+double kit_maxdiff(const psync_model *m, const char *name, float v)
+{
+    const psync_tensor *t = psync_model_find(m, name);
+    double worst = 0;
+    if (!t)
+        return 1e30;
+    for (uint64_t i = 0; i < psync_tensor_elems(t); i++) {
+        double dlt = ((const float *)t->data)[i] - (double)v;
+        dlt = dlt < 0 ? -dlt : dlt;
+        worst = dlt > worst ? dlt : worst;
+    }
+    return worst;
+}
+
+psync_client *kit_client(const kit_daemon *d, const char *name)
+{
+    psync_client *c = NULL;
+    psync_client_opts o = {.control = d->control, .bulk = d->bulk, .name = name, .rank = -1};
+    if (psync_client_new(&c, &o))
+        abort();
+    return c;
+}
+
+bool kit_poll_all(psync_client **cs, psync_model **ms, int n, int timeout_ms)
+{
+    bool done[16] = {0};
+    int left = n;
+    for (int waited = 0; waited < timeout_ms && left; waited += 10) {
+        for (int i = 0; i < n; i++) {
+            bool applied = false;
+            if (!done[i] && !psync_client_poll(cs[i], ms[i], 5, &applied) && applied) {
+                done[i] = true;
+                left--;
+            }
+        }
+    }
+    return left == 0;
+}
+
+void *kit_raw(void *ctx, const char *ep, const char *rid)
+{
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, strlen(rid));
+    zmq_connect(s, ep);
+    return s;
+}
+
+void kit_raw_send(void *s, const void *hdr, size_t hlen, const void *payload, size_t plen)
+{
+    zmq_send(s, hdr, hlen, payload ? ZMQ_SNDMORE : 0);
+    if (payload)
+        zmq_send(s, payload, plen, 0);
+}
+
+void kit_raw_send_hdr(void *s, const psync_wire_hdr *h, const void *payload, size_t plen)
+{
+    unsigned char buf[PSYNC_WIRE_MAX_HEADER];
+    size_t len = 0;
+    if (psync_wire_encode(h, buf, sizeof buf, &len))
+        abort();
+    kit_raw_send(s, buf, len, payload, plen);
+}
+
+int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms)
+{
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&it, 1, timeout_ms) <= 0)
+        return -1;
+    zmq_msg_t fr[PSYNC_WIRE_MAX_FRAMES];
+    int n = 0;
+    bool extra;
+    if (psync_wire_recv(s, fr, &n, &extra))
+        return -1;
+    int rc = psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), h) ? -1 : 0;
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&fr[i]);
+    return rc;
+}
+
+/* Finds key in a msgpack map object. */
+static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
+{
+    if (map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(key) &&
+            !memcmp(kv->key.via.str.ptr, key, strlen(key)))
+            return &kv->val;
+    }
+    return NULL;
+}
+
+int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint64_t *count)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = kit_raw(ctx, d->control, "status-probe");
+    psync_wire_hdr h;
+    psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
+    kit_raw_send_hdr(s, &h, NULL, 0);
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    int rc = -1;
+    zmq_msg_t hdr, doc;
+    zmq_msg_init(&hdr);
+    zmq_msg_init(&doc);
+    if (zmq_poll(&it, 1, 3000) == 1 && zmq_msg_recv(&hdr, s, 0) >= 0 && zmq_msg_more(&hdr) &&
+        zmq_msg_recv(&doc, s, 0) >= 0) {
+        msgpack_unpacked up;
+        msgpack_unpacked_init(&up);
+        if (msgpack_unpack_next(&up, zmq_msg_data(&doc), zmq_msg_size(&doc), NULL) ==
+            MSGPACK_UNPACK_SUCCESS) {
+            const msgpack_object *v = kit_get(&up.data, "version");
+            const msgpack_object *ref = kit_get(&up.data, "refused");
+            const msgpack_object *c = reason && ref ? kit_get(ref, reason) : NULL;
+            if (v)
+                *version = v->via.u64;
+            if (count)
+                *count = c ? c->via.u64 : UINT64_MAX;
+            rc = v ? 0 : -1;
+        }
+        msgpack_unpacked_destroy(&up);
+    }
+    zmq_msg_close(&hdr);
+    zmq_msg_close(&doc);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/* cluster_kit.h: helpers for whole-cluster tests: start and stop a real
+ * psyncd on free 127.0.0.1 ports, build small models, talk raw wire
+ * messages (for hostile input) and read the daemon's STATUS document. */
+#ifndef PSYNC_CLUSTER_KIT_H
+#define PSYNC_CLUSTER_KIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "psync_client.h"
+#include "wire.h"
+
+typedef struct kit_daemon {
+    pid_t pid;
+    int port;            /* control; bulk is port + 1 */
+    char control[64], bulk[64];
+} kit_daemon;
+
+/* Starts psyncd with extra flags (NULL-terminated); 0 on success. */
+int kit_daemon_start(kit_daemon *d, const char *const *flags);
+/* SIGTERM and wait; returns the exit status (or -1). */
+int kit_daemon_stop(kit_daemon *d);
+
+/* A model: param "w" f32[n] = wv, slot "w/momentum" f32[n] = mv, param
+ * "b" f32[3] = wv, buffer "count" i32[2] = {7, 9}; graph x -> dense "fc". */
+psync_model *kit_model(uint64_t n, float wv, float mv);
+/* Sets every element of tensor name (f32) to v. */
+void kit_fill(psync_model *m, const char *name, float v);
+/* Max |x - v| over tensor name. */
+double kit_maxdiff(const psync_model *m, const char *name, float v);
+
+/* A client connected to d (not yet joined). */
+psync_client *kit_client(const kit_daemon *d, const char *name);
+/* Polls every client until each applied a version (or timeout); true if all did. */
+bool kit_poll_all(psync_client **cs, psync_model **ms, int n, int timeout_ms);
+
+/* Raw DEALER on ep with a fixed routing id. */
+void *kit_raw(void *ctx, const char *ep, const char *rid);
+/* Sends frames (hdr bytes, optional payload). */
+void kit_raw_send(void *s, const void *hdr, size_t hlen, const void *payload, size_t plen);
+void kit_raw_send_hdr(void *s, const psync_wire_hdr *h, const void *payload, size_t plen);
+/* Waits up to timeout_ms for a message; decodes its header into h. 0 ok. */
+int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms);
+
+/* STATUS from the daemon: version and one refusal counter (by name). */
+int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint64_t *count);
+
+#endif

@@ -1,0 +1,292 @@
+/* cluster_test.c: a real psyncd over 127.0.0.1 TCP with clients of
+ * libpsync_client: model upload by the first worker while another waits,
+ * a sync round merging to the exact sample-weighted average, bootstrap of a
+ * late joiner (graph + merged weights), a silent member dropped so the
+ * round completes without it and its rejoin, easgd, and hostile messages
+ * (malformed, truncated, oversized, wrong version/type/channel/layout/
+ * incarnation, bad crc, NaN, stale, unknown member) refused with an error
+ * and a counter while the merged state stays and good clients are served. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "cluster_kit.h"
+
+#define N 1500 /* floats in "w": 3 chunks of 4096 bytes */
+static const char *const small_chunks[] = {"--chunk-bytes", "4096", NULL};
+
+/* A uploads while B waits; both join; returns the daemon version. */
+static void join_two(const kit_daemon *d, psync_client **a, psync_model **ma, psync_client **b,
+                     psync_model **mb)
+{
+    *a = kit_client(d, "a");
+    *b = kit_client(d, "b");
+    *ma = kit_model(N, 1.0f, 0.0f);
+    *mb = NULL;
+    assert_int_equal(psync_client_connect(*b, NULL, 10000), PSYNC_OK);
+    assert_int_equal(psync_client_action_get(*b), PSYNC_CLIENT_WAIT);
+    assert_int_equal(psync_client_join(*a, ma, 10000), PSYNC_OK);
+    assert_int_equal(psync_client_action_get(*a), PSYNC_CLIENT_UPLOAD);
+    assert_int_equal(psync_client_bootstrap(*b, mb, 10000), PSYNC_OK);
+    assert_true(kit_maxdiff(*mb, "w", 1.0f) == 0);
+    assert_int_equal(psync_client_held_version(*a), 1);
+    assert_int_equal(psync_client_held_version(*b), 1);
+}
+
+static void test_sync_round_and_bootstrap(void **state)
+{
+    kit_daemon d;
+    psync_client *a, *b, *c;
+    psync_model *ma, *mb, *mc = NULL;
+    assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
+    join_two(&d, &a, &ma, &b, &mb);
+    kit_fill(ma, "w", 2.0f); kit_fill(ma, "b", 2.0f); kit_fill(ma, "w/momentum", 0.5f);
+    kit_fill(mb, "w", 5.0f); kit_fill(mb, "b", 5.0f); kit_fill(mb, "w/momentum", 1.5f);
+    assert_int_equal(psync_client_publish(a, ma, 100), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 300), PSYNC_OK);
+    psync_client *cs[2] = {a, b};
+    psync_model *ms[2] = {ma, mb};
+    assert_true(kit_poll_all(cs, ms, 2, 10000));
+    for (int i = 0; i < 2; i++) {
+        assert_true(kit_maxdiff(ms[i], "w", 4.25f) < 1e-6);
+        assert_true(kit_maxdiff(ms[i], "b", 4.25f) < 1e-6);
+        assert_true(kit_maxdiff(ms[i], "w/momentum", 1.25f) < 1e-6);
+        assert_int_equal(((int32_t *)psync_model_find(ms[i], "count")->data)[1], 9);
+        assert_int_equal(psync_client_held_version(cs[i]), 2);
+    }
+    /* A second publish for the closed round is refused locally in sync. */
+    c = kit_client(&d, "c");
+    assert_int_equal(psync_client_join(c, &mc, 10000), PSYNC_OK);
+    assert_int_equal(mc->graph.n_nodes, 1);
+    assert_string_equal(mc->graph.output, "fc");
+    assert_true(kit_maxdiff(mc, "w", 4.25f) < 1e-6);
+    assert_true(psync_model_layout_hash(mc) == psync_model_layout_hash(ma));
+    assert_int_equal(mc->state.merge_version, 2);
+    uint64_t v = 0;
+    assert_int_equal(kit_status(&d, &v, NULL, NULL), 0);
+    assert_int_equal(v, 2);
+    psync_client_destroy(&a);
+    psync_client_destroy(&b);
+    psync_client_destroy(&c);
+    psync_model_destroy(&ma);
+    psync_model_destroy(&mb);
+    psync_model_destroy(&mc);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
+static void test_timeout_round_and_rejoin(void **state)
+{
+    static const char *const flags[] = {"--chunk-bytes", "4096", "--heartbeat-ms", "100",
+                                        "--member-timeout-ms", "600", NULL};
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    bool applied = false;
+    assert_int_equal(kit_daemon_start(&d, flags), 0);
+    join_two(&d, &a, &ma, &b, &mb);
+    kit_fill(ma, "w", 3.0f);
+    assert_int_equal(psync_client_publish(a, ma, 10), PSYNC_OK);
+    /* b stays silent: the round closes once it is dropped, without it. */
+    for (int i = 0; i < 400 && !applied; i++)
+        assert_int_equal(psync_client_poll(a, ma, 10, &applied), PSYNC_OK);
+    assert_true(applied);
+    assert_int_equal(psync_client_held_version(a), 2);
+    assert_true(kit_maxdiff(ma, "w", 3.0f) == 0);
+    /* b wakes up: it is told it is unknown, rejoins and gets version 2. */
+    applied = false;
+    for (int i = 0; i < 500 && !applied; i++)
+        assert_int_equal(psync_client_poll(b, mb, 10, &applied), PSYNC_OK);
+    assert_true(applied);
+    assert_int_equal(psync_client_held_version(b), 2);
+    assert_true(kit_maxdiff(mb, "w", 3.0f) == 0);
+    psync_client_destroy(&a);
+    psync_client_destroy(&b);
+    psync_model_destroy(&ma);
+    psync_model_destroy(&mb);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
+static void test_easgd(void **state)
+{
+    static const char *const flags[] = {"--chunk-bytes", "4096", "--policy", "easgd",
+                                        "--alpha", "0.5", NULL};
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    bool applied = false;
+    assert_int_equal(kit_daemon_start(&d, flags), 0);
+    join_two(&d, &a, &ma, &b, &mb);
+    kit_fill(ma, "w", 3.0f); /* centre 1 -> 1 + 0.5 (3 - 1) = 2 */
+    assert_int_equal(psync_client_publish(a, ma, 10), PSYNC_OK);
+    for (int i = 0; i < 400 && !applied; i++)
+        assert_int_equal(psync_client_poll(a, ma, 10, &applied), PSYNC_OK);
+    assert_true(applied);
+    /* the worker is pulled toward the centre: 3 - 0.5 (3 - 2) = 2.5 */
+    assert_true(kit_maxdiff(ma, "w", 2.5f) < 1e-6);
+    psync_client_destroy(&a);
+    psync_client_destroy(&b);
+    psync_model_destroy(&ma);
+    psync_model_destroy(&mb);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
+/* Sends raw bytes on s and expects an ERROR with one of two codes. */
+static void expect_error(void *s, const void *hdr, size_t len, const void *pl, size_t plen,
+                         const char *code, const char *alt)
+{
+    psync_wire_hdr r;
+    kit_raw_send(s, hdr, len, pl, plen);
+    assert_int_equal(kit_raw_recv(s, &r, 3000), 0);
+    assert_int_equal(r.t, PSYNC_MSG_ERROR);
+    if (strcmp(r.code, code) && (!alt || strcmp(r.code, alt)))
+        fail_msg("expected %s, got %s (%s)", code, r.code, r.detail);
+}
+
+static void expect_error_hdr(void *s, const psync_wire_hdr *h, const void *pl, size_t plen,
+                             const char *code)
+{
+    unsigned char buf[PSYNC_WIRE_MAX_HEADER];
+    size_t len;
+    assert_int_equal(psync_wire_encode(h, buf, sizeof buf, &len), PSYNC_OK);
+    expect_error(s, buf, len, pl, plen, code, NULL);
+}
+
+static void hostile_envelopes(void *ctl, uint64_t inc)
+{
+    unsigned char buf[4096];
+    size_t len;
+    psync_wire_hdr h;
+    expect_error(ctl, "\xc1garbage", 8, NULL, 0, "EFORMAT", NULL);
+    psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
+    strcpy(h.name, "evil");
+    assert_int_equal(psync_wire_encode(&h, buf, sizeof buf, &len), PSYNC_OK);
+    expect_error(ctl, buf, len / 2, NULL, 0, "ETRUNC", "EFORMAT");
+    h.v = 2; /* the encoder writes any v: a future peer */
+    assert_int_equal(psync_wire_encode(&h, buf, sizeof buf, &len), PSYNC_OK);
+    expect_error(ctl, buf, len, NULL, 0, "EVERSION", NULL);
+    memcpy(buf, "\x84\xa1v\x01\xa1t\xa4nope\xa3inc\x00\xa1m\x01", 19);
+    expect_error(ctl, buf, 19, NULL, 0, "EPROTO", NULL);
+    memset(buf, 'a', sizeof buf);
+    memcpy(buf, "\x84\xa1v\x01\xa1t\xa6status\xa3inc\x00\xa3pad\xda\x0b\xb8", 25);
+    expect_error(ctl, buf, 25 + 3000, NULL, 0, "ELIMIT", NULL); /* 3 KB header */
+    psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, inc);
+    h.m = 1;
+    h.total = 1;
+    expect_error_hdr(ctl, &h, "x", 1, "EPROTO"); /* bulk message on control */
+    psync_wire_init(&h, PSYNC_MSG_HEARTBEAT, inc + 1);
+    h.m = 1;
+    expect_error_hdr(ctl, &h, NULL, 0, "ESTALE"); /* another daemon's incarnation */
+}
+
+/* A raw member: hello on control, then hostile snapshots on bulk. */
+static void hostile_snapshots(void *ctx, const kit_daemon *d, const psync_model *good)
+{
+    psync_wire_hdr h, w;
+    void *ctl = kit_raw(ctx, d->control, "evil-2"), *bulk = kit_raw(ctx, d->bulk, "evil-2");
+    psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
+    h.layout = psync_model_layout_hash(good);
+    h.held = 1;
+    kit_raw_send_hdr(ctl, &h, NULL, 0);
+    assert_int_equal(kit_raw_recv(ctl, &w, 3000), 0);
+    assert_int_equal(w.t, PSYNC_MSG_WELCOME);
+    psync_model *bad = NULL;
+    assert_int_equal(psync_model_clone(good, &bad), PSYNC_OK);
+    float *x = psync_model_find(bad, "w")->data;
+    psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, w.inc);
+    h.m = w.m;
+    h.layout = w.layout ^ 1;
+    h.base = 1;
+    h.samples = 1;
+    h.total = bad->payload_len;
+    h.crc = psync_wire_crc(bad->payload, 4096);
+    expect_error_hdr(bulk, &h, bad->payload, 4096, "EMISMATCH");
+    h.layout = w.layout;
+    h.crc ^= 1;
+    expect_error_hdr(bulk, &h, bad->payload, 4096, "EPROTO");
+    h.base = 0;
+    h.crc ^= 1;
+    expect_error_hdr(bulk, &h, bad->payload, 4096, "ESTALE");
+    h.base = 1;
+    x[5] = 0.0f / 0.0f;
+    h.crc = psync_wire_crc(bad->payload, 4096);
+    expect_error_hdr(bulk, &h, bad->payload, 4096, "ENONFINITE");
+    void *stranger = kit_raw(ctx, d->bulk, "evil-3");
+    h.m = 999;
+    x[5] = 1.0f;
+    h.crc = psync_wire_crc(bad->payload, 4096);
+    expect_error_hdr(stranger, &h, bad->payload, 4096, "ENOTFOUND");
+    psync_wire_init(&h, PSYNC_MSG_LEAVE, w.inc);
+    h.m = w.m;
+    kit_raw_send_hdr(ctl, &h, NULL, 0);
+    psync_model_destroy(&bad);
+    zmq_close(ctl);
+    zmq_close(bulk);
+    zmq_close(stranger);
+}
+
+static void expect_count(const kit_daemon *d, const char *reason, uint64_t at_least)
+{
+    uint64_t v = 0, n = 0;
+    assert_int_equal(kit_status(d, &v, reason, &n), 0);
+    if (n < at_least || n == UINT64_MAX)
+        fail_msg("counter %s = %llu, expected >= %llu", reason, (unsigned long long)n,
+                 (unsigned long long)at_least);
+    assert_int_equal(v, 1); /* merged state unchanged by everything refused */
+}
+
+static void test_hostile_messages(void **state)
+{
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
+    join_two(&d, &a, &ma, &b, &mb);
+    void *ctx = zmq_ctx_new();
+    void *ctl = kit_raw(ctx, d.control, "evil-1");
+    psync_wire_hdr w;
+    psync_wire_init(&w, PSYNC_MSG_HELLO, 0);
+    hostile_envelopes(ctl, 0x1234);
+    hostile_snapshots(ctx, &d, ma);
+    zmq_close(ctl);
+    zmq_ctx_term(ctx);
+    expect_count(&d, "malformed", 3);
+    expect_count(&d, "protocol_version", 1);
+    expect_count(&d, "bad_type", 2);
+    expect_count(&d, "stale_incarnation", 1);
+    expect_count(&d, "layout_mismatch", 1);
+    expect_count(&d, "bad_chunk", 1);
+    expect_count(&d, "stale_version", 1);
+    expect_count(&d, "nonfinite", 1);
+    expect_count(&d, "unknown_member", 1);
+    /* The good clients are still served: an exact round. */
+    kit_fill(ma, "w", 2.0f);
+    kit_fill(mb, "w", 4.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    psync_client *cs[2] = {a, b};
+    psync_model *ms[2] = {ma, mb};
+    assert_true(kit_poll_all(cs, ms, 2, 10000));
+    assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6);
+    assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
+    psync_client_destroy(&a);
+    psync_client_destroy(&b);
+    psync_model_destroy(&ma);
+    psync_model_destroy(&mb);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sync_round_and_bootstrap),
+        cmocka_unit_test(test_timeout_round_and_rejoin),
+        cmocka_unit_test(test_easgd),
+        cmocka_unit_test(test_hostile_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

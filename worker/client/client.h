@@ -1,0 +1,77 @@
+/* client.h: the psync client's internal state and the functions its files
+ * share (sockets.c, session.c, transfer.c, apply.c, join.c). */
+#ifndef PSYNC_CLIENT_INTERNAL_H
+#define PSYNC_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include "log.h"
+#include "psync_client.h"
+#include "wire.h"
+
+/* A chunked stream being received (MERGED into a reused staging buffer,
+ * BOOTSTRAP into a fresh blob buffer). */
+typedef struct pc_stage {
+    uint8_t *buf;
+    uint64_t cap, total, version, layout, received, n_chunks;
+    bool *have;
+    bool complete;
+} pc_stage;
+
+struct psync_client {
+    void *ctx, *control, *bulk;
+    char control_ep[256], bulk_ep[256];
+    char name[64];
+    int64_t rank;
+    uint8_t rid[16];
+    /* from the daemon */
+    uint64_t inc, member, layout, dversion;
+    char policy[16];
+    psync_client_action action;
+    double alpha;
+    bool slots;
+    uint64_t heartbeat_ms, timeout_ms, chunk_bytes;
+    bool welcomed, rejoin;
+    /* ours */
+    uint64_t held, held_inc, my_layout, my_model_bytes;
+    uint64_t last_hb_ms, last_heard_ms, last_hello_ms;
+    pc_stage merged, boot;
+    psync_wire_range *ranges;
+    uint32_t n_ranges;
+    uint64_t ranges_layout;
+    psync_err last_err;
+    char last_detail[600];
+};
+
+uint64_t pc_now_ms(void);
+
+/* sockets.c */
+psync_err pc_endpoints(psync_client *c, const psync_client_opts *o);
+psync_err pc_sockets_open(psync_client *c);
+void pc_sockets_close(psync_client *c);
+
+/* session.c: hello, heartbeats, receiving and dispatching messages */
+psync_err pc_send_hello(psync_client *c);
+/* Sends a heartbeat if due; re-sends hello when a rejoin is pending. */
+void pc_tick(psync_client *c);
+/* Waits up to timeout_ms for traffic and handles all of it. */
+psync_err pc_pump(psync_client *c, int timeout_ms);
+/* Sends a header-only message on the control or bulk socket. */
+psync_err pc_send(psync_client *c, void *sock, psync_wire_hdr *h);
+
+/* transfer.c: chunked streams */
+/* Sends len bytes of data as `type` chunks on bulk; h carries the type's
+ * other fields (offset, total, crc are filled here). Copies the bytes. */
+psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len);
+/* Takes one received chunk into st (latest version wins). */
+psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
+                       uint64_t max_total);
+void pc_stage_free(pc_stage *st);
+
+/* apply.c: applying a staged merged version to a model */
+psync_err pc_apply(psync_client *c, psync_model *m);
+
+#endif

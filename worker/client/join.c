@@ -1,0 +1,131 @@
+/* join.c: the client's model traffic: uploading its blob when the daemon
+ * has none, bootstrapping the cluster's model, joining (either, as asked)
+ * and publishing snapshots of the payload arena. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "client.h"
+
+/* Waits (pumping) until done(c) or the timeout; ETIMEOUT says `what`. */
+static psync_err pc_wait(psync_client *c, bool (*done)(const psync_client *c), int timeout_ms,
+                         const char *what)
+{
+    uint64_t start = pc_now_ms(), last_log = start;
+    while (!done(c)) {
+        uint64_t now = pc_now_ms();
+        if (timeout_ms >= 0 && now - start >= (uint64_t)timeout_ms)
+            return psync_fail(PSYNC_ETIMEOUT, "waited %d ms for %s from %s", timeout_ms, what,
+                              c->control_ep);
+        if (now - last_log >= 5000) {
+            PSYNC_INFO("waiting", "for=\"%s\" endpoint=%s waited_ms=%llu", what, c->control_ep,
+                       (unsigned long long)(now - start));
+            last_log = now;
+        }
+        psync_err e = pc_pump(c, 50);
+        if (e)
+            return e;
+    }
+    return PSYNC_OK;
+}
+
+static bool pc_has_layout(const psync_client *c) { return c->welcomed && c->layout != 0; }
+static bool pc_boot_done(const psync_client *c) { return c->boot.complete || c->last_err; }
+
+psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int timeout_ms)
+{
+    void *blob = NULL;
+    size_t len;
+    psync_err e = psync_blob_encode(m, &blob, &len);
+    if (e)
+        return e;
+    psync_wire_hdr h;
+    psync_wire_init(&h, PSYNC_MSG_MODEL, c->inc);
+    h.m = c->member;
+    h.layout = psync_model_layout_hash(m);
+    h.version = m->state.merge_version;
+    c->last_err = PSYNC_OK;
+    e = pc_send_chunks(c, &h, blob, len);
+    free(blob);
+    if (e)
+        return e;
+    PSYNC_INFO("model_uploaded", "bytes=%zu layout=%016llx", len, (unsigned long long)h.layout);
+    if ((e = pc_wait(c, pc_has_layout, timeout_ms, "the daemon to accept our model")))
+        return e;
+    if (c->layout != h.layout)
+        return psync_fail(c->last_err ? c->last_err : PSYNC_EMISMATCH,
+                          "daemon holds another model: %s", c->last_detail);
+    c->held = c->dversion;
+    c->held_inc = c->inc;
+    return PSYNC_OK;
+}
+
+psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout_ms)
+{
+    psync_err e = pc_wait(c, pc_has_layout, timeout_ms, "a model (announce)");
+    if (e)
+        return e;
+    psync_wire_hdr h;
+    psync_wire_init(&h, PSYNC_MSG_BOOTSTRAP_REQ, c->inc);
+    h.m = c->member;
+    c->last_err = PSYNC_OK;
+    c->boot.complete = false;
+    if ((e = psync_wire_send(c->bulk, NULL, 0, &h, NULL, 0)) ||
+        (e = pc_wait(c, pc_boot_done, timeout_ms, "the bootstrap blob")))
+        return e;
+    if (!c->boot.complete)
+        return psync_fail(c->last_err, "bootstrap refused: %s", c->last_detail);
+    psync_model *m = NULL;
+    if ((e = psync_blob_decode(c->boot.buf, c->boot.total, NULL, PSYNC_DECODE_TAKE, &m)))
+        return e;
+    c->boot.buf = NULL; /* the model owns the blob now */
+    c->boot.cap = 0;
+    c->boot.complete = false;
+    c->held = c->boot.version;
+    c->held_inc = c->inc;
+    c->my_layout = psync_model_layout_hash(m);
+    m->state.merge_version = c->held;
+    PSYNC_INFO("bootstrapped", "version=%llu bytes=%llu tensors=%u", (unsigned long long)c->held,
+               (unsigned long long)c->boot.total, m->n_tensors);
+    *out = m;
+    return PSYNC_OK;
+}
+
+psync_err psync_client_join(psync_client *c, psync_model **model, int timeout_ms)
+{
+    psync_err e = psync_client_connect(c, *model, timeout_ms);
+    if (e)
+        return e;
+    if (c->action == PSYNC_CLIENT_UPLOAD && *model)
+        return psync_client_upload_model(c, *model, timeout_ms);
+    if (c->action == PSYNC_CLIENT_TRAIN && *model)
+        return PSYNC_OK;
+    psync_model *m = NULL;
+    if ((e = psync_client_bootstrap(c, &m, timeout_ms)))
+        return e;
+    psync_model_destroy(model);
+    *model = m;
+    return PSYNC_OK;
+}
+
+psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t samples)
+{
+    if (!c->welcomed)
+        return psync_fail(PSYNC_ECLOSED, "not a member (yet): connect first");
+    if (c->rejoin)
+        return psync_fail(PSYNC_EBUSY, "rejoining psyncd at %s", c->control_ep);
+    psync_wire_hdr h;
+    psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, c->inc);
+    h.m = c->member;
+    h.layout = psync_model_layout_hash(m);
+    h.base = c->held;
+    h.samples = samples;
+    if (h.layout != c->layout)
+        return psync_fail(PSYNC_EMISMATCH, "model layout %016llx is not the cluster's %016llx",
+                          (unsigned long long)h.layout, (unsigned long long)c->layout);
+    if (!strcmp(c->policy, "sync") && c->held < c->dversion)
+        return psync_fail(PSYNC_ESTALE, "merged version %llu must be applied before publishing "
+                          "(holding %llu)", (unsigned long long)c->dversion,
+                          (unsigned long long)c->held);
+    return pc_send_chunks(c, &h, m->payload, m->payload_len);
+}

@@ -1,0 +1,107 @@
+/* psync_client.h: the client library a trainer links to take part in a
+ * psync cluster: join (hello/welcome), get the model (bootstrap) or give it
+ * (upload), publish snapshots of its weights and apply merged versions.
+ *
+ * Threads: a client is used by ONE thread (the trainer's); it starts no
+ * thread of its own except ZeroMQ's I/O threads. Heartbeats are sent from
+ * psync_client_poll (and from the blocking calls), so call poll at least
+ * every heartbeat interval (default 1 s), e.g. once per training step with
+ * timeout 0. Heartbeats travel on the control connection, never behind a
+ * bulk transfer.
+ *
+ * Typical loop (see worker/client/example/psync_client_example.c):
+ *   psync_client_new(&c, NULL);                  // PSYNC_ADDR, MASTER_ADDR...
+ *   psync_client_join(c, &model, 60000);         // upload or bootstrap as asked
+ *   for (;;) { train_steps(model); n += samples;
+ *              psync_client_publish(c, model, n); n = 0;
+ *              psync_client_poll(c, model, wait_ms, &applied); } */
+#ifndef PSYNC_CLIENT_H
+#define PSYNC_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "model.h"
+
+typedef struct psync_client psync_client;
+
+typedef struct psync_client_opts {
+    const char *control;  /* "tcp://host:5555"; NULL: from the environment */
+    const char *bulk;     /* NULL: control's port + 1 (ipc://P -> ipc://P.bulk) */
+    const char *name;     /* NULL: "hostname:pid" */
+    int rank;             /* -1: from RANK or SLURM_PROCID, else -1 */
+} psync_client_opts;
+
+/* What the daemon asked for in its welcome. */
+typedef enum psync_client_action {
+    PSYNC_CLIENT_TRAIN = 1, /* keep training this model */
+    PSYNC_CLIENT_UPLOAD,    /* the daemon has no model: upload ours */
+    PSYNC_CLIENT_BOOTSTRAP, /* fetch the cluster's model */
+    PSYNC_CLIENT_WAIT,      /* no model anywhere yet: wait, then bootstrap */
+} psync_client_action;
+
+/* Endpoints from opts, else PSYNC_ADDR ("tcp://h:p" or "h:p"; bulk from
+ * PSYNC_BULK_ADDR or port + 1), else MASTER_ADDR with MASTER_PORT (default
+ * 5555), else tcp://127.0.0.1:5555. Creates the ZeroMQ context (after
+ * tuning malloc, process-wide, see docs/api.md) and connects both sockets;
+ * nothing is sent yet. *out owned by the caller (psync_client_destroy).
+ * PSYNC_ECONFIG for a bad endpoint, PSYNC_EIO, PSYNC_ENOMEM. */
+psync_err psync_client_new(psync_client **out, const psync_client_opts *opts);
+
+/* Sends leave (best effort), closes the sockets and frees the client.
+ * Accepts NULL; sets *c to NULL. */
+void psync_client_destroy(psync_client **c);
+
+/* Says hello and waits for the welcome, resending with backoff (0.25 s
+ * doubling to 5 s) and logging what it waits for. model (may be NULL) is
+ * the model this process already has: its layout hash and merge version
+ * are announced. timeout_ms < 0: forever. PSYNC_ETIMEOUT, or the daemon's
+ * refusal (e.g. PSYNC_ELIMIT when the cluster is full). */
+psync_err psync_client_connect(psync_client *c, const psync_model *model, int timeout_ms);
+
+/* The action of the last welcome (valid after connect). */
+psync_client_action psync_client_action_get(const psync_client *c);
+
+/* Uploads m's blob (when the action is UPLOAD) and waits for the daemon to
+ * announce it. m is only read. PSYNC_ETIMEOUT, or the daemon's refusal
+ * (PSYNC_EMISMATCH, PSYNC_ENONFINITE...) with its detail. */
+psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int timeout_ms);
+
+/* Waits for a model to exist (announce) if needed, asks for it and
+ * receives the whole blob; *out is a new model owning the blob (decoded
+ * zero-copy with PSYNC_DECODE_TAKE). PSYNC_ETIMEOUT, decode errors. */
+psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout_ms);
+
+/* connect + upload or bootstrap as the daemon asks. *model may be NULL
+ * (then it is set) or the process's own model (replaced, the old one
+ * destroyed, if the daemon's layout differs). */
+psync_err psync_client_join(psync_client *c, psync_model **model, int timeout_ms);
+
+/* Publishes m's payload arena as a snapshot trained from the held merged
+ * version with `samples` samples since then. The arena is copied while
+ * sending (the trainer may modify it as soon as this returns). Sync policy:
+ * PSYNC_ESTALE (nothing sent) if a newer merged version must be applied
+ * first. PSYNC_EMISMATCH if m's layout is not the cluster's. */
+psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t samples);
+
+/* Sends a due heartbeat, handles everything that arrived for up to
+ * timeout_ms (0: just drain), and applies a complete, verified merged
+ * version to m (sync/async: replace params (and slots if the daemon merges
+ * them); easgd: w -= alpha (w - centre)). *applied (may be NULL) tells
+ * whether a version was applied; returns as soon as one is. Rejoins by
+ * itself if the daemon restarted or dropped us. m may be NULL (nothing is
+ * applied; the version stays staged). */
+psync_err psync_client_poll(psync_client *c, psync_model *m, int timeout_ms, bool *applied);
+
+/* Merged version last applied (0: none) and the daemon's latest known. */
+uint64_t psync_client_held_version(const psync_client *c);
+uint64_t psync_client_daemon_version(const psync_client *c);
+/* Policy name from the welcome ("sync", "easgd", "async"; "" before). */
+const char *psync_client_policy(const psync_client *c);
+/* Member id assigned by the daemon (0 before the welcome). */
+uint64_t psync_client_member_id(const psync_client *c);
+/* Last error the daemon sent us (PSYNC_OK if none) and its detail. */
+psync_err psync_client_last_error(const psync_client *c, const char **detail);
+
+#endif

@@ -1,0 +1,90 @@
+/* transfer.c: chunked streams on the bulk socket. Sending copies each
+ * chunk into a ZeroMQ message (so the caller's buffer is free as soon as
+ * the call returns); receiving checks every chunk (offset, length, crc)
+ * and assembles it into a reused staging buffer, latest version wins. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "limits.h"
+
+psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len)
+{
+    uint64_t cb = c->chunk_bytes;
+    h->total = len;
+    for (uint64_t off = 0; off < len; off += cb) {
+        uint64_t n = len - off < cb ? len - off : cb;
+        zmq_msg_t frame;
+        if (zmq_msg_init_size(&frame, n))
+            return psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)n);
+        memcpy(zmq_msg_data(&frame), data + off, n);
+        h->offset = off;
+        h->crc = psync_wire_crc(zmq_msg_data(&frame), n);
+        psync_err e = psync_wire_send(c->bulk, NULL, 0, h, &frame, 0);
+        if (e) {
+            zmq_msg_close(&frame);
+            return e;
+        }
+        pc_tick(c); /* a long upload must not starve heartbeats */
+    }
+    return PSYNC_OK;
+}
+
+void pc_stage_free(pc_stage *st)
+{
+    free(st->buf);
+    free(st->have);
+    memset(st, 0, sizeof *st);
+}
+
+/* Starts assembling a new stream (buffers reused when large enough). */
+static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t cb)
+{
+    uint64_t n = (h->total + cb - 1) / cb;
+    if (st->cap < h->total || !st->buf) {
+        free(st->buf);
+        st->buf = aligned_alloc(64, (h->total + 63) & ~(uint64_t)63);
+        st->cap = st->buf ? h->total : 0;
+    }
+    if (st->n_chunks < n || !st->have) {
+        free(st->have);
+        st->have = malloc(n);
+    }
+    if (!st->buf || !st->have)
+        return psync_fail(PSYNC_ENOMEM, "staging of %llu bytes", (unsigned long long)h->total);
+    memset(st->have, 0, n);
+    st->n_chunks = n;
+    st->total = h->total;
+    st->version = h->version;
+    st->layout = h->layout;
+    st->received = 0;
+    st->complete = false;
+    return PSYNC_OK;
+}
+
+psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
+                       uint64_t max_total)
+{
+    uint64_t cb = c->chunk_bytes;
+    if (max_total > psync_default_limits.max_blob_bytes)
+        max_total = psync_default_limits.max_blob_bytes;
+    if (!cb)
+        return psync_fail(PSYNC_EPROTO, "chunk before welcome");
+    psync_err e = psync_wire_chunk_check(h, zmq_msg_data(frame), zmq_msg_size(frame), cb, max_total);
+    if (e) {
+        PSYNC_WARN("bad_chunk", "type=%s detail=\"%s\"", psync_wire_type_name(h->t), psync_errdetail());
+        return e;
+    }
+    bool same = st->buf && st->version == h->version && st->total == h->total &&
+                st->layout == h->layout && !st->complete;
+    if (!same && st->buf && h->version < st->version && !st->complete)
+        return psync_fail(PSYNC_ESTALE, "chunk of older version %llu", (unsigned long long)h->version);
+    if (!same && (e = pc_stage_begin(st, h, cb)))
+        return e;
+    uint64_t k = h->offset / cb;
+    memcpy(st->buf + h->offset, zmq_msg_data(frame), zmq_msg_size(frame));
+    st->received += !st->have[k];
+    st->have[k] = 1;
+    st->complete = st->received == st->n_chunks;
+    return PSYNC_OK;
+}
