@@ -9,8 +9,12 @@ secs=${2:-60}
 src=$(cd "$(dirname "$0")/../.." && pwd)
 CC=clang cmake -S "$src" -B "$build" -DPSYNC_FUZZ=ON -DPSYNC_BENCH=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-make -C "$build" -j2 $(grep -ho 'psync_fuzz_target([a-z_]*' "$src"/tests/fuzz/*.cmake |
-    sed 's/.*(//' | grep -v '^name$') >/dev/null
+targets=$(grep -ho 'psync_fuzz_target([a-z_]*' "$src"/tests/fuzz/*.cmake | sed 's/.*(//' |
+    grep -v '^name$')
+if ! make -C "$build" -j2 $targets >"$build/fuzz-build.log" 2>&1; then
+    tail -30 "$build/fuzz-build.log"
+    exit 1
+fi
 status=0
 for harness in "$build"/tests/*_fuzz; do
     [ -x "$harness" ] || continue
