@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "benchkit.h"
+#include "log.h"
 #include "psync_client.h"
 
 /* A model with one f32 param "fc.w" [1, n] behind a one-node graph. */
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
     psync_model *m = NULL;
     double ms[101];
     rounds = rounds < 2 ? 2 : rounds > 101 ? 101 : rounds;
+    psync_log_set_level(PSYNC_LOG_WARN);
     psync_err err = rw_model(n ? n : 1, (float)(rank + 1), &m);
     if (!err)
         err = psync_client_new(&c, &o);

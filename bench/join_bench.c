@@ -1,0 +1,221 @@
+/* join_bench.c: hot join of a ~100 MB model from psyncd (a new client's
+ * psync_client_join: hello, welcome, bootstrap of the whole blob) against a
+ * raw ZeroMQ transfer of the same bytes in 4 MiB chunks (zero-copy send,
+ * receiver copies into a buffer), over the same transport, in one run. The
+ * daemon is started here (--psyncd PATH) and given the model by an uploader
+ * client. Medians of --reps joins. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "benchkit.h"
+#include "blob.h"
+#include "log.h"
+#include "psync_client.h"
+
+#ifndef PSYNC_BENCH_PSYNCD
+#define PSYNC_BENCH_PSYNCD "psyncd"
+#endif
+#define JOIN_CHUNK ((size_t)4 << 20)
+
+/* A flat model: one f32 param "fc.w" [1, n] behind a one-node graph. */
+static psync_err join_model(uint64_t n, psync_model **out)
+{
+    uint64_t in[1] = {1}, shape[2] = {1, n};
+    psync_node node;
+    psync_err err = psync_model_new(out);
+    if (!err)
+        err = psync_graph_add_input(&(*out)->graph, "x", PSYNC_DTYPE_F32, 1, in);
+    if (!err)
+        err = psync_model_add_tensor(*out, "fc.w", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 2, shape,
+                                     NULL, NULL);
+    if (err)
+        return err;
+    psync_node_init(&node, "fc", "dense");
+    psync_node_add_input(&node, "x");
+    psync_node_add_param(&node, "fc.w");
+    snprintf((*out)->graph.output, sizeof (*out)->graph.output, "fc");
+    return psync_graph_add_node(&(*out)->graph, &node, 4, NULL);
+}
+
+/* Starts psyncd on the two endpoints; returns its pid or -1. */
+static pid_t join_start_daemon(const char *psyncd, const char *control, const char *bulk)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(psyncd, psyncd, "--bind-control", control, "--bind-bulk", bulk, "--log-level",
+              "warn", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void join_stop_daemon(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* One hot join: new client, join (bootstrap), destroy. */
+static psync_err join_once(const psync_client_opts *o, uint64_t expect, double *ms)
+{
+    psync_client *c = NULL;
+    psync_model *m = NULL;
+    double t0 = bench_now();
+    psync_err err = psync_client_new(&c, o);
+    if (!err)
+        err = psync_client_join(c, &m, 60000);
+    *ms = (bench_now() - t0) * 1e3;
+    if (!err && m->payload_len != expect)
+        err = psync_fail(PSYNC_EMISMATCH, "joined payload %llu bytes, expected %llu",
+                         (unsigned long long)m->payload_len, (unsigned long long)expect);
+    psync_model_destroy(&m);
+    psync_client_destroy(&c);
+    return err;
+}
+
+/* One raw transfer: len bytes of src as zero-copy 4 MiB frames on push,
+ * received on pull and copied into dst. */
+static int raw_once(void *push, void *pull, const uint8_t *src, uint8_t *dst, size_t len,
+                    double *ms)
+{
+    double t0 = bench_now();
+    for (size_t off = 0; off < len; off += JOIN_CHUNK) {
+        zmq_msg_t msg;
+        size_t n = len - off < JOIN_CHUNK ? len - off : JOIN_CHUNK;
+        zmq_msg_init_data(&msg, (void *)(src + off), n, NULL, NULL);
+        if (zmq_msg_send(&msg, push, 0) < 0)
+            return -1;
+    }
+    for (size_t off = 0; off < len;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        int n = zmq_msg_recv(&msg, pull, 0);
+        if (n < 0 || off + (size_t)n > len)
+            return -1;
+        memcpy(dst + off, zmq_msg_data(&msg), (size_t)n);
+        off += (size_t)n;
+        zmq_msg_close(&msg);
+    }
+    *ms = (bench_now() - t0) * 1e3;
+    return 0;
+}
+
+/* Median of reps raw transfers (after one warm-up) over endpoint ep; with
+ * fresh, into a new malloc'd buffer each time (as a joiner's blob is). */
+static double raw_measure(const char *ep, size_t len, int reps, int fresh)
+{
+    void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH), *pull = zmq_socket(ctx, ZMQ_PULL);
+    uint8_t *src = bench_alloc_hot(len, NULL), *dst = bench_alloc_hot(len, NULL);
+    double t[reps + 1], med = -1;
+    int linger = 0, ok = src && dst && zmq_bind(pull, ep) == 0 && zmq_connect(push, ep) == 0;
+    for (int r = 0; ok && r <= reps; r++) {
+        uint8_t *d = fresh ? malloc(len) : dst;
+        ok = d && raw_once(push, pull, src, d, len, &t[r]) == 0;
+        if (fresh)
+            free(d);
+    }
+    if (ok)
+        med = bench_median(t + 1, reps);
+    zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(push);
+    zmq_close(pull);
+    zmq_ctx_term(ctx);
+    free(src);
+    free(dst);
+    return med;
+}
+
+/* Uploads the model through one client, then times reps hot joins. */
+static psync_err join_measure(const psync_client_opts *o, psync_model *m, int reps, double *med)
+{
+    psync_client *up = NULL;
+    double t[reps + 1];
+    psync_err err = psync_client_new(&up, o);
+    if (!err)
+        err = psync_client_join(up, &m, 60000);
+    for (int r = 0; !err && r <= reps; r++)
+        err = join_once(o, m->payload_len, &t[r]);
+    psync_client_destroy(&up);
+    *med = err ? -1 : bench_median(t + 1, reps);
+    return err;
+}
+
+/* Runs both sides on one transport ("ipc" or "tcp") and prints them. */
+static int join_transport(const char *tr, const char *psyncd, psync_model *m, int reps)
+{
+    char control[256], bulk[256], raw[256], dir[] = "/tmp/psync-join-XXXXXX";
+    int port = 30000 + getpid() % 20000;
+    size_t len = 0;
+    double join_ms = -1;
+    if (strcmp(tr, "ipc") == 0 && !mkdtemp(dir))
+        return 1;
+    if (strcmp(tr, "ipc") == 0) {
+        snprintf(control, sizeof control, "ipc://%s/c.sock", dir);
+        snprintf(bulk, sizeof bulk, "ipc://%s/b.sock", dir);
+        snprintf(raw, sizeof raw, "ipc://%s/raw.sock", dir);
+    } else {
+        snprintf(control, sizeof control, "tcp://127.0.0.1:%d", port);
+        snprintf(bulk, sizeof bulk, "tcp://127.0.0.1:%d", port + 1);
+        snprintf(raw, sizeof raw, "tcp://127.0.0.1:%d", port + 2);
+    }
+    psync_client_opts o = {.control = control, .bulk = bulk, .rank = -1};
+    pid_t pid = join_start_daemon(psyncd, control, bulk);
+    psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
+                            : join_measure(&o, m, reps, &join_ms);
+    join_stop_daemon(pid);
+    if (err)
+        fprintf(stderr, "join_bench: %s: %s: %s\n", tr, psync_strerror(err), psync_errdetail());
+    psync_blob_size(m, &len);
+    double raw_ms = raw_measure(raw, len, reps, 0), fresh_ms = raw_measure(raw, len, reps, 1);
+    if (strcmp(tr, "ipc") == 0)
+        rmdir(dir);
+    printf("psync transport=%s join_ms=%.2f join_gbps=%.2f\n", tr, join_ms,
+           join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0);
+    printf("peer transport=%s raw_zmq_ms=%.2f raw_zmq_gbps=%.2f raw_zmq_fresh_buffer_ms=%.2f "
+           "chunk_bytes=%zu\n", tr, raw_ms, raw_ms > 0 ? (double)len / raw_ms / 1e6 : 0.0,
+           fresh_ms, JOIN_CHUNK);
+    char name[64];
+    snprintf(name, sizeof name, "join_%s/raw_zmq", tr);
+    bench_ratio(name, join_ms > 0 && raw_ms > 0 ? join_ms / raw_ms : -1, "<=", 1.5);
+    snprintf(name, sizeof name, "join_%s/raw_zmq_fresh_buffer", tr);
+    bench_ratio(name, join_ms > 0 && fresh_ms > 0 ? join_ms / fresh_ms : -1, "<=", 1.5);
+    return err ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (bench_flag_set(argc, argv, "--help")) {
+        printf("usage: join_bench [--size-mb MB(100)] [--reps N(5)] [--transport ipc|tcp|both]\n"
+               "                  [--psyncd PATH]\n");
+        return 0;
+    }
+    uint64_t n = (uint64_t)(bench_flag_num(argc, argv, "--size-mb", 100) * 1e6 / 4);
+    int reps = (int)bench_flag_num(argc, argv, "--reps", 5);
+    const char *tr = bench_flag_str(argc, argv, "--transport", "both");
+    const char *psyncd = bench_flag_str(argc, argv, "--psyncd", PSYNC_BENCH_PSYNCD);
+    psync_model *m = NULL;
+    int rc = 0;
+    reps = reps < 1 ? 1 : reps > 100 ? 100 : reps;
+    psync_log_set_level(PSYNC_LOG_WARN);
+    bench_log_env("join");
+    if (join_model(n ? n : 1, &m)) {
+        fprintf(stderr, "join_bench: %s\n", psync_errdetail());
+        return 1;
+    }
+    printf("env payload_bytes=%llu reps=%d zmq_io_threads=default\n",
+           (unsigned long long)m->payload_len, reps);
+    fflush(stdout);
+    if (strcmp(tr, "tcp") != 0)
+        rc |= join_transport("ipc", psyncd, m, reps);
+    if (strcmp(tr, "ipc") != 0)
+        rc |= join_transport("tcp", psyncd, m, reps);
+    psync_model_destroy(&m);
+    return rc;
+}
