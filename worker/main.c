@@ -143,10 +143,13 @@ static psync_err worker_load_model(worker *w)
 
 static void worker_progress(void *ctx, const psync_progress *p)
 {
-    PSYNC_INFO("progress", "epoch=%" PRIu64 " step=%" PRIu64 " loss=%.4f train_accuracy=%.4f "
-               "test_accuracy=%.4f test_loss=%.4f images_per_s=%.0f", p->epoch, p->global_step,
-               p->train_loss, p->train_accuracy, p->has_test ? p->test.accuracy : 0.0,
-               p->has_test ? p->test.loss : 0.0, p->images_per_s);
+    char test[96] = "";
+    if (p->has_test)
+        snprintf(test, sizeof test, " test_accuracy=%.4f test_loss=%.4f", p->test.accuracy,
+                 p->test.loss);
+    PSYNC_INFO("progress", "epoch=%" PRIu64 " step=%" PRIu64 " loss=%.4f train_accuracy=%.4f%s "
+               "images_per_s=%.0f", p->epoch, p->global_step, p->train_loss, p->train_accuracy,
+               test, p->images_per_s);
 }
 
 static psync_err worker_freeze(worker *w, const char *why)
