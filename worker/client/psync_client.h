@@ -19,6 +19,7 @@
 #define PSYNC_CLIENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -48,6 +49,11 @@ typedef enum psync_client_action {
  * nothing is sent yet. *out owned by the caller (psync_client_destroy).
  * PSYNC_ECONFIG for a bad endpoint, PSYNC_EIO, PSYNC_ENOMEM. */
 psync_err psync_client_new(psync_client **out, const psync_client_opts *opts);
+
+/* Resolves the control and bulk endpoints as psync_client_new does (opts
+ * may be NULL) into control[cap] and bulk[cap]. PSYNC_ECONFIG. */
+psync_err psync_client_endpoints(const psync_client_opts *opts, char *control, char *bulk,
+                                 size_t cap);
 
 /* Sends leave (best effort), closes the sockets and frees the client.
  * Accepts NULL; sets *c to NULL. */

@@ -59,6 +59,19 @@ psync_err pc_endpoints(psync_client *c, const psync_client_opts *o)
     return pc_derive(c, "tcp://127.0.0.1:5555", bulk);
 }
 
+psync_err psync_client_endpoints(const psync_client_opts *opts, char *control, char *bulk,
+                                 size_t cap)
+{
+    psync_client c;
+    memset(&c, 0, sizeof c);
+    psync_err e = pc_endpoints(&c, opts);
+    if (!e) {
+        snprintf(control, cap, "%s", c.control_ep);
+        snprintf(bulk, cap, "%s", c.bulk_ep);
+    }
+    return e;
+}
+
 static psync_err pc_opt(void *s, int opt, int v)
 {
     if (zmq_setsockopt(s, opt, &v, sizeof v))
