@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "benchkit.h"
+#include "flatmodel.h"
 #include "blob.h"
 #include "log.h"
 #include "psync_client.h"
@@ -21,26 +22,6 @@
 #define PSYNC_BENCH_PSYNCD "psyncd"
 #endif
 #define JOIN_CHUNK ((size_t)4 << 20)
-
-/* A flat model: one f32 param "fc.w" [1, n] behind a one-node graph. */
-static psync_err join_model(uint64_t n, psync_model **out)
-{
-    uint64_t in[1] = {1}, shape[2] = {1, n};
-    psync_node node;
-    psync_err err = psync_model_new(out);
-    if (!err)
-        err = psync_graph_add_input(&(*out)->graph, "x", PSYNC_DTYPE_F32, 1, in);
-    if (!err)
-        err = psync_model_add_tensor(*out, "fc.w", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 2, shape,
-                                     NULL, NULL);
-    if (err)
-        return err;
-    psync_node_init(&node, "fc", "dense");
-    psync_node_add_input(&node, "x");
-    psync_node_add_param(&node, "fc.w");
-    snprintf((*out)->graph.output, sizeof (*out)->graph.output, "fc");
-    return psync_graph_add_node(&(*out)->graph, &node, 4, NULL);
-}
 
 /* Starts psyncd on the two endpoints; returns its pid or -1. */
 static pid_t join_start_daemon(const char *psyncd, const char *control, const char *bulk)
@@ -205,7 +186,7 @@ int main(int argc, char **argv)
     reps = reps < 1 ? 1 : reps > 100 ? 100 : reps;
     psync_log_set_level(PSYNC_LOG_WARN);
     bench_log_env("join");
-    if (join_model(n ? n : 1, &m)) {
+    if (bench_flat_model(n ? n : 1, 1.0f, &m)) {
         fprintf(stderr, "join_bench: %s\n", psync_errdetail());
         return 1;
     }

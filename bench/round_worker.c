@@ -11,31 +11,9 @@
 #include <unistd.h>
 
 #include "benchkit.h"
+#include "flatmodel.h"
 #include "log.h"
 #include "psync_client.h"
-
-/* A model with one f32 param "fc.w" [1, n] behind a one-node graph. */
-static psync_err rw_model(uint64_t n, float value, psync_model **out)
-{
-    uint64_t in[1] = {1}, shape[2] = {1, n};
-    psync_tensor *t = NULL;
-    psync_node node;
-    psync_err err = psync_model_new(out);
-    if (!err)
-        err = psync_graph_add_input(&(*out)->graph, "x", PSYNC_DTYPE_F32, 1, in);
-    if (!err)
-        err = psync_model_add_tensor(*out, "fc.w", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 2, shape,
-                                     NULL, &t);
-    if (err)
-        return err;
-    for (uint64_t i = 0; i < n; i++)
-        ((float *)t->data)[i] = value;
-    psync_node_init(&node, "fc", "dense");
-    psync_node_add_input(&node, "x");
-    psync_node_add_param(&node, "fc.w");
-    snprintf((*out)->graph.output, sizeof (*out)->graph.output, "fc");
-    return psync_graph_add_node(&(*out)->graph, &node, 4, NULL);
-}
 
 /* File barrier: creates dir/<what>.<rank> (rank >= 0), then waits (up to
  * 120 s) for dir/<what>.0 .. <what>.<count-1>. */
@@ -125,7 +103,7 @@ int main(int argc, char **argv)
     double ms[101];
     rounds = rounds < 2 ? 2 : rounds > 101 ? 101 : rounds;
     psync_log_set_level(PSYNC_LOG_WARN);
-    psync_err err = rw_model(n ? n : 1, (float)(rank + 1), &m);
+    psync_err err = bench_flat_model(n ? n : 1, (float)(rank + 1), &m);
     if (!err)
         err = psync_client_new(&c, &o);
     if (!err)
