@@ -17,21 +17,41 @@ static size_t act_count(const eng_node *n, uint32_t batch)
     return (size_t)batch * n->out->size;
 }
 
+static void relu_fwd_loop(float *restrict y, const float *restrict x, size_t c)
+{
+    ENG_VLOOP(i, c, { y[i] = x[i] > 0.0f ? x[i] : 0.0f; });
+}
+
+static void relu_bwd_loop(float *restrict dx, const float *restrict y, const float *restrict dy,
+                          size_t c)
+{
+    ENG_VLOOP(i, c, {
+        const float d = dy[i]; /* loaded unconditionally so the select vectorizes */
+        dx[i] = y[i] > 0.0f ? d : 0.0f;
+    });
+}
+
+static void tanh_bwd_loop(float *restrict dx, const float *restrict y, const float *restrict dy,
+                          size_t c)
+{
+    ENG_VLOOP(i, c, { dx[i] = dy[i] * (1.0f - y[i] * y[i]); });
+}
+
+static void sigmoid_bwd_loop(float *restrict dx, const float *restrict y,
+                             const float *restrict dy, size_t c)
+{
+    ENG_VLOOP(i, c, { dx[i] = dy[i] * y[i] * (1.0f - y[i]); });
+}
+
 static psync_err relu_forward(eng_node *n, uint32_t batch, const eng_run *run)
 {
-    const float *x = n->in[0]->data;
-    float *y = n->out->data;
-    for (size_t i = 0, c = act_count(n, batch); i < c; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    relu_fwd_loop(n->out->data, n->in[0]->data, act_count(n, batch));
     return PSYNC_OK;
 }
 
 static void relu_backward(eng_node *n, uint32_t batch)
 {
-    const float *y = n->out->data, *dy = n->out->grad;
-    float *dx = n->gin[0];
-    for (size_t i = 0, c = act_count(n, batch); i < c; i++)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    relu_bwd_loop(n->gin[0], n->out->data, n->out->grad, act_count(n, batch));
 }
 
 static psync_err tanh_forward(eng_node *n, uint32_t batch, const eng_run *run)
@@ -45,10 +65,7 @@ static psync_err tanh_forward(eng_node *n, uint32_t batch, const eng_run *run)
 
 static void tanh_backward(eng_node *n, uint32_t batch)
 {
-    const float *y = n->out->data, *dy = n->out->grad;
-    float *dx = n->gin[0];
-    for (size_t i = 0, c = act_count(n, batch); i < c; i++)
-        dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+    tanh_bwd_loop(n->gin[0], n->out->data, n->out->grad, act_count(n, batch));
 }
 
 static psync_err sigmoid_forward(eng_node *n, uint32_t batch, const eng_run *run)
@@ -62,10 +79,7 @@ static psync_err sigmoid_forward(eng_node *n, uint32_t batch, const eng_run *run
 
 static void sigmoid_backward(eng_node *n, uint32_t batch)
 {
-    const float *y = n->out->data, *dy = n->out->grad;
-    float *dx = n->gin[0];
-    for (size_t i = 0, c = act_count(n, batch); i < c; i++)
-        dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+    sigmoid_bwd_loop(n->gin[0], n->out->data, n->out->grad, act_count(n, batch));
 }
 
 /* One table row per activation: one input, no params, same shape out. */

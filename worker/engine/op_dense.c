@@ -39,14 +39,12 @@ static psync_err dense_forward(eng_node *n, uint32_t batch, const eng_run *run)
 }
 
 /* db = column sums of dy, summed row by row so the inner loop vectorises. */
-static void dense_bias_grad(float *db, const float *dy, uint32_t batch, size_t out)
+static void dense_bias_grad(float *restrict db, const float *restrict dy, uint32_t batch,
+                            size_t out)
 {
     memset(db, 0, out * sizeof(float));
-    for (uint32_t r = 0; r < batch; r++) {
-        const float *row = dy + (size_t)r * out;
-        for (size_t j = 0; j < out; j++)
-            db[j] += row[j];
-    }
+    for (size_t r = 0; r < batch; r++)
+        ENG_VLOOP(j, out, { db[j] += dy[r * out + j]; });
 }
 
 static void dense_backward(eng_node *n, uint32_t batch)

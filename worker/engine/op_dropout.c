@@ -39,13 +39,15 @@ static psync_err dropout_forward(eng_node *n, uint32_t batch, const eng_run *run
     return PSYNC_OK;
 }
 
+static void dropout_bwd_loop(float *restrict dx, const float *restrict dy,
+                             const float *restrict mask, size_t count)
+{
+    ENG_VLOOP(i, count, { dx[i] = dy[i] * mask[i]; });
+}
+
 static void dropout_backward(eng_node *n, uint32_t batch)
 {
-    const size_t count = (size_t)batch * n->out->size;
-    const float *dy = n->out->grad, *mask = n->scratch;
-    float *dx = n->gin[0];
-    for (size_t i = 0; i < count; i++)
-        dx[i] = dy[i] * mask[i];
+    dropout_bwd_loop(n->gin[0], n->out->grad, n->scratch, (size_t)batch * n->out->size);
 }
 
 const eng_op eng_op_dropout = {

@@ -50,14 +50,18 @@ static psync_err xent_forward(eng_node *n, uint32_t batch, const eng_run *run)
     return PSYNC_OK;
 }
 
+static void xent_scale(float *restrict dz, const float *restrict p, float inv, size_t count)
+{
+    ENG_VLOOP(i, count, { dz[i] = p[i] * inv; });
+}
+
 static void xent_backward(eng_node *n, uint32_t batch)
 {
     const size_t k = n->in[0]->size, count = (size_t)batch * k;
     const int32_t *y = n->in[1]->labels;
     const float inv = 1.0f / (float)batch;
     float *dz = n->gin[0];
-    for (size_t i = 0; i < count; i++)
-        dz[i] = n->scratch[i] * inv;
+    xent_scale(dz, n->scratch, inv, count);
     for (uint32_t r = 0; r < batch; r++)
         dz[r * k + (size_t)y[r]] -= inv;
 }

@@ -100,24 +100,33 @@ psync_err eng_optim_check(const psync_optimizer *o)
     return PSYNC_OK;
 }
 
-static void optim_sgd(const psync_optimizer *o, eng_param *p)
+static void sgd_loop(float *restrict w, const float *restrict g, size_t n, float lr, float wd)
 {
-    const float lr = (float)o->lr, wd = (float)o->weight_decay;
-    for (size_t i = 0; i < p->size; i++)
-        p->w[i] -= lr * (p->g[i] + wd * p->w[i]);
+    ENG_VLOOP(i, n, { w[i] -= lr * (g[i] + wd * w[i]); });
 }
 
-/* buf = mu*buf + g; p -= lr*buf (or lr*(g + mu*buf) for Nesterov). With a
- * zero buffer the first step gives buf = g, as torch's clone does. */
-static void optim_momentum(const psync_optimizer *o, eng_param *p, bool nesterov)
+/* buf = mu*buf + g; p -= lr*buf. With a zero buffer the first step gives
+ * buf = g, as torch's clone does. */
+static void momentum_loop(float *restrict w, float *restrict buf, const float *restrict g,
+                          size_t n, const psync_optimizer *o)
 {
     const float lr = (float)o->lr, wd = (float)o->weight_decay, mu = (float)o->momentum;
-    float *w = p->w, *buf = p->s1;
-    for (size_t i = 0; i < p->size; i++) {
-        float g = p->g[i] + wd * w[i];
-        buf[i] = mu * buf[i] + g;
-        w[i] -= lr * (nesterov ? g + mu * buf[i] : buf[i]);
-    }
+    ENG_VLOOP(i, n, {
+        buf[i] = mu * buf[i] + (g[i] + wd * w[i]);
+        w[i] -= lr * buf[i];
+    });
+}
+
+/* Nesterov as torch: buf = mu*buf + g; p -= lr*(g + mu*buf). */
+static void nesterov_loop(float *restrict w, float *restrict buf, const float *restrict g,
+                          size_t n, const psync_optimizer *o)
+{
+    const float lr = (float)o->lr, wd = (float)o->weight_decay, mu = (float)o->momentum;
+    ENG_VLOOP(i, n, {
+        const float gi = g[i] + wd * w[i];
+        buf[i] = mu * buf[i] + gi;
+        w[i] -= lr * (gi + mu * buf[i]);
+    });
 }
 
 /* torch.optim.Adam (single-tensor): step_size = lr / (1 - b1^t),
@@ -142,11 +151,13 @@ void eng_optim_apply(const psync_optimizer *o, eng_param *p)
 {
     switch (o->kind) {
     case PSYNC_OPT_SGD:
-        optim_sgd(o, p);
+        sgd_loop(p->w, p->g, p->size, (float)o->lr, (float)o->weight_decay);
         break;
     case PSYNC_OPT_MOMENTUM:
+        momentum_loop(p->w, p->s1, p->g, p->size, o);
+        break;
     case PSYNC_OPT_NESTEROV:
-        optim_momentum(o, p, o->kind == PSYNC_OPT_NESTEROV);
+        nesterov_loop(p->w, p->s1, p->g, p->size, o);
         break;
     case PSYNC_OPT_ADAM:
         optim_adam(o, p);
