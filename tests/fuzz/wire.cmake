@@ -1,0 +1,7 @@
+# Wire header decoder fuzzer (see fuzz.cmake for psync_fuzz_target). Seeds:
+# one valid header per message type (tests/fuzz/corpus/wire), written by
+# wire_corpus_gen, plus hostile variants.
+if(COMMAND psync_fuzz_target)
+  psync_fuzz_target(wire_fuzz ${CMAKE_CURRENT_LIST_DIR}/wire_fuzz.c
+    ${CMAKE_CURRENT_LIST_DIR}/corpus/wire)
+endif()
