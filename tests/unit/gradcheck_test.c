@@ -163,7 +163,8 @@ static void expect_new_error(psync_model *m, psync_err want, const char *needle)
     psync_engine *e = NULL;
     assert_int_equal(psync_engine_new(m, 4, &e), want);
     assert_null(e);
-    assert_non_null(strstr(psync_errdetail(), needle));
+    if (!strstr(psync_errdetail(), needle))
+        fail_msg("detail \"%s\" lacks \"%s\"", psync_errdetail(), needle);
     psync_model_destroy(&m);
 }
 
@@ -178,6 +179,13 @@ static void test_compile_errors(void **state)
     m = err_model();
     m->graph.inputs[0].shape[0] = 5;
     expect_new_error(m, PSYNC_ESHAPE, "fc.w");
+    m = err_model();
+    m->graph.inputs[0].rank = 2;
+    m->graph.inputs[0].shape[0] = m->graph.inputs[0].shape[1] = 1ull << 31;
+    expect_new_error(m, PSYNC_ELIMIT, "graph input 'x'");
+    m = err_model();
+    snprintf(m->graph.nodes[0].inputs[0], PSYNC_NAME_MAX, "y");
+    expect_new_error(m, PSYNC_EDTYPE, "node 'fc' (dense): input 0 'y'");
     m = err_model();
     m->opt.kind = PSYNC_OPT_ADAM;
     m->opt.beta1 = 0.9, m->opt.beta2 = 0.999, m->opt.eps = 1e-8;

@@ -2,6 +2,7 @@
  * node's op, inputs and params, infers shapes, decides which values need
  * gradients, then allocates all buffers (activations, gradients, scratch)
  * for max_batch in ONE arena that every step reuses. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,8 @@
 static psync_err eng_compile_input(psync_engine *e, const psync_graph_input *gi, eng_value *v)
 {
     eng_value_set_shape(v, gi->rank, gi->shape);
+    if (v->size > ENG_MAX_ELEMS)
+        return psync_fail(PSYNC_ELIMIT, "graph input '%s': more than 2^30 elements", gi->name);
     if (gi->dtype == PSYNC_DTYPE_F32 && !e->x && gi->rank > 0) {
         e->x = v;
         return PSYNC_OK;
@@ -46,8 +49,7 @@ static psync_err eng_compile_edge(psync_engine *e, eng_node *n, uint32_t idx, ui
                           "earlier node", n->src->name, n->src->inputs[k]);
     if (v->is_label != (n->op->label_input == (int)k))
         return psync_fail(PSYNC_EDTYPE, "node '%s' (%s): input %u '%s' must be %s", n->src->name,
-                          n->src->op, k, v->is_label ? "f32" : "the i32 label",
-                          n->src->inputs[k]);
+                          n->src->op, k, n->src->inputs[k], v->is_label ? "f32" : "the i32 label");
     n->in[k] = v;
     n->out->from_labels |= v->from_labels;
     return PSYNC_OK;
@@ -71,6 +73,8 @@ static psync_err eng_compile_param(psync_engine *e, eng_node *n, uint32_t k)
         if (strcmp(e->params[i].name, name) == 0)
             return psync_fail(PSYNC_EGRAPH, "node '%s': param '%s' already used by another "
                               "node (weight sharing is not supported)", n->src->name, name);
+    if (psync_tensor_elems(t) > ENG_MAX_ELEMS)
+        return psync_fail(PSYNC_ELIMIT, "param '%s': more than 2^30 elements", name);
     eng_param *p = &e->params[e->n_params++];
     memcpy(p->name, t->name, sizeof p->name);
     p->rank = t->rank;
@@ -100,7 +104,11 @@ static psync_err eng_compile_node(psync_engine *e, uint32_t idx)
         err = eng_compile_edge(e, n, idx, k);
     for (uint32_t k = 0; !err && k < n->n_params; k++)
         err = eng_compile_param(e, n, k);
-    return err ? err : n->op->infer(n, e->max_batch);
+    err = err ? err : n->op->infer(n, e->max_batch);
+    if (!err && n->out->size > ENG_MAX_ELEMS)
+        err = psync_fail(PSYNC_ELIMIT, "node '%s': output of more than 2^30 elements",
+                         n->src->name);
+    return err;
 }
 
 /* The output (rank-1 logits, label-free) and the optional scalar loss. */
@@ -155,7 +163,9 @@ typedef struct eng_layout {
 static float *eng_take(eng_layout *l, size_t floats)
 {
     float *p = l->base ? l->base + l->used : NULL;
-    l->used += (floats + 15) & ~(size_t)15;
+    if (floats > SIZE_MAX / 8 || __builtin_add_overflow(l->used, (floats + 15) & ~(size_t)15,
+                                                         &l->used))
+        l->used = SIZE_MAX; /* saturates: eng_alloc refuses it */
     return p;
 }
 
@@ -185,6 +195,8 @@ static psync_err eng_alloc(psync_engine *e)
 {
     eng_layout l = {NULL, 0};
     eng_layout_all(e, &l);
+    if (l.used > SIZE_MAX / 8)
+        return psync_fail(PSYNC_ELIMIT, "engine buffers overflow the address space");
     size_t bytes = (l.used ? l.used : 16) * sizeof(float);
     if (posix_memalign((void **)&e->arena, 64, bytes) != 0)
         return psync_fail(PSYNC_ENOMEM, "engine buffers: %zu bytes", bytes);

@@ -21,14 +21,16 @@ const eng_op *eng_op_find(const char *name)
     return NULL;
 }
 
-/* Copies the shape into v and recomputes its per-sample size. */
+/* Copies the shape into v and recomputes its per-sample size, saturating
+ * at SIZE_MAX (the engine then refuses it as over ENG_MAX_ELEMS). */
 void eng_value_set_shape(eng_value *v, uint32_t rank, const uint64_t *shape)
 {
     v->rank = rank;
     v->size = 1;
     for (uint32_t i = 0; i < rank; i++) {
         v->shape[i] = shape[i];
-        v->size *= (size_t)shape[i];
+        if (shape[i] > SIZE_MAX || __builtin_mul_overflow(v->size, (size_t)shape[i], &v->size))
+            v->size = SIZE_MAX;
     }
 }
 

@@ -13,6 +13,10 @@
 #include "graph.h"
 #include "model.h"
 
+/* Largest per-sample value or param (elements): keeps every BLAS dimension
+ * an int and every buffer size far from overflow (max_batch <= 2^24). */
+#define ENG_MAX_ELEMS ((size_t)1 << 30)
+
 /* A graph input or node output: per-sample shape, batch-major buffers. */
 typedef struct eng_value {
     uint32_t rank;
