@@ -38,6 +38,27 @@ static void join_two(const kit_daemon *d, psync_client **a, psync_model **ma, ps
     assert_int_equal(psync_client_held_version(*b), 1);
 }
 
+/* Destroys both clients and models and stops the daemon (exit code 0). */
+static void finish_two(kit_daemon *d, psync_client **a, psync_model **ma, psync_client **b,
+                       psync_model **mb)
+{
+    psync_client_destroy(a);
+    psync_client_destroy(b);
+    psync_model_destroy(ma);
+    psync_model_destroy(mb);
+    assert_int_equal(kit_daemon_stop(d), 0);
+}
+
+/* Polls c until it applies a merged version to m or timeout_ms pass. */
+static bool poll_until_applied(psync_client *c, psync_model *m, int timeout_ms)
+{
+    bool applied = false;
+    psync_client *cs[1] = {c};
+    psync_model *ms[1] = {m};
+    applied = kit_poll_all(cs, ms, 1, timeout_ms);
+    return applied;
+}
+
 static void test_sync_round_and_bootstrap(void **state)
 {
     kit_daemon d;
@@ -86,29 +107,19 @@ static void test_timeout_round_and_rejoin(void **state)
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
-    bool applied = false;
     assert_int_equal(kit_daemon_start(&d, flags), 0);
     join_two(&d, &a, &ma, &b, &mb);
     kit_fill(ma, "w", 3.0f);
     assert_int_equal(psync_client_publish(a, ma, 10), PSYNC_OK);
     /* b stays silent: the round closes once it is dropped, without it. */
-    for (int i = 0; i < 400 && !applied; i++)
-        assert_int_equal(psync_client_poll(a, ma, 10, &applied), PSYNC_OK);
-    assert_true(applied);
+    assert_true(poll_until_applied(a, ma, 4000));
     assert_int_equal(psync_client_held_version(a), 2);
     assert_true(kit_maxdiff(ma, "w", 3.0f) == 0);
     /* b wakes up: it is told it is unknown, rejoins and gets version 2. */
-    applied = false;
-    for (int i = 0; i < 500 && !applied; i++)
-        assert_int_equal(psync_client_poll(b, mb, 10, &applied), PSYNC_OK);
-    assert_true(applied);
+    assert_true(poll_until_applied(b, mb, 5000));
     assert_int_equal(psync_client_held_version(b), 2);
     assert_true(kit_maxdiff(mb, "w", 3.0f) == 0);
-    psync_client_destroy(&a);
-    psync_client_destroy(&b);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&mb);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    finish_two(&d, &a, &ma, &b, &mb);
 }
 
 static void test_easgd(void **state)
@@ -118,21 +129,14 @@ static void test_easgd(void **state)
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
-    bool applied = false;
     assert_int_equal(kit_daemon_start(&d, flags), 0);
     join_two(&d, &a, &ma, &b, &mb);
     kit_fill(ma, "w", 3.0f); /* centre 1 -> 1 + 0.5 (3 - 1) = 2 */
     assert_int_equal(psync_client_publish(a, ma, 10), PSYNC_OK);
-    for (int i = 0; i < 400 && !applied; i++)
-        assert_int_equal(psync_client_poll(a, ma, 10, &applied), PSYNC_OK);
-    assert_true(applied);
+    assert_true(poll_until_applied(a, ma, 4000));
     /* the worker is pulled toward the centre: 3 - 0.5 (3 - 2) = 2.5 */
     assert_true(kit_maxdiff(ma, "w", 2.5f) < 1e-6);
-    psync_client_destroy(&a);
-    psync_client_destroy(&b);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&mb);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    finish_two(&d, &a, &ma, &b, &mb);
 }
 
 /* Sends raw bytes on s and expects an ERROR with one of two codes. */
@@ -273,11 +277,7 @@ static void test_hostile_messages(void **state)
     assert_true(kit_poll_all(cs, ms, 2, 10000));
     assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6);
     assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
-    psync_client_destroy(&a);
-    psync_client_destroy(&b);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&mb);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    finish_two(&d, &a, &ma, &b, &mb);
 }
 
 int main(void)
