@@ -89,17 +89,6 @@ static psync_err inspect_load(const char *path, uint8_t **buf, size_t *len)
     return err;
 }
 
-const char *inspect_shape(char *buf, size_t cap, uint32_t rank, const uint64_t *shape)
-{
-    size_t n = (size_t)snprintf(buf, cap, "[");
-    for (uint32_t i = 0; i < rank && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? "," : "",
-                              (unsigned long long)shape[i]);
-    if (n < cap)
-        snprintf(buf + n, cap - n, "]");
-    return buf;
-}
-
 static double inspect_value(const psync_tensor *t, uint64_t i)
 {
     switch (t->dtype) {
@@ -164,7 +153,7 @@ static void inspect_print_graph(FILE *out, const psync_graph *g)
     for (uint32_t i = 0; i < g->n_inputs; i++)
         fprintf(out, "  input %-16s %-4s %s\n", g->inputs[i].name,
                 psync_dtype_name(g->inputs[i].dtype),
-                inspect_shape(shape, sizeof shape, g->inputs[i].rank, g->inputs[i].shape));
+                psync_shape_str(shape, sizeof shape, g->inputs[i].rank, g->inputs[i].shape));
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const psync_node *n = &g->nodes[i];
         fprintf(out, "  node  %-16s %-12s", n->name, n->op);
@@ -189,7 +178,7 @@ static void inspect_print_tensors(FILE *out, const psync_model *m)
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const psync_tensor *t = &m->tensors[i];
         fprintf(out, "  %-24s %-6s %-5s %-14s %10llu %10llu", t->name, psync_role_name(t->role),
-                psync_dtype_name(t->dtype), inspect_shape(shape, sizeof shape, t->rank, t->shape),
+                psync_dtype_name(t->dtype), psync_shape_str(shape, sizeof shape, t->rank, t->shape),
                 (unsigned long long)t->offset, (unsigned long long)t->nbytes);
         if (t->role == PSYNC_ROLE_PARAM) {
             inspect_stats s;

@@ -24,8 +24,6 @@ typedef struct inspect_stats {
 } inspect_stats;
 
 void inspect_tensor_stats(const psync_tensor *t, inspect_stats *s);
-/* Formats a shape as "[a,b]" into buf[cap]. */
-const char *inspect_shape(char *buf, size_t cap, uint32_t rank, const uint64_t *shape);
 
 void inspect_print_json(FILE *out, const inspect_doc *d);
 

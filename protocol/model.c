@@ -215,18 +215,6 @@ psync_err psync_model_get(const psync_model *m, const char *name, const psync_te
     return PSYNC_OK;
 }
 
-/* Formats a shape as "[3,4]" into buf. */
-static const char *model_shape_str(char *buf, size_t cap, uint32_t rank, const uint64_t *shape)
-{
-    size_t n = (size_t)snprintf(buf, cap, "[");
-    for (uint32_t i = 0; i < rank && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? "," : "",
-                              (unsigned long long)shape[i]);
-    if (n < cap)
-        snprintf(buf + n, cap - n, "]");
-    return buf;
-}
-
 psync_err psync_model_set(psync_model *m, const char *name, psync_dtype dt, uint32_t rank,
                           const uint64_t *shape, const void *data)
 {
@@ -240,8 +228,8 @@ psync_err psync_model_set(psync_model *m, const char *name, psync_dtype dt, uint
     if (rank != t->rank || (rank && memcmp(shape, t->shape, rank * sizeof *shape))) {
         char a[160], b[160];
         return psync_fail(PSYNC_ESHAPE, "tensor '%s': shape %s does not match %s", name,
-                          model_shape_str(a, sizeof a, rank > PSYNC_MAX_RANK ? 0 : rank, shape),
-                          model_shape_str(b, sizeof b, t->rank, t->shape));
+                          psync_shape_str(a, sizeof a, rank > PSYNC_MAX_RANK ? 0 : rank, shape),
+                          psync_shape_str(b, sizeof b, t->rank, t->shape));
     }
     psync_err err = psync_model_own(m);
     if (err)

@@ -2,6 +2,7 @@
  * arithmetic for tensor descriptors (see tensor.h). */
 #include "tensor.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const tensor_dtype_names[] = {NULL, "f32", "f64", "i32", "i64", "u8"};
@@ -79,4 +80,15 @@ uint64_t psync_tensor_elems(const psync_tensor *t)
     for (uint32_t i = 0; i < t->rank && i < PSYNC_MAX_RANK; i++)
         n *= t->shape[i];
     return n;
+}
+
+const char *psync_shape_str(char *buf, size_t cap, uint32_t rank, const uint64_t *shape)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (uint32_t i = 0; i < rank && i < PSYNC_MAX_RANK && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? "," : "",
+                              (unsigned long long)shape[i]);
+    if (n < cap)
+        snprintf(buf + n, cap - n, "]");
+    return buf;
 }

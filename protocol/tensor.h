@@ -54,6 +54,10 @@ psync_err psync_role_parse(const char *name, psync_role *out);
 psync_err psync_shape_count(uint32_t rank, const uint64_t *shape, psync_dtype dt,
                             uint64_t *elems, uint64_t *nbytes);
 
+/* Writes a shape as "[3,4]" ("[]" for rank 0) into buf[cap], truncating if
+ * needed; returns buf. For messages and printing. */
+const char *psync_shape_str(char *buf, size_t cap, uint32_t rank, const uint64_t *shape);
+
 /* Element count of a described tensor (no overflow check: descriptors are
  * validated when created or decoded). */
 uint64_t psync_tensor_elems(const psync_tensor *t);

@@ -167,6 +167,32 @@ static void test_inflated_lengths(void **state)
     patch_fail(find("\xabpsync.model", 12), "\xbf", 1, PSYNC_EFORMAT, "not a psync");
 }
 
+/* Every header position overwritten by a 32-bit container/str/bin prefix
+ * claiming 2^32-1 entries or bytes: never a big allocation, and an error
+ * unless the 5 bytes landed inside a number's bytes (then it is data). */
+static void test_inflated_everywhere(void **state)
+{
+    static const uint8_t prefixes[4] = {0xdf, 0xdd, 0xdb, 0xc6};
+    size_t header = find("\xa3pad\xc4", 5);
+    uint8_t *copy = malloc(good_len);
+    size_t decoded = 0;
+    for (size_t i = 0; i + 5 <= header; i++) {
+        for (unsigned k = 0; k < 4; k++) {
+            memcpy(copy, good, good_len);
+            memcpy(copy + i, (const uint8_t[]){prefixes[k], 0xff, 0xff, 0xff, 0xff}, 5);
+            psync_model *m = NULL;
+            alloc_bytes = 0;
+            psync_err err = psync_blob_decode(copy, good_len, NULL, 0, &m);
+            assert_true(alloc_bytes < 256 * 1024);
+            decoded += err == PSYNC_OK;
+            assert_true(err == PSYNC_OK || strlen(psync_errdetail()) > 0);
+            psync_model_destroy(&m);
+        }
+    }
+    assert_true(decoded * 20 < header * 4); /* under 5%: inside float64/uint64 bytes */
+    free(copy);
+}
+
 /* Builds a blob with an unknown top-level key holding v (n bytes). */
 static void with_extra(const uint8_t *v, size_t n, uint8_t **out, size_t *len)
 {
@@ -287,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_trailing_and_limits),
         cmocka_unit_test(test_inflated_lengths),
+        cmocka_unit_test(test_inflated_everywhere),
         cmocka_unit_test(test_nesting_bombs),
         cmocka_unit_test(test_bad_tensors),
         cmocka_unit_test(test_bad_graphs),
