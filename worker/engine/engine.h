@@ -55,6 +55,10 @@ const float *psync_engine_output(const psync_engine *e);
 /* Gradient of a param after backward (same layout as the param) or NULL. */
 const float *psync_engine_grad(const psync_engine *e, const char *param);
 
+/* Index of the largest of n scores (the first one on ties); 0 if n == 0.
+ * The class the engine predicts for one row of logits. */
+uint32_t psync_engine_argmax(const float *scores, uint32_t n);
+
 /* Inference in chunks of max_batch: argmax classes (n i32) and optionally
  * the scores (n x classes softmax probabilities; may be NULL). */
 psync_err psync_engine_predict(psync_engine *e, const float *x, uint64_t n, int32_t *classes,

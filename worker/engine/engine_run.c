@@ -65,14 +65,14 @@ psync_err psync_engine_update(psync_engine *e)
     return PSYNC_OK;
 }
 
-/* Index of the largest of k scores (first on ties). */
-static int32_t eng_argmax(const float *s, size_t k)
+/* Returns the index of the largest of n scores (first on ties). */
+uint32_t psync_engine_argmax(const float *scores, uint32_t n)
 {
-    size_t best = 0;
-    for (size_t j = 1; j < k; j++)
-        if (s[j] > s[best])
+    uint32_t best = 0;
+    for (uint32_t j = 1; j < n; j++)
+        if (scores[j] > scores[best])
             best = j;
-    return (int32_t)best;
+    return best;
 }
 
 /* forward + backward + update, then counts correct argmax predictions and
@@ -93,7 +93,7 @@ psync_err psync_engine_train_step(psync_engine *e, const float *x, const int32_t
         const size_t k = e->output->size;
         uint32_t hits = 0;
         for (uint32_t r = 0; r < batch; r++)
-            hits += eng_argmax(e->output->data + r * k, k) == y[r];
+            hits += (int32_t)psync_engine_argmax(e->output->data + r * k, (uint32_t)k) == y[r];
         *correct = hits;
     }
     e->m->state.global_step++;
@@ -119,7 +119,7 @@ const float *psync_engine_grad(const psync_engine *e, const char *param)
 /* Writes the softmax of k logits z into p. */
 static void eng_softmax(const float *z, float *p, size_t k)
 {
-    float mx = z[eng_argmax(z, k)];
+    float mx = z[psync_engine_argmax(z, (uint32_t)k)];
     double sum = 0.0;
     for (size_t j = 0; j < k; j++)
         sum += p[j] = expf(z[j] - mx);
@@ -141,7 +141,7 @@ psync_err psync_engine_predict(psync_engine *e, const float *x, uint64_t n, int3
             return err;
         for (uint32_t r = 0; r < b; r++) {
             const float *z = e->output->data + r * k;
-            classes[done + r] = eng_argmax(z, k);
+            classes[done + r] = (int32_t)psync_engine_argmax(z, (uint32_t)k);
             if (scores)
                 eng_softmax(z, scores + (done + r) * k, k);
         }
