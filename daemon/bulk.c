@@ -37,13 +37,13 @@ static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t 
     }
     if ((*e = psd_merge_admit(d, h, &why)))
         return why;
-    if ((*e = psync_wire_chunk_check(h, zmq_msg_data(frame), zmq_msg_size(frame),
-                                     d->set.chunk_bytes, d->payload_len)))
+    if ((*e = psync_wire_chunk_check(h, NULL, zmq_msg_size(frame), d->set.chunk_bytes,
+                                     d->payload_len)))
         return PSD_R_CHUNK;
-    if (!psd_merge_chunk_finite(d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame))) {
-        *e = PSYNC_ENONFINITE;
-        return PSD_R_NONFINITE;
-    }
+    *e = psd_merge_chunk_verify(d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame),
+                                zmq_msg_size(frame), (uint32_t)h->crc);
+    if (*e)
+        return *e == PSYNC_ENONFINITE ? PSD_R_NONFINITE : PSD_R_CHUNK;
     return PSD_R_COUNT_;
 }
 

@@ -238,9 +238,10 @@ psync_err psd_merge_admit(psd *d, const psync_wire_hdr *h, psd_reason *why);
 /* A free pool buffer holding the current merged bytes outside the merge
  * ranges, or NULL if all are in flight. */
 psd_rcbuf *psd_merge_acquire(psd *d);
-/* true if the merge ranges inside chunk k (data) are all finite; else
- * records a PSYNC_ENONFINITE detail. */
-bool psd_merge_chunk_finite(psd *d, uint64_t k, const uint8_t *data);
+/* Checks chunk k (len bytes at data): crc32 equals crc (PSYNC_EPROTO) and
+ * every float of the merge ranges in it is finite (PSYNC_ENONFINITE). */
+psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
+                                 uint32_t crc);
 
 /* --- stream.c: chunked sends to members --- */
 /* Starts sending buf to m (replacing an older transfer of the same kind:

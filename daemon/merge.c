@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "daemon.h"
 
 #define PSD_BLOCK_FLOATS 8192 /* 32 KiB: the output block stays in L1/L2 */
@@ -46,25 +48,38 @@ static void psd_merge_segments(psd *d, uint64_t k, psd_seg_fn fn, void *ctx)
     }
 }
 
-static void psd_seg_finite(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx)
+/* true if every merge-range float inside [lo, hi) of the payload, held at
+ * data (which starts at payload offset base), is finite. */
+static bool psd_window_finite(const psd *d, const uint8_t *data, uint64_t base, uint64_t lo,
+                              uint64_t hi)
 {
-    const uint8_t *chunk = ((const uint8_t **)ctx)[0];
-    bool *ok = ((bool **)ctx)[1];
-    uint64_t base = k * d->set.chunk_bytes;
-    if (*ok && !psd_k_finite((const float *)(const void *)(chunk + off - base), len / 4)) {
-        *ok = false;
-        psync_fail(PSYNC_ENONFINITE, "snapshot has NaN or Inf in bytes [%llu, %llu)",
-                   (unsigned long long)off, (unsigned long long)(off + len));
+    for (uint32_t r = 0; r < d->n_ranges; r++) {
+        uint64_t a = d->ranges[r].off, b = a + d->ranges[r].len;
+        a = a < lo ? lo : a;
+        b = b > hi ? hi : b;
+        if (a < b && !psd_k_finite((const float *)(const void *)(data + a - base), (b - a) / 4))
+            return psync_fail(PSYNC_ENONFINITE, "snapshot has NaN or Inf in bytes [%llu, %llu)",
+                              (unsigned long long)a, (unsigned long long)b) == PSYNC_OK;
     }
+    return true;
 }
 
-/* true if the merge ranges inside chunk k of data are all finite. */
-bool psd_merge_chunk_finite(psd *d, uint64_t k, const uint8_t *data)
+psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
+                                 uint32_t crc)
 {
-    bool ok = true;
-    void *ctx[2] = {(void *)data, &ok};
-    psd_merge_segments(d, k, psd_seg_finite, ctx);
-    return ok;
+    /* crc32 and the finite check share one pass over 64 KiB blocks. */
+    uint64_t base = k * d->set.chunk_bytes;
+    uint32_t c = 0;
+    for (uint64_t off = 0; off < len; off += 65536) {
+        uint64_t n = len - off < 65536 ? len - off : 65536;
+        c = (uint32_t)crc32(c, data + off, (uInt)n);
+        if (!psd_window_finite(d, data, base, base + off, base + off + n))
+            return PSYNC_ENONFINITE;
+    }
+    if (c != crc)
+        return psync_fail(PSYNC_EPROTO, "snapshot: chunk at %llu has crc32 %08x, header says %08x",
+                          (unsigned long long)base, c, crc);
+    return PSYNC_OK;
 }
 
 typedef struct psd_avg {

@@ -102,9 +102,13 @@ psync_err psync_wire_decode(const void *buf, size_t len, psync_wire_hdr *out);
 /* zlib crc32 of a chunk. */
 uint32_t psync_wire_crc(const void *data, size_t len);
 
+/* Copies len bytes and returns their crc32, in one pass over memory. */
+uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len);
+
 /* Checks a chunk header against its payload: total <= max_total, offset a
  * multiple of chunk_bytes and < total, len == min(chunk_bytes, total -
- * offset), crc matches. PSYNC_EPROTO / PSYNC_ELIMIT with a detail. */
+ * offset), crc matches (skipped when data is NULL: the caller checks it,
+ * e.g. with psync_wire_copy_crc). PSYNC_EPROTO / PSYNC_ELIMIT + detail. */
 psync_err psync_wire_chunk_check(const psync_wire_hdr *h, const void *data, size_t len,
                                  uint64_t chunk_bytes, uint64_t max_total);
 

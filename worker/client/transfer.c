@@ -17,9 +17,8 @@ psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data
         zmq_msg_t frame;
         if (zmq_msg_init_size(&frame, n))
             return psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)n);
-        memcpy(zmq_msg_data(&frame), data + off, n);
         h->offset = off;
-        h->crc = psync_wire_crc(zmq_msg_data(&frame), n);
+        h->crc = psync_wire_copy_crc(zmq_msg_data(&frame), data + off, n);
         psync_err e = psync_wire_send(c->bulk, NULL, 0, h, &frame, 0);
         if (e) {
             zmq_msg_close(&frame);
@@ -70,7 +69,7 @@ psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, z
         max_total = psync_default_limits.max_blob_bytes;
     if (!cb)
         return psync_fail(PSYNC_EPROTO, "chunk before welcome");
-    psync_err e = psync_wire_chunk_check(h, zmq_msg_data(frame), zmq_msg_size(frame), cb, max_total);
+    psync_err e = psync_wire_chunk_check(h, NULL, zmq_msg_size(frame), cb, max_total);
     if (e) {
         PSYNC_WARN("bad_chunk", "type=%s detail=\"%s\"", psync_wire_type_name(h->t), psync_errdetail());
         return e;
@@ -82,7 +81,15 @@ psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, z
     if (!same && (e = pc_stage_begin(st, h, cb)))
         return e;
     uint64_t k = h->offset / cb;
-    memcpy(st->buf + h->offset, zmq_msg_data(frame), zmq_msg_size(frame));
+    if (psync_wire_copy_crc(st->buf + h->offset, zmq_msg_data(frame), zmq_msg_size(frame)) != h->crc) {
+        if (st->have[k])
+            st->received--;
+        st->have[k] = 0; /* the copy overwrote it: this chunk must come again */
+        PSYNC_WARN("bad_chunk", "type=%s offset=%llu detail=crc32 mismatch",
+                   psync_wire_type_name(h->t), (unsigned long long)h->offset);
+        return psync_fail(PSYNC_EPROTO, "%s chunk at %llu: crc32 mismatch",
+                          psync_wire_type_name(h->t), (unsigned long long)h->offset);
+    }
     st->received += !st->have[k];
     st->have[k] = 1;
     st->complete = st->received == st->n_chunks;
