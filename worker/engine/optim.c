@@ -4,6 +4,9 @@
  * tensors "<param>/momentum", "<param>/m", "<param>/v". */
 #include <math.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "ops.h"
 
@@ -129,21 +132,64 @@ static void nesterov_loop(float *restrict w, float *restrict buf, const float *r
     });
 }
 
+/* Adam's per-step constants (float, as the element loop uses them). */
+typedef struct adam_k {
+    float b1, b2, wd, step_size, inv_bc2_sqrt, eps;
+} adam_k;
+
+/* One element of the update; the SIMD path performs the same IEEE
+ * operations in the same order, so both give identical bits. */
+static inline void adam_one(float *w, float *m, float *v, float g0, const adam_k *k)
+{
+    const float g = g0 + k->wd * *w;
+    *m = k->b1 * *m + (1.0f - k->b1) * g;
+    *v = k->b2 * *v + (1.0f - k->b2) * g * g;
+    *w -= k->step_size * (*m / (sqrtf(*v) * k->inv_bc2_sqrt + k->eps));
+}
+
+#ifdef __SSE2__
+/* Four lanes at a time (sqrtf's errno path keeps GCC from vectorizing the
+ * scalar loop); returns how many elements it did. */
+static size_t adam_sse(float *w, float *m, float *v, const float *g, size_t n, const adam_k *k)
+{
+    const __m128 b1 = _mm_set1_ps(k->b1), c1 = _mm_set1_ps(1.0f - k->b1);
+    const __m128 b2 = _mm_set1_ps(k->b2), c2 = _mm_set1_ps(1.0f - k->b2);
+    const __m128 wd = _mm_set1_ps(k->wd), st = _mm_set1_ps(k->step_size);
+    const __m128 ibc2 = _mm_set1_ps(k->inv_bc2_sqrt), eps = _mm_set1_ps(k->eps);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m128 wi = _mm_loadu_ps(w + i);
+        __m128 gi = _mm_add_ps(_mm_loadu_ps(g + i), _mm_mul_ps(wd, wi));
+        __m128 mi = _mm_add_ps(_mm_mul_ps(b1, _mm_loadu_ps(m + i)), _mm_mul_ps(c1, gi));
+        __m128 vi = _mm_add_ps(_mm_mul_ps(b2, _mm_loadu_ps(v + i)),
+                               _mm_mul_ps(_mm_mul_ps(c2, gi), gi));
+        __m128 den = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(vi), ibc2), eps);
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        _mm_storeu_ps(w + i, _mm_sub_ps(wi, _mm_mul_ps(st, _mm_div_ps(mi, den))));
+    }
+    return i;
+}
+#endif
+
 /* torch.optim.Adam (single-tensor): step_size = lr / (1 - b1^t),
- * denom = sqrt(v) / sqrt(1 - b2^t) + eps, p -= step_size * m / denom. */
+ * denom = sqrt(v) / sqrt(1 - b2^t) + eps, p -= step_size * m / denom
+ * (the division by sqrt(1 - b2^t) is a multiply here: one divide less). */
 static void optim_adam(const psync_optimizer *o, eng_param *p)
 {
     const double t = (double)o->step;
-    const float b1 = (float)o->beta1, b2 = (float)o->beta2, wd = (float)o->weight_decay;
-    const float step_size = (float)(o->lr / (1.0 - pow(o->beta1, t)));
-    const float bc2_sqrt = (float)sqrt(1.0 - pow(o->beta2, t)), eps = (float)o->eps;
-    float *w = p->w, *m = p->s1, *v = p->s2;
-    for (size_t i = 0; i < p->size; i++) {
-        float g = p->g[i] + wd * w[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * g;
-        v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-        w[i] -= step_size * (m[i] / (sqrtf(v[i]) / bc2_sqrt + eps));
-    }
+    const adam_k k = {(float)o->beta1,
+                      (float)o->beta2,
+                      (float)o->weight_decay,
+                      (float)(o->lr / (1.0 - pow(o->beta1, t))),
+                      (float)(1.0 / sqrt(1.0 - pow(o->beta2, t))),
+                      (float)o->eps};
+    size_t i = 0;
+#ifdef __SSE2__
+    i = adam_sse(p->w, p->s1, p->s2, p->g, p->size, &k);
+#endif
+    for (; i < p->size; i++)
+        adam_one(&p->w[i], &p->s1[i], &p->s2[i], p->g[i], &k);
 }
 
 /* Applies one step of o to p (o->step already counts this step). */
