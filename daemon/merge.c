@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
 #include "daemon.h"
 
 #define PSD_BLOCK_FLOATS 8192 /* 32 KiB: the output block stays in L1/L2 */
@@ -72,7 +70,7 @@ psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64
     uint32_t c = 0;
     for (uint64_t off = 0; off < len; off += 65536) {
         uint64_t n = len - off < 65536 ? len - off : 65536;
-        c = (uint32_t)crc32(c, data + off, (uInt)n);
+        c = psync_wire_crc_update(c, data + off, n);
         if (!psd_window_finite(d, data, base, base + off, base + off + n))
             return PSYNC_ENONFINITE;
     }

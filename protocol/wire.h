@@ -99,8 +99,11 @@ psync_err psync_wire_encode(const psync_wire_hdr *h, void *buf, size_t cap, size
  * with scalar values are skipped (forward compatibility). */
 psync_err psync_wire_decode(const void *buf, size_t len, psync_wire_hdr *out);
 
-/* zlib crc32 of a chunk. */
+/* zlib crc32 of a chunk (PCLMULQDQ-accelerated where available, same
+ * values as zlib's crc32()). */
 uint32_t psync_wire_crc(const void *data, size_t len);
+/* Continues a crc32 over more bytes: crc_update(crc(a), b) == crc(a||b). */
+uint32_t psync_wire_crc_update(uint32_t crc, const void *data, size_t len);
 
 /* Copies len bytes and returns their crc32, in one pass over memory. */
 uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len);

@@ -6,33 +6,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <zlib.h>
-
-uint32_t psync_wire_crc(const void *data, size_t len)
-{
-    uLong c = crc32(0L, Z_NULL, 0);
-    const Bytef *p = data;
-    while (len) {
-        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        c = crc32(c, p, n);
-        p += n;
-        len -= n;
-    }
-    return (uint32_t)c;
-}
-
-uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len)
-{
-    /* 64 KiB blocks: each is checksummed right after its copy, while it is
-     * still in cache, so the bytes cross memory once instead of twice. */
-    uLong c = crc32(0L, Z_NULL, 0);
-    for (size_t off = 0; off < len; off += 65536) {
-        size_t n = len - off < 65536 ? len - off : 65536;
-        memcpy((uint8_t *)dst + off, (const uint8_t *)src + off, n);
-        c = crc32(c, (const Bytef *)dst + off, (uInt)n);
-    }
-    return (uint32_t)c;
-}
 
 psync_err psync_wire_chunk_check(const psync_wire_hdr *h, const void *data, size_t len,
                                  uint64_t chunk_bytes, uint64_t max_total)

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 #include <msgpack.h>
+#include <zlib.h>
 
 #include "mpwrite.h"
 #include "wire.h"
@@ -180,6 +181,29 @@ static void test_chunk_check(void **state)
     assert_int_equal(psync_wire_chunk_check(&h, data, 36, 64, 1000), PSYNC_EPROTO);
 }
 
+/* The accelerated crc32 equals zlib's for every length and alignment. */
+static void test_crc_matches_zlib(void **state)
+{
+    static unsigned char buf[70000], dst[70000];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(x >> 16);
+    }
+    for (size_t len = 0; len < 300; len++)
+        for (size_t off = 0; off < 5; off++)
+            assert_int_equal(psync_wire_crc(buf + off, len), (uint32_t)crc32(0, buf + off, (uInt)len));
+    size_t big[] = {4096, 65536, 65537, 69999};
+    for (int i = 0; i < 4; i++) {
+        uint32_t z = (uint32_t)crc32(0, buf + 1, (uInt)big[i]);
+        assert_int_equal(psync_wire_crc(buf + 1, big[i]), z);
+        assert_int_equal(psync_wire_copy_crc(dst, buf + 1, big[i]), z);
+        assert_memory_equal(dst, buf + 1, big[i]);
+        uint32_t part = psync_wire_crc(buf + 1, 1000);
+        assert_int_equal(psync_wire_crc_update(part, buf + 1001, big[i] - 1000), z);
+    }
+}
+
 static void test_error_names(void **state)
 {
     for (int e = 0; e < PSYNC_ERR_COUNT_; e++)
@@ -239,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_encode_refuses_out_of_bounds),
         cmocka_unit_test(test_chunk_check),
+        cmocka_unit_test(test_crc_matches_zlib),
         cmocka_unit_test(test_error_names),
         cmocka_unit_test(test_docs_cover_table),
     };
