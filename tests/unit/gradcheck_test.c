@@ -286,6 +286,55 @@ static void test_resume_bit_exact(void **state)
     psync_model_destroy(&b);
 }
 
+/* Growing the model's arena moves every tensor; after rebind the engine
+ * trains the moved tensors (ASan would catch writes to the old arena). */
+static void test_rebind(void **state)
+{
+    psync_model *m = err_model();
+    psync_engine *e = NULL;
+    float x[4] = {1, -1, 0.5f, 2}, before[3];
+    int32_t y[1] = {1};
+    uint64_t big = 1u << 20;
+    assert_int_equal(psync_engine_new(m, 1, &e), PSYNC_OK);
+    const uint8_t *old = m->payload;
+    assert_int_equal(psync_model_add_tensor(m, "extra", PSYNC_ROLE_BUFFER, PSYNC_DTYPE_F32, 1,
+                                            &big, NULL, NULL), PSYNC_OK);
+    assert_ptr_not_equal(m->payload, old);
+    assert_int_equal(psync_engine_rebind(e), PSYNC_OK);
+    memcpy(before, psync_model_find(m, "fc.b")->data, sizeof before);
+    assert_int_equal(psync_engine_train_step(e, x, y, 1, NULL, NULL), PSYNC_OK);
+    assert_memory_not_equal(before, psync_model_find(m, "fc.b")->data, sizeof before);
+    psync_engine_destroy(&e);
+    psync_model_destroy(&m);
+}
+
+/* Dropout is the identity and draws nothing when not training. */
+static void test_dropout_inference(void **state)
+{
+    tnet t;
+    uint64_t in = 4, rng[4];
+    psync_engine *e = NULL;
+    float x[4] = {1, 2, 3, 4}, z[3];
+    tnet_begin(&t, 2, 1, &in);
+    tnet_dense(&t, "fc1", 4, 8);
+    tnet_dropout(&t, "drop", 0.5);
+    tnet_dense(&t, "fc2", 8, 3);
+    psync_model *m = tnet_end(&t);
+    psync_rng_seed(m->state.rng, 1);
+    memcpy(rng, m->state.rng, sizeof rng);
+    assert_int_equal(psync_engine_new(m, 1, &e), PSYNC_OK);
+    assert_int_equal(psync_engine_forward(e, x, NULL, 1, false, NULL), PSYNC_OK);
+    memcpy(z, psync_engine_output(e), sizeof z);
+    assert_memory_equal(rng, m->state.rng, sizeof rng);
+    assert_int_equal(psync_engine_forward(e, x, NULL, 1, true, NULL), PSYNC_OK);
+    assert_memory_not_equal(rng, m->state.rng, sizeof rng);
+    assert_int_equal(psync_engine_backward(e), PSYNC_EINVAL); /* no labels, no loss */
+    assert_int_equal(psync_engine_forward(e, x, NULL, 1, false, NULL), PSYNC_OK);
+    assert_memory_equal(z, psync_engine_output(e), sizeof z);
+    psync_engine_destroy(&e);
+    psync_model_destroy(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +347,8 @@ int main(void)
         cmocka_unit_test(test_slots_and_step),
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_rebind),
+        cmocka_unit_test(test_dropout_inference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
