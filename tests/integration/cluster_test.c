@@ -139,6 +139,51 @@ static void test_easgd(void **state)
     finish_two(&d, &a, &ma, &b, &mb);
 }
 
+/* Polls c until it holds version v (or ~timeout_ms pass). */
+static bool poll_until_version(psync_client *c, psync_model *m, uint64_t v, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms && psync_client_held_version(c) < v; waited += 10)
+        if (psync_client_poll(c, m, 10, NULL))
+            return false;
+    return psync_client_held_version(c) == v;
+}
+
+/* async: c += (w - c) / (attached (1 + staleness)); too stale is refused. */
+static void test_async_staleness(void **state)
+{
+    static const char *const flags[] = {"--chunk-bytes", "4096", "--policy", "async",
+                                        "--max-staleness", "1", NULL};
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    const char *detail;
+    assert_int_equal(kit_daemon_start(&d, flags), 0);
+    join_two(&d, &a, &ma, &b, &mb);
+    kit_fill(ma, "w", 3.0f); /* v2: 1 + (3 - 1) / 2 = 2 */
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_true(poll_until_version(a, ma, 2, 4000));
+    assert_true(kit_maxdiff(ma, "w", 2.0f) < 1e-6);
+    kit_fill(mb, "w", 5.0f); /* base 1 at v2: 2 + (5 - 2) / (2 * 2) = 2.75 */
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    assert_true(poll_until_version(b, mb, 3, 4000));
+    assert_true(kit_maxdiff(mb, "w", 2.75f) < 1e-6);
+    kit_fill(mb, "w", 6.0f); /* base 3 at v3: 2.75 + (6 - 2.75) / 2 = 4.375 */
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    assert_true(poll_until_version(b, mb, 4, 4000));
+    assert_true(kit_maxdiff(mb, "w", 4.375f) < 1e-6);
+    /* a still holds v2: staleness 2 > 1 is refused, the centre stays. */
+    assert_int_equal(psync_client_held_version(a), 2);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    for (int i = 0; i < 100 && psync_client_last_error(a, &detail) != PSYNC_ESTALE; i++)
+        psync_client_poll(a, NULL, 10, NULL);
+    assert_int_equal(psync_client_last_error(a, &detail), PSYNC_ESTALE);
+    uint64_t v = 0, n = 0;
+    assert_int_equal(kit_status(&d, &v, "stale_version", &n), 0);
+    assert_int_equal(v, 4);
+    assert_true(n >= 1);
+    finish_two(&d, &a, &ma, &b, &mb);
+}
+
 /* Sends raw bytes on s and expects an ERROR with one of two codes. */
 static void expect_error(void *s, const void *hdr, size_t len, const void *pl, size_t plen,
                          const char *code, const char *alt)
@@ -224,6 +269,11 @@ static void hostile_snapshots(void *ctx, const kit_daemon *d, const psync_model 
     x[5] = 1.0f;
     h.crc = psync_wire_crc(bad->payload, 4096);
     expect_error_hdr(stranger, &h, bad->payload, 4096, "ENOTFOUND");
+    /* A frame over --max-message-bytes: ZeroMQ drops that connection. */
+    size_t huge = 17u << 20;
+    char *big = calloc(1, huge);
+    kit_raw_send(stranger, "x", 1, big, huge);
+    free(big);
     psync_wire_init(&h, PSYNC_MSG_LEAVE, w.inc);
     h.m = w.m;
     kit_raw_send_hdr(ctl, &h, NULL, 0);
@@ -280,13 +330,33 @@ static void test_hostile_messages(void **state)
     finish_two(&d, &a, &ma, &b, &mb);
 }
 
+static void test_cluster_full(void **state)
+{
+    static const char *const flags[] = {"--max-members", "1", NULL};
+    kit_daemon d;
+    psync_client *a, *b;
+    assert_int_equal(kit_daemon_start(&d, flags), 0);
+    a = kit_client(&d, "a");
+    b = kit_client(&d, "b");
+    assert_int_equal(psync_client_connect(a, NULL, 5000), PSYNC_OK);
+    assert_int_equal(psync_client_connect(b, NULL, 5000), PSYNC_ELIMIT);
+    uint64_t v = 0, n = 0;
+    assert_int_equal(kit_status(&d, &v, "full", &n), 0);
+    assert_true(n >= 1);
+    psync_client_destroy(&a);
+    psync_client_destroy(&b);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sync_round_and_bootstrap),
         cmocka_unit_test(test_timeout_round_and_rejoin),
         cmocka_unit_test(test_easgd),
+        cmocka_unit_test(test_async_staleness),
         cmocka_unit_test(test_hostile_messages),
+        cmocka_unit_test(test_cluster_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
