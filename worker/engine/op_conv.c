@@ -57,26 +57,55 @@ static psync_err conv_infer(eng_node *n, uint32_t max_batch)
     return PSYNC_OK;
 }
 
-/* Input row of output row o for kernel offset k, or -1 if in the padding. */
-static long conv_src(size_t o, size_t k, const conv_dims *d, size_t limit)
+/* The outputs [*lo, *hi) along one axis whose input o*stride - pad + k
+ * falls inside [0, in_len); the others read the zero padding. */
+static void conv_span(size_t k, size_t in_len, size_t out_len, const conv_dims *d, size_t *lo,
+                      size_t *hi)
 {
-    long i = (long)(o * d->stride + k) - (long)d->pad;
-    return (i < 0 || i >= (long)limit) ? -1 : i;
+    const size_t s = d->stride, p = d->pad;
+    size_t a = k >= p ? 0 : (p - k + s - 1) / s;
+    size_t b = in_len + p <= k ? 0 : (in_len + p - k + s - 1) / s;
+    *hi = b < out_len ? b : out_len;
+    *lo = a < *hi ? a : *hi;
+}
+
+/* One col row: dst[j] = src[(j - lo) * stride] for j in [lo, hi), else 0. */
+static void conv_gather(float *dst, const float *src, size_t lo, size_t hi, size_t n, size_t s)
+{
+    memset(dst, 0, lo * sizeof(float));
+    if (s == 1)
+        memcpy(dst + lo, src, (hi - lo) * sizeof(float));
+    else
+        for (size_t j = lo; j < hi; j++)
+            dst[j] = src[(j - lo) * s];
+    memset(dst + hi, 0, (n - hi) * sizeof(float));
+}
+
+/* Offset in one sample of input (c, o*stride + k - pad, first*stride + kw
+ * - pad) for an output row o and first column inside both spans. */
+static size_t conv_at(const conv_dims *d, size_t c, size_t o, size_t k, size_t first, size_t kw)
+{
+    return (c * d->h + o * d->stride + k - d->pad) * d->w + first * d->stride + kw - d->pad;
 }
 
 /* col[(c*KH+ki)*KW+kj][oh*OW+ow] = x[c][oh*s-p+ki][ow*s-p+kj] or 0. */
 static void conv_im2col(const float *x, float *col, const conv_dims *d)
 {
     for (size_t c = 0; c < d->c; c++)
-        for (size_t ki = 0; ki < d->kh; ki++)
-            for (size_t kj = 0; kj < d->kw; kj++)
-                for (size_t i = 0; i < d->oh; i++) {
-                    long si = conv_src(i, ki, d, d->h);
-                    for (size_t j = 0; j < d->ow; j++) {
-                        long sj = conv_src(j, kj, d, d->w);
-                        *col++ = (si < 0 || sj < 0) ? 0.0f : x[(c * d->h + si) * d->w + sj];
-                    }
+        for (size_t ki = 0; ki < d->kh; ki++) {
+            size_t ilo, ihi, jlo, jhi;
+            conv_span(ki, d->h, d->oh, d, &ilo, &ihi);
+            for (size_t kj = 0; kj < d->kw; kj++) {
+                conv_span(kj, d->w, d->ow, d, &jlo, &jhi);
+                for (size_t i = 0; i < d->oh; i++, col += d->ow) {
+                    if (i < ilo || i >= ihi || jlo == jhi)
+                        memset(col, 0, d->ow * sizeof(float));
+                    else
+                        conv_gather(col, x + conv_at(d, c, i, ki, jlo, kj), jlo, jhi, d->ow,
+                                    d->stride);
                 }
+            }
+        }
 }
 
 /* The adjoint of im2col: dx (zeroed here) accumulates every column entry. */
@@ -84,16 +113,18 @@ static void conv_col2im(const float *col, float *dx, const conv_dims *d)
 {
     memset(dx, 0, d->c * d->h * d->w * sizeof(float));
     for (size_t c = 0; c < d->c; c++)
-        for (size_t ki = 0; ki < d->kh; ki++)
-            for (size_t kj = 0; kj < d->kw; kj++)
-                for (size_t i = 0; i < d->oh; i++) {
-                    long si = conv_src(i, ki, d, d->h);
-                    for (size_t j = 0; j < d->ow; j++, col++) {
-                        long sj = conv_src(j, kj, d, d->w);
-                        if (si >= 0 && sj >= 0)
-                            dx[(c * d->h + si) * d->w + sj] += *col;
-                    }
+        for (size_t ki = 0; ki < d->kh; ki++) {
+            size_t ilo, ihi, jlo, jhi;
+            conv_span(ki, d->h, d->oh, d, &ilo, &ihi);
+            for (size_t kj = 0; kj < d->kw; kj++, col += d->oh * d->ow) {
+                conv_span(kj, d->w, d->ow, d, &jlo, &jhi);
+                for (size_t i = ilo; i < ihi && jlo < jhi; i++) {
+                    float *dst = dx + conv_at(d, c, i, ki, jlo, kj);
+                    for (size_t j = jlo; j < jhi; j++)
+                        dst[(j - jlo) * d->stride] += col[i * d->ow + j];
                 }
+            }
+        }
 }
 
 static psync_err conv_forward(eng_node *n, uint32_t batch, const eng_run *run)
