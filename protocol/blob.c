@@ -155,6 +155,30 @@ psync_err psync_blob_encode_into(const psync_model *m, void *buf, size_t cap, si
     return PSYNC_OK;
 }
 
+psync_err psync_blob_freeze(psync_model *m, const void **blob, size_t *len)
+{
+    size_t size;
+    psync_err err = psync_blob_size(m, &size);
+    if (err)
+        return err;
+    size_t head = size - m->payload_len;  /* header + pad + tail, a 64 multiple */
+    if (head > m->headroom || (!m->payload_owned && !m->blob))
+        return psync_fail(PSYNC_ELIMIT, "freeze needs %zu writable bytes before the payload but "
+                          "the model has %llu; call psync_model_reserve_headroom first",
+                          head, (unsigned long long)m->headroom);
+    msgpack_packer pk;
+    psync_mpbuf b;
+    uint8_t *start = m->payload - head;
+    psync_mpbuf_packer(&pk, &b, start, head);
+    blob_pack_header(&pk, m);
+    if (b.overflow || b.len + blob_pad(b.len) + BLOB_TAIL_BYTES != head)
+        return psync_fail(PSYNC_EINVAL, "blob header changed size while freezing");
+    blob_put_tail(start + b.len, blob_pad(b.len), (uint32_t)m->payload_len);
+    *blob = start;
+    *len = size;
+    return PSYNC_OK;
+}
+
 psync_err psync_blob_encode(const psync_model *m, void **out, size_t *len)
 {
     size_t size;

@@ -28,6 +28,16 @@ psync_err psync_blob_encode_into(const psync_model *m, void *buf, size_t cap, si
 /* Encodes into a new 64-byte-aligned buffer; caller frees *out with free(). */
 psync_err psync_blob_encode(const psync_model *m, void **out, size_t *len);
 
+/* Freezes m into one contiguous blob WITHOUT copying the payload: the header
+ * is written into the headroom just before m's payload. Never moves the
+ * payload (engines keep pointers into it): PSYNC_ELIMIT if the headroom is
+ * too small or not the model's to write (a borrowed buffer); then call
+ * psync_model_reserve_headroom (which may move it) or use
+ * psync_blob_encode. *blob points into m: valid and unchanged until m is next
+ * modified, re-frozen or destroyed; never free it. Same bytes as
+ * psync_blob_encode. */
+psync_err psync_blob_freeze(psync_model *m, const void **blob, size_t *len);
+
 enum {
     PSYNC_DECODE_TAKE = 1u << 0, /* model takes buf (free() on destroy), on success only */
     PSYNC_DECODE_COPY = 1u << 1, /* copy the payload into an owned arena */

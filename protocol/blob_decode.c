@@ -409,8 +409,10 @@ psync_err psync_blob_decode(void *buf, size_t len, const psync_limits *lim, unsi
     }
     if ((flags & PSYNC_DECODE_TAKE) && m->payload_owned)
         free(buf);
-    else if (flags & PSYNC_DECODE_TAKE)
-        m->blob = buf;
+    else if (flags & PSYNC_DECODE_TAKE) {
+        m->blob = buf; /* its header bytes become headroom for a re-freeze */
+        m->headroom = (uint64_t)(m->payload - (uint8_t *)buf);
+    }
     *out = m;
     return PSYNC_OK;
 }

@@ -32,7 +32,7 @@ void psync_model_destroy(psync_model **pm)
     psync_graph_clear(&m->graph);
     free(m->tensors);
     if (m->payload_owned)
-        free(m->payload);
+        free(m->arena);
     free(m->blob);
     free(m);
     *pm = NULL;
@@ -45,21 +45,45 @@ static void model_rebind(psync_model *m)
         m->tensors[i].data = m->payload ? m->payload + m->tensors[i].offset : NULL;
 }
 
-/* Replaces the arena by an owned one of cap bytes holding the first
- * payload_len bytes of the old one; frees the old arena if owned. */
-static psync_err model_realloc(psync_model *m, uint64_t cap)
+/* Replaces the arena by an owned one of cap bytes, preceded by room bytes
+ * of headroom, holding the first payload_len bytes of the old one; frees
+ * the old arena if owned. */
+static psync_err model_realloc_room(psync_model *m, uint64_t cap, uint64_t room)
 {
     void *p = NULL;
-    if (cap > SIZE_MAX || posix_memalign(&p, PSYNC_ALIGN, cap ? (size_t)cap : PSYNC_ALIGN))
+    room = psync_align_up(room);
+    if (cap > SIZE_MAX - room || posix_memalign(&p, PSYNC_ALIGN, (size_t)(room + cap)))
         return psync_fail(PSYNC_ENOMEM, "payload arena of %llu bytes", (unsigned long long)cap);
+    uint8_t *payload = (uint8_t *)p + room;
     if (m->payload_len)
-        memcpy(p, m->payload, m->payload_len);
+        memcpy(payload, m->payload, m->payload_len);
     if (m->payload_owned)
-        free(m->payload);
-    m->payload = p;
+        free(m->arena);
+    m->arena = p;
+    m->headroom = room;
+    m->payload = payload;
     m->payload_cap = cap;
     m->payload_owned = true;
     model_rebind(m);
+    return PSYNC_OK;
+}
+
+static psync_err model_realloc(psync_model *m, uint64_t cap)
+{
+    uint64_t room = m->payload_owned && m->headroom > PSYNC_MODEL_HEADROOM ? m->headroom
+                                                                           : PSYNC_MODEL_HEADROOM;
+    return model_realloc_room(m, cap, room);
+}
+
+psync_err psync_model_reserve_headroom(psync_model *m, uint64_t room)
+{
+    if (m->headroom >= room && (m->payload_owned || m->blob))
+        return PSYNC_OK;
+    psync_err err = model_realloc_room(m, m->payload_len, room);
+    if (err)
+        return err;
+    free(m->blob); /* the payload no longer points into a taken blob */
+    m->blob = NULL;
     return PSYNC_OK;
 }
 

@@ -18,6 +18,7 @@
 #define PSYNC_META_MAX 16
 #define PSYNC_META_KEY_MAX 32
 #define PSYNC_META_VALUE_MAX 128
+#define PSYNC_MODEL_HEADROOM 65536 /* bytes reserved before an owned payload */
 
 typedef enum psync_opt_kind {
     PSYNC_OPT_SGD = 1,
@@ -69,6 +70,9 @@ typedef struct psync_model {
     uint64_t payload_cap;
     bool payload_owned;     /* false: borrowed from a decoded blob */
     void *blob;             /* blob buffer freed on destroy, or NULL */
+    uint8_t *arena;         /* allocation holding headroom + owned payload */
+    uint64_t headroom;      /* writable bytes owned by the model just before
+                               payload: psync_blob_freeze writes the header there */
 } psync_model;
 
 /* Creates an empty model (SGD, lr 0.01). *out owned by the caller. */
@@ -100,6 +104,11 @@ psync_err psync_model_set(psync_model *m, const char *name, psync_dtype dt, uint
 /* Copies a borrowed arena into an owned one so the blob may be freed. No-op
  * if already owned. */
 psync_err psync_model_own(psync_model *m);
+
+/* Ensures at least room writable bytes owned by the model precede its
+ * payload (copying a borrowed or too-tight arena once), so a blob header can
+ * be written in front of the payload without moving it (psync_blob_freeze). */
+psync_err psync_model_reserve_headroom(psync_model *m, uint64_t room);
 
 /* Sets or replaces a metadata entry (copied, truncated to the limits). */
 psync_err psync_model_set_meta(psync_model *m, const char *key, const char *value);

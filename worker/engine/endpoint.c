@@ -162,14 +162,19 @@ psync_err psync_model_thaw(const char *src, psync_model **out)
     return err;
 }
 
-psync_err psync_model_freeze(const psync_model *m, const char *dst, size_t *len)
+psync_err psync_model_freeze(psync_model *m, const char *dst, size_t *len)
 {
-    void *buf;
+    const void *blob;
+    void *buf = NULL;
     size_t n;
-    psync_err err = psync_blob_encode(m, &buf, &n);
+    psync_err err = psync_blob_freeze(m, &blob, &n);  /* in place: no payload copy */
+    if (err == PSYNC_ELIMIT) {
+        err = psync_blob_encode(m, &buf, &n);
+        blob = buf;
+    }
     if (err)
         return err;
-    err = psync_endpoint_write(dst, buf, n);
+    err = psync_endpoint_write(dst, blob, n);
     free(buf);
     if (!err && len)
         *len = n;

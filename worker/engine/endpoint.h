@@ -27,7 +27,8 @@ psync_err psync_endpoint_write(const char *dst, const void *buf, size_t len);
 psync_err psync_model_thaw(const char *src, psync_model **out);
 
 /* Freezes m into one blob and writes it to dst; *len (optional) gets its
- * size. The blob buffer is freed before returning. */
-psync_err psync_model_freeze(const psync_model *m, const char *dst, size_t *len);
+ * size. Writes in place from the model's headroom (psync_blob_freeze, no
+ * payload copy) when it can, else through one encoded copy. */
+psync_err psync_model_freeze(psync_model *m, const char *dst, size_t *len);
 
 #endif
