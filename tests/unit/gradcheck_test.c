@@ -216,6 +216,12 @@ static void test_slots_and_step(void **state)
     assert_int_equal(m->state.global_step, 30);
     assert_int_equal(m->state.samples_seen, 60);
     assert_int_equal(m->opt.step, 30);
+    m->opt.kind = PSYNC_OPT_ADAM; /* switched without slots: refused, not a crash */
+    assert_int_equal(psync_engine_train_step(e, x, y, 2, &loss, NULL), PSYNC_EINVAL); /* eps 0 */
+    m->opt.beta1 = 0.9, m->opt.beta2 = 0.999, m->opt.eps = 1e-8;
+    assert_int_equal(psync_engine_train_step(e, x, y, 2, &loss, NULL), PSYNC_ENOTFOUND);
+    m->opt.kind = PSYNC_OPT_MOMENTUM; /* back to the slots it has */
+    assert_int_equal(psync_engine_train_step(e, x, y, 2, &loss, NULL), PSYNC_OK);
     y[0] = 3;
     assert_int_equal(psync_engine_forward(e, x, y, 2, true, &loss), PSYNC_EINVAL);
     assert_int_equal(psync_engine_forward(e, x, y, 3, true, &loss), PSYNC_EINVAL);

@@ -207,8 +207,9 @@ static psync_err eng_alloc(psync_engine *e)
 }
 
 /* Points each param at its (possibly moved) tensor and slots. */
-static psync_err eng_bind(psync_engine *e)
+psync_err eng_bind(psync_engine *e)
 {
+    e->bound_kind = 0; /* until every param is bound: the next update retries */
     for (uint32_t i = 0; i < e->n_params; i++) {
         eng_param *p = &e->params[i];
         const psync_tensor *t = psync_model_find(e->m, p->name);
@@ -222,6 +223,7 @@ static psync_err eng_bind(psync_engine *e)
         if (err)
             return err;
     }
+    e->bound_kind = e->m->opt.kind;
     return PSYNC_OK;
 }
 

@@ -19,9 +19,14 @@ struct psync_engine {
     eng_value *x, *labels;   /* the f32 input and the i32 label input */
     eng_value *output, *loss;
     float *arena;            /* every buffer, allocated once */
+    psync_opt_kind bound_kind; /* optimizer whose slots the params point at */
     uint32_t fwd_batch;      /* batch of the last forward */
     bool fwd_grad_ready;     /* last forward was training with a loss */
     bool bwd_ready;          /* grads hold the last backward */
 };
+
+/* engine.c: points every param at its tensor and its optimizer's slots
+ * (also after the optimizer kind changed); PSYNC_ENOTFOUND / ESHAPE. */
+psync_err eng_bind(psync_engine *e);
 
 #endif

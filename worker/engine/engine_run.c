@@ -52,12 +52,18 @@ psync_err psync_engine_backward(psync_engine *e)
 }
 
 /* One optimizer step on every trained param; increments m->opt.step.
- * PSYNC_EINVAL if no backward preceded it. */
+ * PSYNC_EINVAL if no backward preceded it or the optimizer is invalid,
+ * PSYNC_ENOTFOUND if a changed optimizer's slots are missing. */
 psync_err psync_engine_update(psync_engine *e)
 {
     if (!e || !e->bwd_ready)
         return psync_fail(PSYNC_EINVAL, "engine_update: no gradients (run backward first)");
     psync_optimizer *o = &e->m->opt;
+    psync_err err = eng_optim_check(o);
+    if (!err && o->kind != e->bound_kind)
+        err = eng_bind(e); /* the caller switched optimizers: find the new slots */
+    if (err)
+        return err;
     o->step++;
     for (uint32_t i = 0; i < e->n_params; i++)
         if (e->params[i].trained)
