@@ -102,7 +102,7 @@ static psync_err blob_build(uint64_t w, psync_model **out)
 }
 
 typedef struct blob_times {
-    double enc_ms, dec_ms, copy_ms;
+    double enc_ms, dec_ms, copy_ms, freeze_ms, thaw_ms;
     int zero_copy;
 } blob_times;
 
@@ -120,12 +120,21 @@ static psync_err blob_decode_once(void *buf, size_t len, int *zero_copy)
 }
 
 /* Times reps rounds (after one warm-up) of encode, decode and memcpy. */
-static psync_err blob_measure(const psync_model *m, void *buf, size_t cap, void *dst, int reps,
+static psync_err blob_measure(psync_model *m, void *buf, size_t cap, void *dst, int reps,
                               size_t *len, blob_times *t)
 {
-    double enc[reps + 1], dec[reps + 1], cpy[reps + 1];
+    double enc[reps + 1], dec[reps + 1], cpy[reps + 1], frz[reps + 1], thw[reps + 1];
     psync_err err = PSYNC_OK;
     for (int r = 0; r <= reps && !err; r++) {
+        const void *frozen = NULL;
+        size_t flen = 0;
+        int zc = 0;
+        double f0 = bench_now();
+        err = psync_blob_freeze(m, &frozen, &flen);
+        double f1 = bench_now();
+        if (!err)
+            err = blob_decode_once((void *)frozen, flen, &zc);
+        frz[r] = (f1 - f0) * 1e3, thw[r] = (bench_now() - f1) * 1e3;
         double t0 = bench_now();
         err = psync_blob_encode_into(m, buf, cap, len);
         double t1 = bench_now();
@@ -139,6 +148,8 @@ static psync_err blob_measure(const psync_model *m, void *buf, size_t cap, void 
     t->enc_ms = bench_median(enc + 1, reps);
     t->dec_ms = bench_median(dec + 1, reps);
     t->copy_ms = bench_median(cpy + 1, reps);
+    t->freeze_ms = bench_median(frz + 1, reps);
+    t->thaw_ms = bench_median(thw + 1, reps);
     return err;
 }
 
@@ -161,7 +172,12 @@ static void blob_report(const blob_times *t, size_t len, const bench_kv *kv)
     printf("psync blob_bytes=%zu encode_ms=%.2f decode_ms=%.3f zero_copy=%s memcpy_ms=%.2f "
            "memcpy_gbps=%.2f\n", len, t->enc_ms, t->dec_ms, t->zero_copy ? "yes" : "NO",
            t->copy_ms, (double)len / (t->copy_ms * 1e-3) / 1e9);
+    printf("psync freeze_in_place_ms=%.3f thaw_ms=%.3f (header written into the model's "
+           "headroom, payload not copied)\n", t->freeze_ms, t->thaw_ms);
     bench_ratio("(encode+decode)/memcpy", psync_ms / t->copy_ms, "<=", 2.0);
+    double frozen_ms = t->freeze_ms + t->thaw_ms;
+    bench_ratio("torch_warm(save+load)/psync_freeze+thaw",
+                ts < 0 || tl < 0 ? -1 : (ts + tl) / frozen_ms, ">=", 20.0);
     bench_ratio("torch_warm(save+load)/psync", ts < 0 || tl < 0 ? -1 : (ts + tl) / psync_ms,
                 ">=", 20.0);
     bench_ratio("torch_default(save+load)/psync", ds < 0 || dl < 0 ? -1 : (ds + dl) / psync_ms,
