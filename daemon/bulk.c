@@ -68,8 +68,13 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     in->layout = h->layout;
     m->bytes_in += zmq_msg_size(frame);
     d->bytes_in += zmq_msg_size(frame);
-    if (psd_inbound_put(in, h->offset / d->set.chunk_bytes, frame))
-        psd_merge_on_snapshot(d, m);
+    uint64_t k = h->offset / d->set.chunk_bytes;
+    bool complete = psd_inbound_put(in, k, frame);
+    if (complete)
+        psd_merge_count(d, m);
+    psd_round_chunk(d, m, k); /* sync: may merge and send chunk k now */
+    if (complete && in->complete)
+        psd_merge_poll(d);
 }
 
 void psd_bulk_readable(psd *d)

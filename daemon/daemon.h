@@ -22,6 +22,7 @@
 #define PSD_RID_MAX 64
 
 typedef struct psd psd;
+typedef struct psd_member psd_member;
 #define PSD_POOL_MAX 3  /* merged buffers: current + in flight + next */
 
 typedef enum psd_policy { PSD_SYNC = 1, PSD_EASGD, PSD_ASYNC } psd_policy;
@@ -73,6 +74,7 @@ typedef struct psd_rcbuf {
 /* One member's snapshot (or model upload) being received: the payload
  * frames are kept as received (no copy) until the whole stream is in. */
 typedef struct psd_inbound {
+    uint64_t gen;  /* bumped by every psd_inbound_begin */
     uint64_t total, n_chunks, received;
     uint64_t base, samples, layout;  /* of the snapshot being received */
     bool complete;
@@ -85,9 +87,23 @@ typedef struct psd_stream {
     psd_rcbuf *buf;     /* referenced while active; NULL when idle */
     psync_msg_type type;
     uint64_t version, layout, next, total;
+    uint64_t limit;     /* bytes ready to send (< total while a merge streams) */
 } psd_stream;
 
-typedef struct psd_member {
+/* A sync round merged chunk by chunk as soon as every participant's copy
+ * of a chunk is in (round.c); its MERGED chunks go out as they are ready. */
+typedef struct psd_round {
+    bool active;
+    uint32_t n;
+    uint64_t *ids, *gens, *samples;  /* per participant, max_members long */
+    float *w;
+    psd_member **who;
+    psd_rcbuf *out;
+    uint8_t *done;                    /* per chunk */
+    uint64_t n_done, prefix, version, t0_us;
+} psd_round;
+
+struct psd_member {
     uint64_t id;
     uint8_t rid[PSD_RID_MAX];
     size_t rid_len;
@@ -102,7 +118,7 @@ typedef struct psd_member {
     uint32_t err_count;
     psd_inbound in;
     psd_stream merged, boot;
-} psd_member;
+};
 
 /* The model upload in progress (first daemon start). */
 typedef struct psd_upload {
@@ -136,6 +152,8 @@ struct psd {
     psd_rcbuf *cur;           /* current merged payload (NULL: no model) */
     uint64_t version;
     uint64_t round_start_ms;  /* sync: when the current round opened */
+    uint64_t burned;          /* highest version number used by an aborted round */
+    psd_round round;
     uint32_t easgd_pending;   /* easgd: snapshots since the last broadcast */
     bool merge_deferred;      /* a merge waits for a free pool buffer */
     psd_upload upload;
@@ -225,9 +243,17 @@ void psd_k_lerp(float *restrict d, const float *restrict c, const float *restric
 bool psd_k_finite(const float *x, uint64_t n);
 
 /* --- merge.c: the policies --- */
-/* A member's snapshot chunk passed every check and is held; called when
- * its snapshot is complete. */
-void psd_merge_on_snapshot(psd *d, psd_member *m);
+/* Counts m's just-completed snapshot in its statistics. */
+void psd_merge_count(psd *d, psd_member *m);
+/* Averages chunk k of the n members' snapshots (weights w) into out. */
+void psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
+                             psd_rcbuf *out);
+/* Sample weights of the n members' held snapshots (equal if no samples). */
+void psd_merge_weights(psd_member **who, uint32_t n, float *w);
+/* The number the next merged version gets (skips aborted rounds). */
+uint64_t psd_merge_next_version(const psd *d);
+/* Makes out the current version (crcs unless done, counters). */
+void psd_merge_commit(psd *d, psd_rcbuf *out, uint64_t t0_us, bool crcs_done);
 /* Re-evaluates the sync round (member left, deadline, buffer freed). */
 void psd_merge_poll(psd *d);
 /* Timer: round deadline and deferred merges. */
@@ -243,12 +269,22 @@ psd_rcbuf *psd_merge_acquire(psd *d);
 psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
                                  uint32_t crc);
 
+/* --- round.c: the streaming sync round --- */
+/* Chunk k of m's snapshot is held: merge it if every participant has it. */
+void psd_round_chunk(psd *d, psd_member *m, uint64_t k);
+/* Aborts the round if a participant left, restarted or the deadline passed. */
+void psd_round_check(psd *d);
+
 /* --- stream.c: chunked sends to members --- */
 /* Starts sending buf to m (replacing an older transfer of the same kind:
  * latest version wins). Takes a reference on buf. */
 void psd_stream_start(psd_stream *s, psd_rcbuf *buf, psync_msg_type type, uint64_t version,
                       uint64_t layout, uint64_t total);
 void psd_stream_stop(psd_stream *s);
+/* Lets every member's transfer of buf send up to limit bytes. */
+void psd_streams_limit(psd *d, const psd_rcbuf *buf, uint64_t limit);
+/* Stops every member's transfer of buf. */
+void psd_streams_cancel(psd *d, const psd_rcbuf *buf);
 /* Sends as many chunks as the peers' queues take; true if any is pending. */
 bool psd_streams_pump(psd *d);
 /* Sends the current merged version to every attached member. */

@@ -31,6 +31,7 @@ psync_err psd_inbound_begin(psd_inbound *in, uint64_t total, uint64_t n_chunks)
                               (unsigned long long)n_chunks);
     }
     in->total = total;
+    in->gen++;
     return PSYNC_OK;
 }
 

@@ -120,46 +120,69 @@ static void psd_seg_lerp(psd *d, uint64_t k, uint64_t off, uint64_t len, void *c
                x, l->s, len / 4);
 }
 
-/* Makes out the current version: crcs, counters, broadcast. */
-static void psd_merge_publish(psd *d, psd_rcbuf *out, uint64_t t0, bool send)
+uint64_t psd_merge_next_version(const psd *d)
 {
-    psd_rcbuf_crcs(out, d->payload_len, d->set.chunk_bytes);
-    out->version = ++d->version;
-    d->cur = out;
-    d->merges++;
-    d->last_merge_us = psd_now_us() - t0;
-    if (send)
-        psd_broadcast_merged(d);
+    return (d->burned > d->version ? d->burned : d->version) + 1;
 }
 
-static void psd_merge_sync_close(psd *d, psd_member **who, uint32_t n)
+void psd_merge_commit(psd *d, psd_rcbuf *out, uint64_t t0_us, bool crcs_done)
 {
-    uint64_t t0 = psd_now_us(), total = 0;
-    float w[n];
-    psd_avg a = {who, w, n, psd_merge_acquire(d)};
-    if (!a.out) {
-        d->merge_deferred = true;
-        return;
-    }
+    if (!crcs_done)
+        psd_rcbuf_crcs(out, d->payload_len, d->set.chunk_bytes);
+    out->version = d->version = psd_merge_next_version(d);
+    d->cur = out;
+    d->merges++;
+    d->last_merge_us = psd_now_us() - t0_us;
+}
+
+void psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
+                             psd_rcbuf *out)
+{
+    psd_avg a = {who, (float *)w, n, out};
+    psd_merge_segments(d, k, psd_seg_average, &a);
+}
+
+void psd_merge_weights(psd_member **who, uint32_t n, float *w)
+{
+    uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++)
         total += who[i]->in.samples;
     for (uint32_t i = 0; i < n; i++)
         w[i] = total ? (float)((double)who[i]->in.samples / (double)total) : 1.0f / (float)n;
+}
+
+/* Closes the round over the members whose snapshots are complete (the
+ * path when not every member published: deadline, or a member left). */
+static void psd_merge_sync_close(psd *d, psd_member **who, uint32_t n)
+{
+    uint64_t t0 = psd_now_us();
+    float w[n];
+    psd_rcbuf *out = psd_merge_acquire(d);
+    if (!out) {
+        d->merge_deferred = true;
+        return;
+    }
+    psd_merge_weights(who, n, w);
     for (uint64_t k = 0; k < d->n_chunks; k++)
-        psd_merge_segments(d, k, psd_seg_average, &a);
+        psd_merge_average_chunk(d, k, who, w, n, out);
     for (uint32_t i = 0; i < n; i++)
         psd_inbound_clear(&who[i]->in);
     d->merge_deferred = false;
-    psd_merge_publish(d, a.out, t0, true);
+    psd_merge_commit(d, out, t0, false);
+    psd_broadcast_merged(d);
     d->round_start_ms = psd_now_ms();
-    PSYNC_INFO("round_closed", "version=%llu snapshots=%u samples=%llu merge_us=%llu",
-               (unsigned long long)d->version, n, (unsigned long long)total,
-               (unsigned long long)d->last_merge_us);
+    PSYNC_INFO("round_closed", "version=%llu snapshots=%u streamed=0 merge_us=%llu",
+               (unsigned long long)d->version, n, (unsigned long long)d->last_merge_us);
 }
 
 static void psd_merge_sync_poll(psd *d)
 {
     uint32_t attached = 0, n = 0;
+    if (d->round.active) {
+        psd_round_check(d);
+        if (d->round.active)
+            return;
+    }
     psd_member *who[d->n_members ? d->n_members : 1];
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
@@ -190,7 +213,9 @@ static void psd_merge_apply(psd *d, psd_member *m)
     bool send = d->set.policy == PSD_ASYNC || ++d->easgd_pending >= d->set.easgd_every;
     if (send)
         d->easgd_pending = 0;
-    psd_merge_publish(d, l.out, t0, send);
+    psd_merge_commit(d, l.out, t0, false);
+    if (send)
+        psd_broadcast_merged(d);
     PSYNC_DEBUG("merged", "version=%llu member=%llu s=%g staleness=%llu",
                 (unsigned long long)d->version, (unsigned long long)m->id, (double)l.s,
                 (unsigned long long)stale);
@@ -210,13 +235,12 @@ void psd_merge_poll(psd *d)
             psd_merge_apply(d, d->members[i]);
 }
 
-void psd_merge_on_snapshot(psd *d, psd_member *m)
+void psd_merge_count(psd *d, psd_member *m)
 {
     m->samples += m->in.samples;
     m->snapshots++;
     m->last_publish_ms = psd_now_ms();
     d->snapshots_in++;
-    psd_merge_poll(d);
 }
 
 psync_err psd_merge_admit(psd *d, const psync_wire_hdr *h, psd_reason *why)

@@ -10,7 +10,7 @@ void psd_stream_start(psd_stream *s, psd_rcbuf *buf, psync_msg_type type, uint64
 {
     psd_rcbuf_ref(buf);
     psd_stream_stop(s);
-    *s = (psd_stream){buf, type, version, layout, 0, total};
+    *s = (psd_stream){buf, type, version, layout, 0, total, total};
 }
 
 void psd_stream_stop(psd_stream *s)
@@ -45,10 +45,10 @@ static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
     return PSYNC_OK;
 }
 
-/* Pumps one stream; true while it still has chunks to send. */
+/* Pumps one stream; true while it has chunks it could send now. */
 static bool psd_stream_pump(psd *d, psd_member *m, psd_stream *s)
 {
-    while (s->buf && s->next < s->total) {
+    while (s->buf && s->next < s->limit) {
         psync_err e = psd_stream_chunk(d, m, s);
         if (e == PSYNC_EBUSY)
             return true;
@@ -56,11 +56,27 @@ static bool psd_stream_pump(psd *d, psd_member *m, psd_stream *s)
             PSYNC_WARN("send_failed", "member=%llu type=%s error=%s detail=\"%s\"",
                        (unsigned long long)m->id, psync_wire_type_name(s->type),
                        psync_wire_err_name(e), psync_errdetail());
-            break;
+            psd_stream_stop(s);
+            return false;
         }
     }
-    psd_stream_stop(s);
+    if (s->next >= s->total)
+        psd_stream_stop(s);
     return false;
+}
+
+void psd_streams_limit(psd *d, const psd_rcbuf *buf, uint64_t limit)
+{
+    for (uint32_t i = 0; i < d->n_members; i++)
+        if (d->members[i]->merged.buf == buf)
+            d->members[i]->merged.limit = limit;
+}
+
+void psd_streams_cancel(psd *d, const psd_rcbuf *buf)
+{
+    for (uint32_t i = 0; i < d->n_members; i++)
+        if (d->members[i]->merged.buf == buf)
+            psd_stream_stop(&d->members[i]->merged);
 }
 
 bool psd_streams_pump(psd *d)

@@ -330,6 +330,50 @@ static void test_hostile_messages(void **state)
     finish_two(&d, &a, &ma, &b, &mb);
 }
 
+/* A participant leaves after its first chunk was merged and streamed: the
+ * streamed version is abandoned (its number burned) and the round closes
+ * over the complete snapshot; the worker ends up with exactly that. */
+static void test_round_abort(void **state)
+{
+    kit_daemon d;
+    psync_client *a;
+    psync_model *ma = kit_model(N, 1.0f, 0.0f);
+    psync_wire_hdr h, w;
+    assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
+    a = kit_client(&d, "a");
+    assert_int_equal(psync_client_join(a, &ma, 10000), PSYNC_OK);
+    void *ctx = zmq_ctx_new();
+    void *ctl = kit_raw(ctx, d.control, "quitter"), *bulk = kit_raw(ctx, d.bulk, "quitter");
+    psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
+    h.layout = psync_model_layout_hash(ma);
+    h.held = 1;
+    kit_raw_send_hdr(ctl, &h, NULL, 0);
+    assert_int_equal(kit_raw_recv(ctl, &w, 3000), 0);
+    psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, w.inc);
+    h.m = w.m;
+    h.layout = w.layout;
+    h.base = 1;
+    h.samples = 1;
+    h.total = ma->payload_len;
+    h.crc = psync_wire_crc(ma->payload, 4096);
+    kit_raw_send_hdr(bulk, &h, ma->payload, 4096); /* chunk 0 only */
+    kit_fill(ma, "w", 7.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    for (int i = 0; i < 20; i++)
+        psync_client_poll(a, ma, 5, NULL); /* chunk 0 of version 2 arrives */
+    psync_wire_init(&h, PSYNC_MSG_LEAVE, w.inc);
+    h.m = w.m;
+    kit_raw_send_hdr(ctl, &h, NULL, 0);
+    assert_true(poll_until_version(a, ma, 3, 4000));
+    assert_true(kit_maxdiff(ma, "w", 7.0f) == 0);
+    zmq_close(ctl);
+    zmq_close(bulk);
+    zmq_ctx_term(ctx);
+    psync_client_destroy(&a);
+    psync_model_destroy(&ma);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
 static void test_cluster_full(void **state)
 {
     static const char *const flags[] = {"--max-members", "1", NULL};
@@ -356,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_easgd),
         cmocka_unit_test(test_async_staleness),
         cmocka_unit_test(test_hostile_messages),
+        cmocka_unit_test(test_round_abort),
         cmocka_unit_test(test_cluster_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
