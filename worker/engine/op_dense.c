@@ -1,6 +1,7 @@
 /* op_dense.c: the fully connected layer y = x W + b with W stored [in, out]
  * and b [out], both through cblas_sgemm on batch-major rows (no explicit
- * transposes: the transposed products use sgemm's trans flags). */
+ * transposes: the transposed products use sgemm's trans flags). An input of
+ * any rank is read flattened (each sample's elements are contiguous). */
 #include <cblas.h>
 #include <string.h>
 
@@ -9,9 +10,8 @@
 static psync_err dense_infer(eng_node *n, uint32_t max_batch)
 {
     const eng_param *w = n->p[0], *b = n->p[1];
-    psync_err err = eng_need_rank(n, n->in[0], 1);
-    if (err)
-        return err;
+    if (n->in[0]->scalar) /* any other rank is read flattened: rows are contiguous */
+        return eng_shape_fail(n, "input is a scalar loss");
     if (w->shape[0] != n->in[0]->size)
         return eng_shape_fail(n, "weight '%s' has %llu rows, input has %zu features", w->name,
                               (unsigned long long)w->shape[0], n->in[0]->size);
