@@ -53,7 +53,7 @@ static void allowlist_set_name(char *dst, const char *name)
 {
     snprintf(dst, PSYNC_KEY_NAME_MAX, "%s", name);
     for (char *p = dst; *p; p++)
-        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f)
+        if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f)
             *p = '_';
 }
 

@@ -1,0 +1,4 @@
+# Security unit tests: key files and allow-lists; CURVE + ZAP over real
+# ZeroMQ sockets on tcp://127.0.0.1 (ephemeral ports).
+psync_unit_test(keys_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/keys_test.c LIBS psync)
+psync_unit_test(security_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/security_test.c LIBS psync)
