@@ -129,6 +129,18 @@ static void send_hello(void *cli)
     zmq_send(cli, "hello", 5, ZMQ_DONTWAIT);
 }
 
+/* A client with own (NULL: no CURVE) and server_key connects to ep: its
+ * watcher must say PSYNC_EAUTH within the bound and srv must get nothing. */
+static void expect_refused(void *ctx, void *srv, const char *ep, const psync_keypair *own,
+                           const char *server_key)
+{
+    void *cli = client_socket(ctx, own, server_key);
+    expect_handshake(ctx, cli, ep, PSYNC_EAUTH);
+    send_hello(cli);
+    assert_int_equal(server_receives(srv, 300, NULL), -1);
+    zmq_close(cli);
+}
+
 static void test_allowed_client_talks(void **state)
 {
     fixture *f = *state;
@@ -146,37 +158,26 @@ static void test_allowed_client_talks(void **state)
 static void test_unlisted_key_refused(void **state)
 {
     fixture *f = *state;
-    void *cli = client_socket(f->ctx, &f->stranger, f->server.public_key);
-    expect_handshake(f->ctx, cli, f->ep, PSYNC_EAUTH);
+    expect_refused(f->ctx, f->srv, f->ep, &f->stranger, f->server.public_key);
     assert_non_null(strstr(psync_errdetail(), "allow-list"));
-    send_hello(cli);
-    assert_int_equal(server_receives(f->srv, 300, NULL), -1);
     psync_security_counts c;
     psync_security_counts_get(f->sec, &c);
     assert_int_equal(c.accepted, 0);
     assert_true(c.denied >= 1);
-    zmq_close(cli);
 }
 
 static void test_wrong_server_key_reported(void **state)
 {
     fixture *f = *state;
-    void *cli = client_socket(f->ctx, &f->worker, f->stranger.public_key);
-    expect_handshake(f->ctx, cli, f->ep, PSYNC_EAUTH);
+    expect_refused(f->ctx, f->srv, f->ep, &f->worker, f->stranger.public_key);
     assert_non_null(strstr(psync_errdetail(), "wrong server public key"));
-    send_hello(cli);
-    assert_int_equal(server_receives(f->srv, 300, NULL), -1);
-    zmq_close(cli);
 }
 
 static void test_client_without_curve_gets_nothing(void **state)
 {
     fixture *f = *state;
-    void *cli = client_socket(f->ctx, NULL, NULL);
-    expect_handshake(f->ctx, cli, f->ep, PSYNC_EAUTH);
-    send_hello(cli);
-    assert_int_equal(server_receives(f->srv, 300, NULL), -1);
-    zmq_close(cli);
+    expect_refused(f->ctx, f->srv, f->ep, NULL, NULL);
+    assert_non_null(strstr(psync_errdetail(), "security mismatch"));
 }
 
 static void test_garbage_peer_then_good_client(void **state)
@@ -213,11 +214,7 @@ static void test_other_domain_denied(void **state)
     zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "other", 5);
     assert_int_equal(zmq_bind(s, "tcp://127.0.0.1:*"), 0);
     zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, ep, &cap);
-    void *cli = client_socket(f->ctx, &f->worker, f->server.public_key);
-    expect_handshake(f->ctx, cli, ep, PSYNC_EAUTH);
-    send_hello(cli);
-    assert_int_equal(server_receives(s, 300, NULL), -1);
-    zmq_close(cli);
+    expect_refused(f->ctx, s, ep, &f->worker, f->server.public_key);
     zmq_close(s);
 }
 
@@ -239,11 +236,7 @@ static void test_missing_handler_fails_closed(void **state)
     void *ctx2 = zmq_ctx_new();
     char ep[64];
     void *s = bind_server(ctx2, f->sec, ep, sizeof ep); /* handler lives on f->ctx */
-    void *cli = client_socket(ctx2, &f->worker, f->server.public_key);
-    expect_handshake(ctx2, cli, ep, PSYNC_EAUTH);
-    send_hello(cli);
-    assert_int_equal(server_receives(s, 300, NULL), -1);
-    zmq_close(cli);
+    expect_refused(ctx2, s, ep, &f->worker, f->server.public_key);
     zmq_close(s);
     zmq_ctx_term(ctx2);
 }
@@ -260,11 +253,7 @@ static void test_stopped_handler_fails_closed(void **state)
     assert_int_equal(psync_security_server_new(&sec, ctx2, &f->server, allow), PSYNC_OK);
     void *s = bind_server(ctx2, sec, ep, sizeof ep);
     psync_security_destroy(&sec); /* the handler dies; the socket lives on */
-    void *cli = client_socket(ctx2, &f->worker, f->server.public_key);
-    expect_handshake(ctx2, cli, ep, PSYNC_EAUTH);
-    send_hello(cli);
-    assert_int_equal(server_receives(s, 300, NULL), -1);
-    zmq_close(cli);
+    expect_refused(ctx2, s, ep, &f->worker, f->server.public_key);
     zmq_close(s);
     zmq_ctx_term(ctx2);
 }
