@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -277,6 +279,43 @@ static void test_no_server_times_out(void **state)
     close(fd);
 }
 
+/* The file-based constructors, as psyncd and a worker use them: keys made
+ * on disk, an allow-list directory of .pub files. */
+static void test_keys_from_files(void **state)
+{
+    fixture *f = *state;
+    char dir[] = "/tmp/psync-sec-XXXXXX", key[96], pub[96], allow[96], cmd[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(allow, sizeof allow, "%s/workers", dir);
+    assert_int_equal(mkdir(allow, 0755), 0);
+    snprintf(key, sizeof key, "%s/psyncd.key", dir);
+    snprintf(pub, sizeof pub, "%s/psyncd.pub", dir);
+    assert_int_equal(psync_keypair_save(&f->server, key, 0), PSYNC_OK);
+    assert_int_equal(psync_pubkey_save(f->server.public_key, pub, 0), PSYNC_OK);
+    snprintf(cmd, sizeof cmd, "%s/rank7.pub", allow);
+    assert_int_equal(psync_pubkey_save(f->worker.public_key, cmd, 0), PSYNC_OK);
+    void *ctx2 = zmq_ctx_new();
+    psync_security *srv_sec, *cli_sec;
+    char ep[64];
+    assert_int_equal(psync_security_server_from_files(&srv_sec, ctx2, key, allow), PSYNC_OK);
+    void *s = bind_server(ctx2, srv_sec, ep, sizeof ep);
+    snprintf(key, sizeof key, "%s/rank7.key", dir);
+    assert_int_equal(psync_keypair_save(&f->worker, key, 0), PSYNC_OK);
+    assert_int_equal(psync_security_client_from_files(&cli_sec, key, pub), PSYNC_OK);
+    void *cli = linger0(zmq_socket(ctx2, ZMQ_DEALER));
+    assert_int_equal(psync_security_apply(cli_sec, cli, ep), PSYNC_OK);
+    expect_handshake(ctx2, cli, ep, PSYNC_OK);
+    assert_int_equal(zmq_send(cli, "hello", 5, 0), 5);
+    assert_int_equal(server_receives(s, 2000, "rank7"), 5);
+    zmq_close(cli);
+    zmq_close(s);
+    psync_security_destroy(&cli_sec);
+    psync_security_destroy(&srv_sec);
+    zmq_ctx_term(ctx2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_plain_mode_is_loopback_only(void **state)
 {
     fixture *f = *state;
@@ -332,6 +371,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_handler_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stopped_handler_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_server_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_from_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_mode_is_loopback_only, setup, teardown),
         cmocka_unit_test(test_loopback_rule_table),
     };
