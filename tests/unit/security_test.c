@@ -281,6 +281,38 @@ static void test_no_server_times_out(void **state)
 
 /* The file-based constructors, as psyncd and a worker use them: keys made
  * on disk, an allow-list directory of .pub files. */
+/* A burst of refused clients: each is counted, the log stays short. */
+static void test_denials_counted_and_log_rate_limited(void **state)
+{
+    fixture *f = *state;
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(pipefd[1], STDERR_FILENO);
+    psync_err got[12];
+    for (int i = 0; i < 12; i++) {
+        void *cli = client_socket(f->ctx, &f->stranger, f->server.public_key);
+        got[i] = psync_security_watch_handshake(f->ctx, cli, f->ep, REFUSE_WITHIN_MS);
+        zmq_close(cli);
+    }
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(pipefd[1]);
+    static char buf[65536];
+    ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
+    close(pipefd[0]);
+    buf[n > 0 ? n : 0] = '\0';
+    int lines = 0;
+    for (const char *p = buf; (p = strstr(p, "event=auth_denied")); p++)
+        lines++;
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(got[i], PSYNC_EAUTH);
+    psync_security_counts c;
+    psync_security_counts_get(f->sec, &c);
+    assert_true(c.denied >= 12);
+    assert_true(lines >= 5 && lines <= 10); /* 5 a second; the burst may span two */
+}
+
 static void test_keys_from_files(void **state)
 {
     fixture *f = *state;
@@ -371,6 +403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_handler_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stopped_handler_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_server_times_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_denials_counted_and_log_rate_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_from_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_mode_is_loopback_only, setup, teardown),
         cmocka_unit_test(test_loopback_rule_table),
