@@ -1,7 +1,8 @@
 /* main.c: psync-worker, the reference trainer. Builds a model from a model
- * file or thaws one from a blob, trains it on Fashion-MNIST/MNIST/CSV data
- * with the engine, and freezes its whole state to a pipe or socket at the
- * end or on SIGUSR1. Settings come from one table (protocol/config.h). */
+ * file, thaws one from a blob or (cluster mode, worker/cluster.h) gets it
+ * from psyncd, trains it on Fashion-MNIST/MNIST/CSV data with the engine,
+ * and freezes its whole state to a pipe or socket at the end or on SIGUSR1.
+ * Settings come from one table (protocol/config.h). */
 #include <cblas.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "blob.h"
+#include "cluster.h"
 #include "config.h"
 #include "data.h"
 #include "endpoint.h"
@@ -40,6 +42,13 @@ static const psync_cfg_def worker_settings[] = {
     {"log_every", PSYNC_CFG_INT, "0", 0, 1e12, "log the loss of every Nth step (0: never)"},
     {"freeze_to", PSYNC_CFG_STR, "", 1, 0, "freeze the model at the end and on SIGUSR1 to -, "
      "fd:N or unix:PATH"},
+    {"connect", PSYNC_CFG_STR, "", 1, 0, "psyncd endpoint tcp://HOST:PORT (else PSYNC_ADDR, "
+     "MASTER_ADDR:MASTER_PORT); without --model: hot join"},
+    {"publish_every_steps", PSYNC_CFG_INT, "10", 0, 1e12, "cluster: publish every K steps"},
+    {"publish_every_ms", PSYNC_CFG_INT, "0", 0, 1e9, "cluster: publish every T ms (0: off)"},
+    {"sync_timeout_ms", PSYNC_CFG_INT, "30000", 1, 1e9, "cluster, sync: longest wait for a merge"},
+    {"join_timeout_ms", PSYNC_CFG_INT, "120000", 1, 1e9, "cluster: longest wait for psyncd"},
+    {"eval_only", PSYNC_CFG_BOOL, "false", 1, 0, "cluster: join, evaluate the model, leave"},
     {"log_format", PSYNC_CFG_STR, "logfmt", 1, 0, "logfmt or json"},
     {"log_level", PSYNC_CFG_STR, "info", 1, 0, "debug, info, warn, error or off"},
 };
@@ -61,6 +70,7 @@ typedef struct worker {
     psync_engine *e;
     psync_dataset *train, *test;
     psync_trainer *t;
+    psync_cluster *cl;
     int64_t log_every;
     const char *freeze_to;
 } worker;
@@ -117,8 +127,11 @@ static psync_err worker_load_model(worker *w)
 {
     const psync_config *c = w->cfg;
     const char *file = psync_config_str(c, "model"), *src = psync_config_str(c, "resume_from");
+    if (!*file && !*src && psync_cluster_wanted(psync_config_str(c, "connect")))
+        return PSYNC_OK; /* hot join: the model comes from psyncd */
     if (!*file == !*src)
-        return psync_fail(PSYNC_ECONFIG, "give exactly one of --model FILE or --resume-from SRC");
+        return psync_fail(PSYNC_ECONFIG, "give exactly one of --model FILE or --resume-from SRC "
+                          "(or only --connect ENDPOINT to hot-join a cluster)");
     if (*file) {
         psync_model_overrides ov = {
             .optimizer = *psync_config_str(c, "optimizer") ? psync_config_str(c, "optimizer") : NULL,
@@ -176,7 +189,7 @@ static psync_err worker_hook(void *ctx, psync_trainer *t, const psync_step_stats
             return err;
     }
     *stop = worker_stop_requested != 0;
-    return PSYNC_OK;
+    return w->cl ? psync_cluster_step(w->cl, w->m, s) : PSYNC_OK;
 }
 
 static uint64_t worker_epochs(const worker *w)
@@ -212,16 +225,40 @@ static psync_err worker_logging(const psync_config *cfg)
     return PSYNC_OK;
 }
 
+/* Cluster mode: joins psyncd (upload, bootstrap or hot join). */
+static psync_err worker_join(worker *w)
+{
+    const psync_config *c = w->cfg;
+    if (!psync_cluster_wanted(psync_config_str(c, "connect")))
+        return PSYNC_OK;
+    uint32_t rank, size;
+    worker_rank(c, &rank, &size);
+    psync_cluster_opts o = {
+        .connect = psync_config_str(c, "connect"), .rank = (int)rank, .world_size = size,
+        .every_steps = (uint64_t)psync_config_int(c, "publish_every_steps"),
+        .every_ms = (uint64_t)psync_config_int(c, "publish_every_ms"),
+        .sync_timeout_ms = (int)psync_config_int(c, "sync_timeout_ms"),
+        .join_timeout_ms = (int)psync_config_int(c, "join_timeout_ms")};
+    if (!o.every_steps && !o.every_ms)
+        return psync_fail(PSYNC_ECONFIG, "publish_every_steps and publish_every_ms are both 0");
+    return psync_cluster_join(&o, &w->m, &w->cl);
+}
+
 static psync_err worker_main(worker *w)
 {
     int threads = (int)psync_config_int(w->cfg, "threads");
     psync_err err = worker_logging(w->cfg);
-    if (err || (err = worker_load_model(w)) || (err = worker_load_data(w)))
+    if (err || (err = worker_load_model(w)) || (err = worker_join(w)) ||
+        (err = worker_load_data(w)))
         return err;
+    psync_cluster_catch_up(w->cl, w->m, w->train->n);
     openblas_set_num_threads(threads);
     if ((err = psync_engine_new(w->m, w->m->state.batch_size, &w->e)) ||
-        (err = psync_trainer_new(w->m, w->e, w->train, w->test, &w->t)))
+        (err = psync_trainer_new(w->m, w->e, w->train, w->test, &w->t)) ||
+        (err = psync_cluster_evaluate(w->cl, w->t, w->test, "joined_eval")))
         return err;
+    if (w->cl && psync_config_bool(w->cfg, "eval_only"))
+        return PSYNC_OK;
     w->log_every = psync_config_int(w->cfg, "log_every");
     w->freeze_to = psync_config_str(w->cfg, "freeze_to");
     psync_run_opts o = {.epochs = worker_epochs(w),
@@ -234,11 +271,15 @@ static psync_err worker_main(worker *w)
     worker_signals();
     if ((err = psync_trainer_run(w->t, &o)))
         return err;
+    if (w->cl && ((err = psync_cluster_finish(w->cl, w->m)) ||
+                  (err = psync_cluster_evaluate(w->cl, w->t, w->test, "final_eval"))))
+        return err;
     return *w->freeze_to ? worker_freeze(w, "end") : PSYNC_OK;
 }
 
 static void worker_cleanup(worker *w)
 {
+    psync_cluster_destroy(&w->cl);
     psync_trainer_destroy(&w->t);
     psync_engine_destroy(&w->e);
     psync_data_destroy(&w->train);
@@ -254,9 +295,10 @@ int main(int argc, char **argv)
     if (!err && (err = psync_config_load(w.cfg, argc, argv)) == PSYNC_OK) {
         switch (psync_config_wants(w.cfg)) {
         case PSYNC_WANT_HELP:
-            printf("usage: psync-worker (--model FILE | --resume-from SRC) [options]\n\n"
-                   "Trains a model, freezes its whole state to SRC/DST endpoints "
-                   "(-, fd:N, unix:PATH).\n\n");
+            printf("usage: psync-worker (--model FILE | --resume-from SRC) [--connect EP] "
+                   "[options]\n       psync-worker --connect EP [options]   (hot join)\n\n"
+                   "Trains a model alone or in a psync cluster (docs/cluster.md); freezes its "
+                   "whole state to DST endpoints (-, fd:N, unix:PATH).\n\n");
             psync_config_help(worker_settings, WORKER_NSETTINGS, stdout);
             break;
         case PSYNC_WANT_VERSION:

@@ -1,0 +1,206 @@
+/* cluster.c: psync-worker's cluster mode over the client library: joining
+ * (upload, bootstrap or hot join), the per-step publish/apply schedule of
+ * each merge policy, and the final round. See cluster.h and docs/cluster.md. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster.h"
+#include "log.h"
+#include "psync_client.h"
+
+struct psync_cluster {
+    psync_client *client;
+    psync_cluster_opts o;
+    bool sync, bootstrapped;
+    uint64_t samples;      /* trained since the last publish */
+    uint64_t steps;        /* steps since the last publish */
+    uint64_t last_pub_ms;
+    uint64_t published, applied, skipped, late;
+};
+
+static uint64_t cl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+bool psync_cluster_wanted(const char *connect)
+{
+    const char *a = getenv("PSYNC_ADDR"), *m = getenv("MASTER_ADDR");
+    return (connect && *connect) || (a && *a) || (m && *m);
+}
+
+static psync_err cl_open(const psync_cluster_opts *o, psync_cluster **out)
+{
+    psync_cluster *c = calloc(1, sizeof *c);
+    if (!c)
+        return psync_fail(PSYNC_ENOMEM, "cluster state");
+    c->o = *o;
+    psync_client_opts co = {.control = o->connect && *o->connect ? o->connect : NULL,
+                            .rank = o->rank};
+    psync_err e = psync_client_new(&c->client, &co);
+    if (e) {
+        free(c);
+        return e;
+    }
+    *out = c;
+    return PSYNC_OK;
+}
+
+psync_err psync_cluster_join(const psync_cluster_opts *o, psync_model **m, psync_cluster **out)
+{
+    psync_cluster *c = NULL;
+    psync_model *before = *m;
+    psync_err e = cl_open(o, &c);
+    if (e)
+        return e;
+    PSYNC_INFO("cluster_joining", "model=%s timeout_ms=%d", before ? "local" : "none (hot join)",
+               o->join_timeout_ms);
+    if ((e = psync_client_join(c->client, m, o->join_timeout_ms))) {
+        psync_cluster_destroy(&c);
+        return e;
+    }
+    c->sync = !strcmp(psync_client_policy(c->client), "sync");
+    psync_client_action a = psync_client_action_get(c->client);
+    c->bootstrapped = !before || a == PSYNC_CLIENT_BOOTSTRAP || a == PSYNC_CLIENT_WAIT;
+    c->last_pub_ms = cl_now_ms();
+    PSYNC_INFO("cluster_joined", "member=%" PRIu64 " policy=%s version=%" PRIu64 " model_from=%s "
+               "graph_nodes=%u tensors=%u every_steps=%" PRIu64 " every_ms=%" PRIu64,
+               psync_client_member_id(c->client), psync_client_policy(c->client),
+               psync_client_held_version(c->client), c->bootstrapped ? "daemon" : "local",
+               (*m)->graph.n_nodes, (*m)->n_tensors, o->every_steps, o->every_ms);
+    *out = c;
+    return PSYNC_OK;
+}
+
+bool psync_cluster_bootstrapped(const psync_cluster *c) { return c && c->bootstrapped; }
+
+void psync_cluster_catch_up(psync_cluster *c, psync_model *m, uint64_t train_n)
+{
+    if (!c || !c->bootstrapped || !c->o.every_steps || !train_n)
+        return;
+    /* Versions count merges since the upload (version 1). Sync: one merge
+     * is one round of every_steps steps per worker; easgd/async: one merge
+     * is one worker's snapshot, so a worker's steps are shared by the
+     * world. */
+    uint64_t v = psync_client_held_version(c->client), w = c->o.world_size ? c->o.world_size : 1;
+    uint64_t merges = v > 1 ? v - 1 : 0;
+    uint64_t steps = c->sync ? merges * c->o.every_steps : merges * c->o.every_steps / w;
+    if (steps <= m->state.global_step)
+        return;
+    m->state.global_step = steps;
+    m->state.samples_seen = steps * m->state.batch_size;
+    m->opt.step = steps > m->opt.step ? steps : m->opt.step;
+    m->state.epoch = steps * m->state.batch_size / train_n;
+    m->state.cursor = 0;
+    PSYNC_INFO("caught_up", "version=%" PRIu64 " global_step=%" PRIu64 " epoch=%" PRIu64
+               " estimate=%s", v, steps, m->state.epoch, c->sync ? "rounds" : "snapshots/world");
+}
+
+psync_err psync_cluster_evaluate(psync_cluster *c, psync_trainer *t, const psync_dataset *test,
+                                 const char *event)
+{
+    psync_eval ev;
+    if (!c || !test)
+        return PSYNC_OK;
+    psync_err e = psync_trainer_evaluate(t, test, &ev);
+    if (!e)
+        PSYNC_INFO(event, "version=%" PRIu64 " model_from=%s test_accuracy=%.4f "
+                   "test_loss=%.4f step=%" PRIu64, psync_client_held_version(c->client),
+                   c->bootstrapped ? "daemon" : "local", ev.accuracy, ev.loss,
+                   psync_trainer_model(t)->state.global_step);
+    return e;
+}
+
+/* Polls for up to timeout_ms (0: drain only); counts an applied merge. */
+static psync_err cl_poll(psync_cluster *c, psync_model *m, int timeout_ms, bool *applied)
+{
+    psync_err e = psync_client_poll(c->client, m, timeout_ms, applied);
+    if (!e && *applied) {
+        c->applied++;
+        if (c->sync) { /* our steps since the last publish were replaced */
+            c->samples = 0;
+            c->steps = 0;
+        }
+    }
+    return e;
+}
+
+/* Sync: waits until the merge of the round we are in is applied. */
+static psync_err cl_wait_merge(psync_cluster *c, psync_model *m)
+{
+    uint64_t start = cl_now_ms();
+    bool applied = false;
+    while (!applied) {
+        uint64_t waited = cl_now_ms() - start;
+        if (waited >= (uint64_t)c->o.sync_timeout_ms) {
+            c->late++;
+            PSYNC_WARN("merge_late", "waited_ms=%" PRIu64 " held=%" PRIu64 " daemon=%" PRIu64
+                       " action=\"keep training\"", waited, psync_client_held_version(c->client),
+                       psync_client_daemon_version(c->client));
+            return PSYNC_OK;
+        }
+        psync_err e = cl_poll(c, m, 100, &applied);
+        if (e)
+            return e;
+    }
+    return PSYNC_OK;
+}
+
+static bool cl_due(const psync_cluster *c)
+{
+    if (c->o.every_steps && c->steps >= c->o.every_steps)
+        return true;
+    return c->o.every_ms && cl_now_ms() - c->last_pub_ms >= c->o.every_ms;
+}
+
+/* Publishes the model; transient refusals skip this snapshot. */
+static psync_err cl_publish(psync_cluster *c, psync_model *m)
+{
+    psync_err e = psync_client_publish(c->client, m, c->samples);
+    if (e == PSYNC_ESTALE || e == PSYNC_EBUSY || e == PSYNC_ECLOSED) {
+        c->skipped++;
+        PSYNC_DEBUG("publish_skipped", "reason=\"%s\"", psync_errdetail());
+        /* sync: a newer merge is on its way; take it before going on */
+        return c->sync && e == PSYNC_ESTALE ? cl_wait_merge(c, m) : PSYNC_OK;
+    }
+    if (e)
+        return e;
+    c->published++;
+    c->samples = 0;
+    c->steps = 0;
+    c->last_pub_ms = cl_now_ms();
+    return c->sync ? cl_wait_merge(c, m) : PSYNC_OK;
+}
+
+psync_err psync_cluster_step(psync_cluster *c, psync_model *m, const psync_step_stats *s)
+{
+    bool applied = false;
+    c->samples += s->batch;
+    c->steps++;
+    psync_err e = cl_poll(c, m, 0, &applied);
+    if (e || !cl_due(c))
+        return e;
+    return cl_publish(c, m);
+}
+
+psync_err psync_cluster_finish(psync_cluster *c, psync_model *m)
+{
+    psync_err e = c->steps ? cl_publish(c, m) : PSYNC_OK;
+    PSYNC_INFO("cluster_done", "published=%" PRIu64 " applied=%" PRIu64 " skipped=%" PRIu64
+               " late=%" PRIu64 " held=%" PRIu64, c->published, c->applied, c->skipped, c->late,
+               psync_client_held_version(c->client));
+    return e;
+}
+
+void psync_cluster_destroy(psync_cluster **c)
+{
+    if (!c || !*c)
+        return;
+    psync_client_destroy(&(*c)->client);
+    free(*c);
+    *c = NULL;
+}
