@@ -35,16 +35,14 @@ static int keygen_write(const char *name, int force)
         return EX_USAGE;
     }
     if (!force && (access(key_path, F_OK) == 0 || access(pub_path, F_OK) == 0)) {
-        fprintf(stderr, "psync keygen: %s or %s exists (use --force to replace them)\n",
-                key_path, pub_path);
+        fprintf(stderr, "psync keygen: %s or %s exists (use --force to replace them)\n", key_path,
+                pub_path);
         return EX_CANTCREAT;
     }
     psync_keypair kp;
     psync_err err = psync_keypair_generate(&kp);
-    if (!err)
-        err = psync_keypair_save(&kp, key_path, force);
-    if (!err)
-        err = psync_pubkey_save(kp.public_key, pub_path, force);
+    if (!err) err = psync_keypair_save(&kp, key_path, force);
+    if (!err) err = psync_pubkey_save(kp.public_key, pub_path, force);
     if (err) {
         fprintf(stderr, "psync keygen: %s%s\n", psync_errdetail(),
                 err == PSYNC_EBUSY ? " (use --force to replace it)" : "");

@@ -28,8 +28,7 @@ psync_err psync_allowlist_new(psync_allowlist **out)
 
 void psync_allowlist_destroy(psync_allowlist **al)
 {
-    if (!al || !*al)
-        return;
+    if (!al || !*al) return;
     free((*al)->entries);
     free(*al);
     *al = NULL;
@@ -43,8 +42,7 @@ size_t psync_allowlist_count(const psync_allowlist *al)
 const char *psync_allowlist_find(const psync_allowlist *al, const uint8_t raw[PSYNC_KEY_BYTES])
 {
     for (size_t i = 0; al && i < al->count; i++)
-        if (!memcmp(al->entries[i].key, raw, PSYNC_KEY_BYTES))
-            return al->entries[i].name;
+        if (!memcmp(al->entries[i].key, raw, PSYNC_KEY_BYTES)) return al->entries[i].name;
     return NULL;
 }
 
@@ -53,25 +51,21 @@ static void allowlist_set_name(char *dst, const char *name)
 {
     snprintf(dst, PSYNC_KEY_NAME_MAX, "%s", name);
     for (char *p = dst; *p; p++)
-        if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f)
-            *p = '_';
+        if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f) *p = '_';
 }
 
 psync_err psync_allowlist_add(psync_allowlist *al, const char *z85, const char *name)
 {
     uint8_t raw[PSYNC_KEY_BYTES];
     psync_err err = psync_key_decode(z85, raw);
-    if (err)
-        return err;
-    if (psync_allowlist_find(al, raw))
-        return PSYNC_OK;
+    if (err) return err;
+    if (psync_allowlist_find(al, raw)) return PSYNC_OK;
     if (al->count >= PSYNC_ALLOWLIST_MAX)
         return psync_fail(PSYNC_ELIMIT, "allow-list holds more than %d keys", PSYNC_ALLOWLIST_MAX);
     if (al->count == al->cap) {
         size_t cap = al->cap ? al->cap * 2 : 16;
         allowlist_entry *grown = realloc(al->entries, cap * sizeof *grown);
-        if (!grown)
-            return psync_fail(PSYNC_ENOMEM, "allow-list of %zu keys", cap);
+        if (!grown) return psync_fail(PSYNC_ENOMEM, "allow-list of %zu keys", cap);
         al->entries = grown;
         al->cap = cap;
     }
@@ -97,8 +91,7 @@ static psync_err allowlist_add_line(psync_allowlist *al, const char *path, int l
         key[keylen] = '\0';
         is_key = psync_key_decode(key, NULL) == PSYNC_OK;
     }
-    if (!is_key && line[0] == '#')
-        return PSYNC_OK;
+    if (!is_key && line[0] == '#') return PSYNC_OK;
     if (!is_key)
         return psync_fail(PSYNC_EFORMAT, "%s:%d: expected a %d-character Z85 key", path, lineno,
                           PSYNC_KEY_Z85_LEN);
@@ -112,12 +105,10 @@ static psync_err allowlist_load_file(psync_allowlist *al, const char *path)
 {
     char *text, *cursor, *line;
     psync_err err = psync_keyfile_read(path, (size_t)PSYNC_ALLOWLIST_MAX * 128, 0, &text);
-    if (err)
-        return err;
+    if (err) return err;
     cursor = text;
     for (int lineno = 1; !err && (line = psync_keyfile_next_line(&cursor)); lineno++)
-        if (*line)
-            err = allowlist_add_line(al, path, lineno, line);
+        if (*line) err = allowlist_add_line(al, path, lineno, line);
     free(text);
     return err;
 }
@@ -137,8 +128,7 @@ static psync_err allowlist_load_pub(psync_allowlist *al, const char *dir, const 
 static psync_err allowlist_load_dir(psync_allowlist *al, const char *path)
 {
     DIR *d = opendir(path);
-    if (!d)
-        return psync_fail(PSYNC_EIO, "%s: cannot list the directory", path);
+    if (!d) return psync_fail(PSYNC_EIO, "%s: cannot list the directory", path);
     psync_err err = PSYNC_OK;
     struct dirent *de;
     while (!err && (de = readdir(d))) {
@@ -158,13 +148,11 @@ psync_err psync_allowlist_load(const char *path, psync_allowlist **out)
         return psync_fail(PSYNC_ENOTFOUND, "allow-list %s: no such file or directory", path);
     psync_allowlist *al;
     psync_err err = psync_allowlist_new(&al);
-    if (err)
-        return err;
+    if (err) return err;
     err = S_ISDIR(st.st_mode) ? allowlist_load_dir(al, path) : allowlist_load_file(al, path);
     if (!err && al->count == 0)
         err = psync_fail(PSYNC_ECONFIG, "allow-list %s holds no key: nobody could connect", path);
-    if (err)
-        psync_allowlist_destroy(&al);
+    if (err) psync_allowlist_destroy(&al);
     *out = al;
     return err;
 }

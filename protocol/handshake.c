@@ -12,8 +12,8 @@
 
 #include "security.h"
 
-#define HANDSHAKE_EVENTS                                                                     \
-    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                  \
+#define HANDSHAKE_EVENTS                                                                           \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |                        \
      ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 struct psync_handshake_watch {
@@ -30,8 +30,7 @@ psync_err psync_handshake_watch_start(void *zmq_ctx, void *socket, psync_handsha
     snprintf(ep, sizeof ep, "inproc://psync-handshake-%p-%u", socket,
              atomic_fetch_add(&handshake_serial, 1));
     psync_handshake_watch *w = calloc(1, sizeof *w);
-    if (!w)
-        return psync_fail(PSYNC_ENOMEM, "handshake watch");
+    if (!w) return psync_fail(PSYNC_ENOMEM, "handshake watch");
     w->socket = socket;
     if (zmq_socket_monitor(socket, ep, HANDSHAKE_EVENTS) != 0) {
         free(w);
@@ -63,15 +62,13 @@ static int handshake_read_event(void *pair, uint32_t *value, char *peer, size_t 
 {
     uint8_t head[6];
     int n = zmq_recv(pair, head, sizeof head, 0);
-    if (n < 0)
-        return -1;
+    if (n < 0) return -1;
     int more = 0;
     size_t len = sizeof more;
     zmq_getsockopt(pair, ZMQ_RCVMORE, &more, &len);
     int m = more ? zmq_recv(pair, peer, cap - 1, 0) : 0;
     peer[m > 0 ? ((size_t)m < cap - 1 ? (size_t)m : cap - 1) : 0] = '\0';
-    if (n != 6)
-        return 0;
+    if (n != 6) return 0;
     uint16_t ev;
     memcpy(&ev, head, 2);
     memcpy(value, head + 2, 4);
@@ -82,13 +79,19 @@ static int handshake_read_event(void *pair, uint32_t *value, char *peer, size_t 
 static psync_err handshake_failure(int ev, uint32_t value, const char *peer)
 {
     if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        return psync_fail(PSYNC_EAUTH, "%s refused our key (status %u): add our .pub file to "
-                          "the server's allow-list", peer, value);
+        return psync_fail(PSYNC_EAUTH,
+                          "%s refused our key (status %u): add our .pub file to "
+                          "the server's allow-list",
+                          peer, value);
     if (ev == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-        return psync_fail(PSYNC_EAUTH, "security mismatch with %s (protocol error 0x%x): does "
-                          "one side use CURVE and the other not?", peer, value);
-    return psync_fail(PSYNC_EAUTH, "handshake with %s failed (%s): wrong server public key, or "
-                      "the server's authenticator is not running", peer, strerror((int)value));
+        return psync_fail(PSYNC_EAUTH,
+                          "security mismatch with %s (protocol error 0x%x): does "
+                          "one side use CURVE and the other not?",
+                          peer, value);
+    return psync_fail(PSYNC_EAUTH,
+                      "handshake with %s failed (%s): wrong server public key, or "
+                      "the server's authenticator is not running",
+                      peer, strerror((int)value));
 }
 
 psync_err psync_handshake_watch_wait(psync_handshake_watch *w, int timeout_ms)
@@ -101,27 +104,24 @@ psync_err psync_handshake_watch_wait(psync_handshake_watch *w, int timeout_ms)
         if (rc < 0 && zmq_errno() != EINTR)
             return psync_fail(PSYNC_ECLOSED, "handshake watch: %s", zmq_strerror(zmq_errno()));
         if (rc <= 0 && left <= 0)
-            return psync_fail(PSYNC_ETIMEOUT, "no handshake completed within %d ms (server not "
-                              "up or not reachable yet?)", timeout_ms);
-        if (rc <= 0)
-            continue;
+            return psync_fail(PSYNC_ETIMEOUT,
+                              "no handshake completed within %d ms (server not "
+                              "up or not reachable yet?)",
+                              timeout_ms);
+        if (rc <= 0) continue;
         uint32_t value = 0;
         char peer[256];
         int ev = handshake_read_event(w->pair, &value, peer, sizeof peer);
-        if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-            return PSYNC_OK;
-        if (ev > 0)
-            return handshake_failure(ev, value, peer);
+        if (ev == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) return PSYNC_OK;
+        if (ev > 0) return handshake_failure(ev, value, peer);
     }
 }
 
 void psync_handshake_watch_destroy(psync_handshake_watch **w)
 {
-    if (!w || !*w)
-        return;
+    if (!w || !*w) return;
     zmq_socket_monitor((*w)->socket, NULL, 0);
-    if ((*w)->pair)
-        zmq_close((*w)->pair);
+    if ((*w)->pair) zmq_close((*w)->pair);
     free(*w);
     *w = NULL;
 }
@@ -131,8 +131,7 @@ psync_err psync_security_watch_handshake(void *zmq_ctx, void *socket, const char
 {
     psync_handshake_watch *w;
     psync_err err = psync_handshake_watch_start(zmq_ctx, socket, &w);
-    if (err)
-        return err;
+    if (err) return err;
     if (zmq_connect(socket, endpoint) != 0)
         err = psync_fail(PSYNC_EIO, "connect %s: %s", endpoint, zmq_strerror(zmq_errno()));
     else

@@ -13,8 +13,7 @@
 static psync_err keyfile_check_stat(const char *path, const struct stat *st, size_t max_bytes,
                                     int private_only)
 {
-    if (!S_ISREG(st->st_mode))
-        return psync_fail(PSYNC_EIO, "%s: not a regular file", path);
+    if (!S_ISREG(st->st_mode)) return psync_fail(PSYNC_EIO, "%s: not a regular file", path);
     if (private_only && (st->st_mode & 077))
         return psync_fail(PSYNC_ECONFIG,
                           "%s holds a secret key but group/others may access it (mode %04o); "
@@ -32,12 +31,9 @@ static psync_err keyfile_read_all(int fd, const char *path, char *buf, size_t le
     *got = 0;
     while (*got < len) {
         ssize_t n = read(fd, buf + *got, len - *got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return psync_fail(PSYNC_EIO, "%s: read: %s", path, strerror(errno));
-        if (n == 0)
-            break;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return psync_fail(PSYNC_EIO, "%s: read: %s", path, strerror(errno));
+        if (n == 0) break;
         *got += (size_t)n;
     }
     return PSYNC_OK;
@@ -53,8 +49,7 @@ psync_err psync_keyfile_read(const char *path, size_t max_bytes, int private_onl
     struct stat st;
     psync_err err = fstat(fd, &st) ? psync_fail(PSYNC_EIO, "%s: %s", path, strerror(errno))
                                    : keyfile_check_stat(path, &st, max_bytes, private_only);
-    if (err)
-        goto close_fd;
+    if (err) goto close_fd;
     char *buf = malloc((size_t)st.st_size + 1);
     if (!buf) {
         err = psync_fail(PSYNC_ENOMEM, "%s: %lld bytes", path, (long long)st.st_size);
@@ -88,8 +83,7 @@ static char *keyfile_trim(char *s)
 char *psync_keyfile_next_line(char **cursor)
 {
     char *line = *cursor;
-    if (!line || !*line)
-        return NULL;
+    if (!line || !*line) return NULL;
     char *nl = strchr(line, '\n');
     if (nl) {
         *nl = '\0';
@@ -103,8 +97,7 @@ char *psync_keyfile_next_line(char **cursor)
 int psync_keyfile_split(char *line, char **name, char **value)
 {
     char *eq = strchr(line, '=');
-    if (!eq)
-        return -1;
+    if (!eq) return -1;
     *eq = '\0';
     *name = keyfile_trim(line);
     *value = keyfile_trim(eq + 1);

@@ -26,12 +26,11 @@ psync_err psync_key_decode(const char *z85, uint8_t raw[PSYNC_KEY_BYTES])
 {
     uint8_t tmp[PSYNC_KEY_BYTES];
     if (!z85 || strlen(z85) != PSYNC_KEY_Z85_LEN)
-        return psync_fail(PSYNC_EFORMAT, "a key is %d Z85 characters, got %zu",
-                          PSYNC_KEY_Z85_LEN, z85 ? strlen(z85) : 0);
+        return psync_fail(PSYNC_EFORMAT, "a key is %d Z85 characters, got %zu", PSYNC_KEY_Z85_LEN,
+                          z85 ? strlen(z85) : 0);
     if (!zmq_z85_decode(tmp, z85))
         return psync_fail(PSYNC_EFORMAT, "key '%.40s' is not valid Z85", z85);
-    if (raw)
-        memcpy(raw, tmp, sizeof tmp);
+    if (raw) memcpy(raw, tmp, sizeof tmp);
     return PSYNC_OK;
 }
 
@@ -41,10 +40,8 @@ static int keys_write_all(int fd, const char *text)
     size_t len = strlen(text), done = 0;
     while (done < len) {
         ssize_t n = write(fd, text + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -1;
         done += (size_t)n;
     }
     return 0;
@@ -56,8 +53,7 @@ static psync_err keys_install(const char *tmp, const char *path, int overwrite)
 {
     psync_err err = PSYNC_OK;
     if (overwrite) {
-        if (rename(tmp, path) == 0)
-            return PSYNC_OK;
+        if (rename(tmp, path) == 0) return PSYNC_OK;
         err = psync_fail(PSYNC_EIO, "%s: %s", path, strerror(errno));
     } else if (link(tmp, path) != 0) {
         err = errno == EEXIST ? psync_fail(PSYNC_EBUSY, "%s exists; refusing to overwrite it", path)
@@ -74,13 +70,11 @@ static psync_err keys_write_file(const char *path, const char *text, mode_t mode
     if (snprintf(tmp, sizeof tmp, "%s.tmpXXXXXX", path) >= (int)sizeof tmp)
         return psync_fail(PSYNC_EINVAL, "key file path too long");
     int fd = mkstemp(tmp); /* created 0600 */
-    if (fd < 0)
-        return psync_fail(PSYNC_EIO, "%s: cannot create: %s", path, strerror(errno));
+    if (fd < 0) return psync_fail(PSYNC_EIO, "%s: cannot create: %s", path, strerror(errno));
     psync_err err = PSYNC_OK;
     if (fchmod(fd, mode) || keys_write_all(fd, text) || fsync(fd))
         err = psync_fail(PSYNC_EIO, "%s: write: %s", path, strerror(errno));
-    if (close(fd) && !err)
-        err = psync_fail(PSYNC_EIO, "%s: close: %s", path, strerror(errno));
+    if (close(fd) && !err) err = psync_fail(PSYNC_EIO, "%s: close: %s", path, strerror(errno));
     if (err) {
         unlink(tmp);
         return err;
@@ -91,10 +85,8 @@ static psync_err keys_write_file(const char *path, const char *text, mode_t mode
 psync_err psync_keypair_save(const psync_keypair *kp, const char *path, int overwrite)
 {
     psync_err err = psync_key_decode(kp->public_key, NULL);
-    if (!err)
-        err = psync_key_decode(kp->secret_key, NULL);
-    if (err)
-        return err;
+    if (!err) err = psync_key_decode(kp->secret_key, NULL);
+    if (err) return err;
     char text[256];
     snprintf(text, sizeof text,
              "# psync CURVE key pair (Z85). Secret: keep this file mode 0600.\n"
@@ -108,8 +100,7 @@ psync_err psync_keypair_save(const psync_keypair *kp, const char *path, int over
 psync_err psync_pubkey_save(const char *public_key, const char *path, int overwrite)
 {
     psync_err err = psync_key_decode(public_key, NULL);
-    if (err)
-        return err;
+    if (err) return err;
     char text[160];
     snprintf(text, sizeof text, "# psync CURVE public key (Z85).\npublic-key = %s\n", public_key);
     return keys_write_file(path, text, 0644, overwrite);
@@ -119,8 +110,7 @@ psync_err psync_pubkey_save(const char *public_key, const char *path, int overwr
  * file and line otherwise. dst must still be empty (no repeated lines). */
 static psync_err keys_take(const char *path, int lineno, const char *value, char *dst)
 {
-    if (*dst)
-        return psync_fail(PSYNC_EFORMAT, "%s:%d: key given twice", path, lineno);
+    if (*dst) return psync_fail(PSYNC_EFORMAT, "%s:%d: key given twice", path, lineno);
     if (psync_key_decode(value, NULL))
         return psync_fail(PSYNC_EFORMAT, "%s:%d: not a %d-character Z85 key", path, lineno,
                           PSYNC_KEY_Z85_LEN);
@@ -136,8 +126,7 @@ static psync_err keys_parse(const char *path, char *text, psync_keypair *out)
     psync_err err = PSYNC_OK;
     while (!err && (line = psync_keyfile_next_line(&cursor))) {
         lineno++;
-        if (!*line || *line == '#')
-            continue;
+        if (!*line || *line == '#') continue;
         if (psync_keyfile_split(line, &name, &value))
             err = psync_fail(PSYNC_EFORMAT, "%s:%d: expected `name = value`", path, lineno);
         else if (!strcmp(name, "public-key"))
@@ -167,17 +156,14 @@ psync_err psync_keypair_load(const char *path, psync_keypair *out)
     memset(out, 0, sizeof *out);
     char *text;
     psync_err err = psync_keyfile_read(path, PSYNC_KEY_FILE_MAX, 1, &text);
-    if (err)
-        return err;
+    if (err) return err;
     err = keys_parse(path, text, out);
     if (!err && (!out->public_key[0] || !out->secret_key[0]))
         err = psync_fail(PSYNC_EFORMAT, "%s: needs both public-key and secret-key lines", path);
-    if (!err)
-        err = keys_check_pair(path, out);
+    if (!err) err = keys_check_pair(path, out);
     memset(text, 0, strlen(text));
     free(text);
-    if (err)
-        memset(out, 0, sizeof *out);
+    if (err) memset(out, 0, sizeof *out);
     return err;
 }
 
@@ -186,15 +172,12 @@ psync_err psync_pubkey_load(const char *path, char out[PSYNC_KEY_Z85_LEN + 1])
     out[0] = '\0';
     char *text;
     psync_err err = psync_keyfile_read(path, PSYNC_KEY_FILE_MAX, 0, &text);
-    if (err)
-        return err;
+    if (err) return err;
     psync_keypair kp;
     memset(&kp, 0, sizeof kp);
     err = keys_parse(path, text, &kp);
-    if (!err && !kp.public_key[0])
-        err = psync_fail(PSYNC_EFORMAT, "%s: no public-key line", path);
-    if (!err)
-        memcpy(out, kp.public_key, sizeof kp.public_key);
+    if (!err && !kp.public_key[0]) err = psync_fail(PSYNC_EFORMAT, "%s: no public-key line", path);
+    if (!err) memcpy(out, kp.public_key, sizeof kp.public_key);
     memset(&kp, 0, sizeof kp);
     memset(text, 0, strlen(text));
     free(text);

@@ -16,11 +16,11 @@
 
 #include "error.h"
 
-#define PSYNC_KEY_Z85_LEN 40          /* characters of one Z85 key */
-#define PSYNC_KEY_BYTES 32            /* bytes of one decoded key */
-#define PSYNC_KEY_NAME_MAX 64         /* bytes of an allow-list name, with NUL */
+#define PSYNC_KEY_Z85_LEN 40           /* characters of one Z85 key */
+#define PSYNC_KEY_BYTES 32             /* bytes of one decoded key */
+#define PSYNC_KEY_NAME_MAX 64          /* bytes of an allow-list name, with NUL */
 #define PSYNC_KEY_FILE_MAX (64 * 1024) /* largest key / .pub file read */
-#define PSYNC_ALLOWLIST_MAX 65536     /* most keys in one allow-list */
+#define PSYNC_ALLOWLIST_MAX 65536      /* most keys in one allow-list */
 
 typedef struct psync_keypair {
     char public_key[PSYNC_KEY_Z85_LEN + 1]; /* Z85, NUL-terminated */

@@ -17,29 +17,29 @@
 #include "security.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define ZAP_MAX_FRAMES 8       /* version, id, domain, address, identity, mechanism, creds */
-#define ZAP_LOG_PER_SECOND 5   /* denial lines per second before suppressing */
+#define ZAP_MAX_FRAMES 8     /* version, id, domain, address, identity, mechanism, creds */
+#define ZAP_LOG_PER_SECOND 5 /* denial lines per second before suppressing */
 
 struct psync_zap {
     void *rep, *ctl_main, *ctl_thread;
     pthread_t thread;
     const psync_allowlist *allow;
     atomic_uint_fast64_t accepted, denied;
-    time_t log_second;          /* handler thread only: rate-limit window */
+    time_t log_second; /* handler thread only: rate-limit window */
     unsigned log_lines;
     uint64_t log_suppressed;
 };
 
 typedef struct zap_request {
     zmq_msg_t frames[ZAP_MAX_FRAMES];
-    int n;       /* frames kept */
-    int extra;   /* frames beyond ZAP_MAX_FRAMES (drained) */
+    int n;     /* frames kept */
+    int extra; /* frames beyond ZAP_MAX_FRAMES (drained) */
 } zap_request;
 
 typedef struct zap_verdict {
-    const char *code;   /* "200" / "400" / "500" */
+    const char *code; /* "200" / "400" / "500" */
     char reason[96];
-    const char *user;   /* allow-list name on success */
+    const char *user; /* allow-list name on success */
 } zap_verdict;
 
 /* True if frame i of req holds exactly the string s. */
@@ -57,8 +57,7 @@ static void zap_frame_text(zap_request *req, int i, char *out, size_t cap)
     const char *d = n ? zmq_msg_data(&req->frames[i]) : "";
     snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), d);
     for (char *p = out; *p; p++)
-        if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f)
-            *p = '?';
+        if (*p <= ' ' || *p == '"' || *p == '\\' || *p == 0x7f) *p = '?';
 }
 
 /* Receives one whole request (draining frames past ZAP_MAX_FRAMES). */
@@ -138,8 +137,9 @@ static void zap_log_denial(psync_zap *z, zap_request *req, const zap_verdict *v)
     zap_frame_text(req, 5, mech, sizeof mech);
     if (req->n == 7 && zmq_msg_size(&req->frames[6]) == PSYNC_KEY_BYTES)
         zmq_z85_encode(key, zmq_msg_data(&req->frames[6]), PSYNC_KEY_BYTES);
-    PSYNC_WARN("auth_denied", "peer=%s key=\"%s\" domain=%s mechanism=%s reason=\"%s\" suppressed=%llu",
-               peer, key, domain, mech, v->reason, (unsigned long long)z->log_suppressed);
+    PSYNC_WARN("auth_denied",
+               "peer=%s key=\"%s\" domain=%s mechanism=%s reason=\"%s\" suppressed=%llu", peer, key,
+               domain, mech, v->reason, (unsigned long long)z->log_suppressed);
     z->log_suppressed = 0;
 }
 
@@ -147,8 +147,7 @@ static void zap_log_denial(psync_zap *z, zap_request *req, const zap_verdict *v)
 static void zap_serve_one(psync_zap *z)
 {
     zap_request req;
-    if (zap_recv(z->rep, &req))
-        return;
+    if (zap_recv(z->rep, &req)) return;
     zap_verdict v;
     zap_decide(z, &req, &v);
     if (v.code[0] == '2') {
@@ -172,14 +171,11 @@ static void *zap_thread(void *arg)
     zmq_pollitem_t items[2] = {{z->rep, 0, ZMQ_POLLIN, 0}, {z->ctl_thread, 0, ZMQ_POLLIN, 0}};
     for (;;) {
         if (zmq_poll(items, 2, -1) < 0) {
-            if (zmq_errno() == EINTR)
-                continue;
+            if (zmq_errno() == EINTR) continue;
             break;
         }
-        if (items[1].revents & ZMQ_POLLIN)
-            break;
-        if (items[0].revents & ZMQ_POLLIN)
-            zap_serve_one(z);
+        if (items[1].revents & ZMQ_POLLIN) break;
+        if (items[0].revents & ZMQ_POLLIN) zap_serve_one(z);
     }
     return NULL;
 }
@@ -189,20 +185,16 @@ static void *zap_socket(void *ctx, int type)
 {
     void *s = zmq_socket(ctx, type);
     int zero = 0;
-    if (s)
-        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    if (s) zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     return s;
 }
 
 /* Closes whatever sockets z holds and frees it. */
 static void zap_free(psync_zap *z)
 {
-    if (z->rep)
-        zmq_close(z->rep);
-    if (z->ctl_thread)
-        zmq_close(z->ctl_thread);
-    if (z->ctl_main)
-        zmq_close(z->ctl_main);
+    if (z->rep) zmq_close(z->rep);
+    if (z->ctl_thread) zmq_close(z->ctl_thread);
+    if (z->ctl_main) zmq_close(z->ctl_main);
     free(z);
 }
 
@@ -229,8 +221,7 @@ psync_err psync_zap_start(void *zmq_ctx, const psync_allowlist *allow, psync_zap
 {
     *out = NULL;
     psync_zap *z = calloc(1, sizeof *z);
-    if (!z)
-        return psync_fail(PSYNC_ENOMEM, "ZAP handler");
+    if (!z) return psync_fail(PSYNC_ENOMEM, "ZAP handler");
     z->allow = allow;
     atomic_init(&z->accepted, 0);
     atomic_init(&z->denied, 0);
@@ -253,8 +244,7 @@ void psync_zap_counts(const psync_zap *z, uint64_t *accepted, uint64_t *denied)
 
 void psync_zap_stop(psync_zap **zp)
 {
-    if (!zp || !*zp)
-        return;
+    if (!zp || !*zp) return;
     psync_zap *z = *zp;
     zmq_send(z->ctl_main, "", 0, ZMQ_DONTWAIT);
     pthread_join(z->thread, NULL);

@@ -60,7 +60,8 @@ static void test_pair_round_trip_is_0600(void **state)
     assert_int_equal(psync_keypair_generate(&kp), PSYNC_OK);
     assert_int_equal(strlen(kp.public_key), PSYNC_KEY_Z85_LEN);
     assert_int_equal(psync_keypair_save(&kp, path_of(key, sizeof key, "a.key"), 0), PSYNC_OK);
-    assert_int_equal(psync_pubkey_save(kp.public_key, path_of(pub, sizeof pub, "a.pub"), 0), PSYNC_OK);
+    assert_int_equal(psync_pubkey_save(kp.public_key, path_of(pub, sizeof pub, "a.pub"), 0),
+                     PSYNC_OK);
     assert_int_equal(mode_of(key), 0600);
     assert_int_equal(mode_of(pub), 0644);
     assert_int_equal(psync_keypair_load(key, &back), PSYNC_OK);
@@ -113,13 +114,16 @@ static void test_malformed_pair_files_refused(void **state)
     psync_keypair_generate(&a);
     psync_keypair_generate(&b);
     path_of(path, sizeof path, "bad.key");
-    struct { const char *fmt; psync_err want; } rows[] = {
-        {"public-key = %s\n", PSYNC_EFORMAT},                        /* no secret */
-        {"public-key = %s\nsecret-key = short\n", PSYNC_EFORMAT},    /* bad Z85 */
-        {"public-key = %s\nsecret-key = %s\n", PSYNC_EFORMAT},       /* pair mismatch */
-        {"public-key = %s\ncolour = blue\n", PSYNC_EFORMAT},         /* unknown name */
-        {"public-key %s\n", PSYNC_EFORMAT},                          /* no '=' */
-        {"public-key = %s\npublic-key = %s\n", PSYNC_EFORMAT},       /* repeated */
+    struct {
+        const char *fmt;
+        psync_err want;
+    } rows[] = {
+        {"public-key = %s\n", PSYNC_EFORMAT},                     /* no secret */
+        {"public-key = %s\nsecret-key = short\n", PSYNC_EFORMAT}, /* bad Z85 */
+        {"public-key = %s\nsecret-key = %s\n", PSYNC_EFORMAT},    /* pair mismatch */
+        {"public-key = %s\ncolour = blue\n", PSYNC_EFORMAT},      /* unknown name */
+        {"public-key %s\n", PSYNC_EFORMAT},                       /* no '=' */
+        {"public-key = %s\npublic-key = %s\n", PSYNC_EFORMAT},    /* repeated */
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         snprintf(text, sizeof text, rows[i].fmt, a.public_key, b.secret_key);
@@ -183,8 +187,7 @@ static void key_with_specials(psync_keypair *kp)
 {
     for (int i = 0; i < 1000; i++) {
         psync_keypair_generate(kp);
-        if (strpbrk(kp->public_key + 1, "#="))
-            return;
+        if (strpbrk(kp->public_key + 1, "#=")) return;
     }
     fail_msg("no key with '#' or '=' in 1000 tries");
 }
@@ -223,7 +226,8 @@ static void test_allowlist_bad_or_empty_refused(void **state)
     write_text(path_of(path, sizeof path, "bad.list"), "# x\nnot-a-key worker\n", 0644);
     assert_int_equal(psync_allowlist_load(path, &al), PSYNC_EFORMAT);
     assert_non_null(strstr(psync_errdetail(), ":2:"));
-    assert_int_equal(psync_allowlist_load(path_of(path, sizeof path, "none"), &al), PSYNC_ENOTFOUND);
+    assert_int_equal(psync_allowlist_load(path_of(path, sizeof path, "none"), &al),
+                     PSYNC_ENOTFOUND);
 }
 
 int main(void)

@@ -25,8 +25,8 @@
 typedef struct fixture {
     void *ctx;
     psync_keypair server, worker, stranger;
-    psync_security *sec;   /* server side, on ctx */
-    void *srv;             /* ROUTER bound on ep */
+    psync_security *sec; /* server side, on ctx */
+    void *srv;           /* ROUTER bound on ep */
     char ep[64];
 } fixture;
 
@@ -66,8 +66,7 @@ static int setup(void **state)
     psync_allowlist *allow;
     psync_allowlist_new(&allow);
     psync_allowlist_add(allow, f.worker.public_key, "worker1");
-    if (psync_security_server_new(&f.sec, f.ctx, &f.server, allow))
-        return -1;
+    if (psync_security_server_new(&f.sec, f.ctx, &f.server, allow)) return -1;
     f.srv = bind_server(f.ctx, f.sec, f.ep, sizeof f.ep);
     *state = &f;
     return 0;
@@ -87,8 +86,7 @@ static int teardown(void **state)
 static void *client_socket(void *ctx, const psync_keypair *own, const char *server_key)
 {
     void *s = linger0(zmq_socket(ctx, ZMQ_DEALER));
-    if (!own)
-        return s;
+    if (!own) return s;
     psync_security *c;
     assert_int_equal(psync_security_client_new(&c, own, server_key), PSYNC_OK);
     assert_int_equal(psync_security_apply(c, s, "tcp://127.0.0.1:1"), PSYNC_OK);
@@ -114,14 +112,12 @@ static int server_receives(void *srv, int ms, const char *user)
 {
     zmq_setsockopt(srv, ZMQ_RCVTIMEO, &ms, sizeof ms);
     char id[256];
-    if (zmq_recv(srv, id, sizeof id, 0) < 0)
-        return -1;
+    if (zmq_recv(srv, id, sizeof id, 0) < 0) return -1;
     zmq_msg_t m;
     zmq_msg_init(&m);
     assert_true(zmq_msg_recv(&m, srv, 0) >= 0);
     int n = (int)zmq_msg_size(&m);
-    if (user)
-        assert_string_equal(zmq_msg_gets(&m, "User-Id"), user);
+    if (user) assert_string_equal(zmq_msg_gets(&m, "User-Id"), user);
     zmq_msg_close(&m);
     return n;
 }
@@ -368,20 +364,37 @@ static void test_plain_mode_is_loopback_only(void **state)
 
 static void test_loopback_rule_table(void **state)
 {
-    static const struct { const char *ep; bool required; } rows[] = {
-        {"ipc:///tmp/psyncd.sock", false}, {"ipc://@abstract", false},
-        {"inproc://psync-ctl", false},     {"tcp://127.0.0.1:5555", false},
-        {"tcp://127.9.8.7:1", false},      {"tcp://localhost:5555", false},
-        {"tcp://LOCALHOST:5555", false},   {"tcp://[::1]:5555", false},
-        {"tcp://[::ffff:127.0.0.1]:5555", false}, {"tcp://127.0.0.1:*", false},
-        {"tcp://*:5555", true},            {"tcp://0.0.0.0:5555", true},
-        {"tcp://10.0.0.1:5555", true},     {"tcp://192.168.1.5:5555", true},
-        {"tcp://128.0.0.1:5555", true},    {"tcp://[::]:5555", true},
-        {"tcp://[2001:db8::1]:5555", true}, {"tcp://eth0:5555", true},
-        {"tcp://lo:5555", true},           {"tcp://localhost.example.com:5555", true},
-        {"tcp://127.0.0.1:5555;10.0.0.1:5555", true}, {"tcp://127.0.0.1", true},
-        {"tcp://[::1]", true},             {"ws://127.0.0.1:5555", true},
-        {"pgm://eth0;239.192.1.1:5555", true}, {"", true}, {NULL, true},
+    static const struct {
+        const char *ep;
+        bool required;
+    } rows[] = {
+        {"ipc:///tmp/psyncd.sock", false},
+        {"ipc://@abstract", false},
+        {"inproc://psync-ctl", false},
+        {"tcp://127.0.0.1:5555", false},
+        {"tcp://127.9.8.7:1", false},
+        {"tcp://localhost:5555", false},
+        {"tcp://LOCALHOST:5555", false},
+        {"tcp://[::1]:5555", false},
+        {"tcp://[::ffff:127.0.0.1]:5555", false},
+        {"tcp://127.0.0.1:*", false},
+        {"tcp://*:5555", true},
+        {"tcp://0.0.0.0:5555", true},
+        {"tcp://10.0.0.1:5555", true},
+        {"tcp://192.168.1.5:5555", true},
+        {"tcp://128.0.0.1:5555", true},
+        {"tcp://[::]:5555", true},
+        {"tcp://[2001:db8::1]:5555", true},
+        {"tcp://eth0:5555", true},
+        {"tcp://lo:5555", true},
+        {"tcp://localhost.example.com:5555", true},
+        {"tcp://127.0.0.1:5555;10.0.0.1:5555", true},
+        {"tcp://127.0.0.1", true},
+        {"tcp://[::1]", true},
+        {"ws://127.0.0.1:5555", true},
+        {"pgm://eth0;239.192.1.1:5555", true},
+        {"", true},
+        {NULL, true},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         if (psync_security_required(rows[i].ep) != rows[i].required)
