@@ -36,6 +36,17 @@ static int kit_free_port(void)
     return -1;
 }
 
+static pid_t kit_live_pid; /* the daemon to kill if a test fails midway */
+
+void kit_cleanup(void)
+{
+    if (kit_live_pid > 0) {
+        kill(kit_live_pid, SIGKILL);
+        waitpid(kit_live_pid, NULL, 0);
+    }
+    kit_live_pid = 0;
+}
+
 int kit_daemon_start(kit_daemon *d, const char *const *flags)
 {
     const char *argv[40];
@@ -58,6 +69,7 @@ int kit_daemon_start(kit_daemon *d, const char *const *flags)
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
+    kit_live_pid = d->pid;
     return d->pid > 0 ? 0 : -1;
 }
 
@@ -65,6 +77,7 @@ int kit_daemon_stop(kit_daemon *d)
 {
     int st = 0;
     kill(d->pid, SIGTERM);
+    kit_live_pid = 0;
     if (waitpid(d->pid, &st, 0) != d->pid)
         return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -199,7 +212,9 @@ static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
-int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint64_t *count)
+/* Fetches the STATUS document and hands its root to fn; 0 on success. */
+static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *root, void *arg),
+                          void *arg)
 {
     void *ctx = zmq_ctx_new();
     void *s = kit_raw(ctx, d->control, "status-probe");
@@ -217,14 +232,8 @@ int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint6
         msgpack_unpacked_init(&up);
         if (msgpack_unpack_next(&up, zmq_msg_data(&doc), zmq_msg_size(&doc), NULL) ==
             MSGPACK_UNPACK_SUCCESS) {
-            const msgpack_object *v = kit_get(&up.data, "version");
-            const msgpack_object *ref = kit_get(&up.data, "refused");
-            const msgpack_object *c = reason && ref ? kit_get(ref, reason) : NULL;
-            if (v)
-                *version = v->via.u64;
-            if (count)
-                *count = c ? c->via.u64 : UINT64_MAX;
-            rc = v ? 0 : -1;
+            fn(&up.data, arg);
+            rc = 0;
         }
         msgpack_unpacked_destroy(&up);
     }
@@ -233,4 +242,32 @@ int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint6
     zmq_close(s);
     zmq_ctx_term(ctx);
     return rc;
+}
+
+typedef struct kit_query {
+    const char *key, *reason;
+    uint64_t *value, *count;
+} kit_query;
+
+static void kit_status_read(const msgpack_object *root, void *arg)
+{
+    kit_query *q = arg;
+    const msgpack_object *v = kit_get(root, q->key);
+    const msgpack_object *ref = kit_get(root, "refused");
+    const msgpack_object *c = q->reason && ref ? kit_get(ref, q->reason) : NULL;
+    *q->value = v ? v->via.u64 : UINT64_MAX;
+    if (q->count)
+        *q->count = c ? c->via.u64 : UINT64_MAX;
+}
+
+int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint64_t *count)
+{
+    kit_query q = {"version", reason, version, count};
+    return kit_status_doc(d, kit_status_read, &q);
+}
+
+int kit_status_u64(const kit_daemon *d, const char *key, uint64_t *value)
+{
+    kit_query q = {key, NULL, value, NULL};
+    return kit_status_doc(d, kit_status_read, &q);
 }

@@ -19,6 +19,8 @@ typedef struct kit_daemon {
 
 /* Starts psyncd with extra flags (NULL-terminated); 0 on success. */
 int kit_daemon_start(kit_daemon *d, const char *const *flags);
+/* Kills a daemon left running by a failed test (cmocka teardown). */
+void kit_cleanup(void);
 /* SIGTERM and wait; returns the exit status (or -1). */
 int kit_daemon_stop(kit_daemon *d);
 
@@ -45,5 +47,7 @@ int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms);
 
 /* STATUS from the daemon: version and one refusal counter (by name). */
 int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint64_t *count);
+/* One top-level uint of the STATUS document (UINT64_MAX if absent). */
+int kit_status_u64(const kit_daemon *d, const char *key, uint64_t *value);
 
 #endif

@@ -31,25 +31,38 @@ psync_err pc_apply(psync_client *c, psync_model *m)
 {
     pc_stage *st = &c->merged;
     uint64_t layout = psync_model_layout_hash(m);
-    st->complete = false;
-    if (layout != st->layout || m->payload_len != st->total)
+    if (layout != st->layout || m->payload_len != st->total) {
+        pc_stage_drop(st);
         return psync_fail(PSYNC_EMISMATCH, "merged version %llu is for layout %016llx, the model "
                           "has %016llx", (unsigned long long)st->version,
                           (unsigned long long)st->layout, (unsigned long long)layout);
+    }
     psync_err e = pc_ranges(c, m, layout);
-    if (e)
+    if (e) {
+        pc_stage_drop(st);
         return e;
+    }
     /* Written in place: a bootstrapped model's arena lives in the blob it
      * owns, so the engine's tensor pointers stay valid. */
     bool easgd = !strcmp(c->policy, "easgd");
-    for (uint32_t i = 0; i < c->n_ranges; i++) {
-        const psync_wire_range *r = &c->ranges[i];
-        if (easgd)
-            pc_pull((float *)(void *)(m->payload + r->off),
-                    (const float *)(const void *)(st->buf + r->off), (float)c->alpha, r->len / 4);
-        else
-            memcpy(m->payload + r->off, st->buf + r->off, r->len);
+    uint64_t cb = c->chunk_bytes;
+    for (uint64_t k = 0; k < st->n_chunks; k++) {
+        const uint8_t *src = zmq_msg_data(&st->frames[k]);
+        uint64_t lo = k * cb, hi = lo + zmq_msg_size(&st->frames[k]);
+        for (uint32_t i = 0; i < c->n_ranges; i++) {
+            uint64_t a = c->ranges[i].off, b = a + c->ranges[i].len;
+            a = a < lo ? lo : a;
+            b = b > hi ? hi : b;
+            if (a >= b)
+                continue;
+            if (easgd)
+                pc_pull((float *)(void *)(m->payload + a), (const float *)(const void *)(src + a - lo),
+                        (float)c->alpha, (b - a) / 4);
+            else
+                memcpy(m->payload + a, src + a - lo, b - a);
+        }
     }
+    pc_stage_drop(st);
     c->held = st->version;
     c->held_inc = c->inc;
     m->state.merge_version = st->version;

@@ -12,12 +12,15 @@
 #include "psync_client.h"
 #include "wire.h"
 
-/* A chunked stream being received (MERGED into a reused staging buffer,
- * BOOTSTRAP into a fresh blob buffer). */
+/* A chunked stream being received: MERGED keeps the received frames as
+ * they are (hold: no copy until applied), BOOTSTRAP assembles the blob
+ * into one buffer. Latest version wins. */
 typedef struct pc_stage {
-    uint8_t *buf;
-    uint64_t cap, total, version, layout, received, n_chunks;
-    bool *have;
+    bool hold;
+    uint8_t *buf;        /* !hold: the assembled bytes */
+    zmq_msg_t *frames;   /* hold: frame k where have[k] */
+    uint64_t cap, total, version, layout, received, n_chunks, cap_chunks;
+    uint8_t *have;
     bool complete;
 } pc_stage;
 
@@ -66,9 +69,12 @@ psync_err pc_send(psync_client *c, void *sock, psync_wire_hdr *h);
 /* Sends len bytes of data as `type` chunks on bulk; h carries the type's
  * other fields (offset, total, crc are filled here). Copies the bytes. */
 psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len);
-/* Takes one received chunk into st (latest version wins). */
+/* Takes one received chunk into st (latest version wins); in hold mode
+ * the frame is moved in. */
 psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
                        uint64_t max_total);
+/* Forgets the stream being assembled (closes held frames). */
+void pc_stage_drop(pc_stage *st);
 void pc_stage_free(pc_stage *st);
 
 /* apply.c: applying a staged merged version to a model */

@@ -168,6 +168,7 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
         snprintf(c->name, sizeof c->name, "%s:%d", host, (int)getpid());
     c->heartbeat_ms = 1000;
     c->timeout_ms = 10000;
+    c->merged.hold = true; /* apply straight from the received frames */
     psync_err e = pc_endpoints(c, opts);
     if (!e)
         e = pc_sockets_open(c);

@@ -29,35 +29,79 @@ psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data
     return PSYNC_OK;
 }
 
-void pc_stage_free(pc_stage *st)
+void pc_stage_drop(pc_stage *st)
 {
-    free(st->buf);
-    free(st->have);
-    memset(st, 0, sizeof *st);
+    for (uint64_t k = 0; st->frames && k < st->n_chunks; k++)
+        if (st->have[k])
+            zmq_msg_close(&st->frames[k]);
+    if (st->have)
+        memset(st->have, 0, st->n_chunks);
+    st->received = 0;
+    st->complete = false;
 }
 
-/* Starts assembling a new stream (buffers reused when large enough). */
+void pc_stage_free(pc_stage *st)
+{
+    bool hold = st->hold;
+    pc_stage_drop(st);
+    free(st->buf);
+    free(st->frames);
+    free(st->have);
+    memset(st, 0, sizeof *st);
+    st->hold = hold;
+}
+
+/* Starts assembling a new stream (arrays and buffers reused). */
 static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t cb)
 {
     uint64_t n = (h->total + cb - 1) / cb;
-    if (st->cap < h->total || !st->buf) {
+    pc_stage_drop(st);
+    if (st->cap_chunks < n) {
+        free(st->have);
+        free(st->frames);
+        st->have = calloc(n, 1);
+        st->frames = st->hold ? calloc(n, sizeof *st->frames) : NULL;
+        st->cap_chunks = st->have && (!st->hold || st->frames) ? n : 0;
+    }
+    if (!st->hold && st->cap < h->total) {
         free(st->buf);
         st->buf = aligned_alloc(64, (h->total + 63) & ~(uint64_t)63);
         st->cap = st->buf ? h->total : 0;
     }
-    if (st->n_chunks < n || !st->have) {
-        free(st->have);
-        st->have = malloc(n);
-    }
-    if (!st->buf || !st->have)
+    if (st->cap_chunks < n || (!st->hold && !st->buf))
         return psync_fail(PSYNC_ENOMEM, "staging of %llu bytes", (unsigned long long)h->total);
-    memset(st->have, 0, n);
     st->n_chunks = n;
     st->total = h->total;
     st->version = h->version;
     st->layout = h->layout;
-    st->received = 0;
-    st->complete = false;
+    return PSYNC_OK;
+}
+
+/* Stores chunk k: moves the frame (hold) or copies it; checks the crc. */
+static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t k, zmq_msg_t *frame)
+{
+    const void *src = zmq_msg_data(frame);
+    size_t n = zmq_msg_size(frame);
+    uint32_t crc = st->hold ? psync_wire_crc(src, n) : psync_wire_copy_crc(st->buf + h->offset, src, n);
+    if (crc != h->crc) {
+        if (st->have[k] && !st->hold) {
+            st->have[k] = 0; /* the copy overwrote it: this chunk must come again */
+            st->received--;
+        }
+        PSYNC_WARN("bad_chunk", "type=%s offset=%llu detail=crc32 mismatch",
+                   psync_wire_type_name(h->t), (unsigned long long)h->offset);
+        return psync_fail(PSYNC_EPROTO, "%s chunk at %llu: crc32 mismatch",
+                          psync_wire_type_name(h->t), (unsigned long long)h->offset);
+    }
+    if (st->hold) {
+        if (st->have[k])
+            zmq_msg_close(&st->frames[k]);
+        zmq_msg_init(&st->frames[k]);
+        zmq_msg_move(&st->frames[k], frame);
+    }
+    st->received += !st->have[k];
+    st->have[k] = 1;
+    st->complete = st->received == st->n_chunks;
     return PSYNC_OK;
 }
 
@@ -74,24 +118,11 @@ psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, z
         PSYNC_WARN("bad_chunk", "type=%s detail=\"%s\"", psync_wire_type_name(h->t), psync_errdetail());
         return e;
     }
-    bool same = st->buf && st->version == h->version && st->total == h->total &&
-                st->layout == h->layout && !st->complete;
-    if (!same && st->buf && h->version < st->version && !st->complete)
+    bool open = st->n_chunks && !st->complete;
+    bool same = open && st->version == h->version && st->total == h->total && st->layout == h->layout;
+    if (!same && open && h->version < st->version)
         return psync_fail(PSYNC_ESTALE, "chunk of older version %llu", (unsigned long long)h->version);
     if (!same && (e = pc_stage_begin(st, h, cb)))
         return e;
-    uint64_t k = h->offset / cb;
-    if (psync_wire_copy_crc(st->buf + h->offset, zmq_msg_data(frame), zmq_msg_size(frame)) != h->crc) {
-        if (st->have[k])
-            st->received--;
-        st->have[k] = 0; /* the copy overwrote it: this chunk must come again */
-        PSYNC_WARN("bad_chunk", "type=%s offset=%llu detail=crc32 mismatch",
-                   psync_wire_type_name(h->t), (unsigned long long)h->offset);
-        return psync_fail(PSYNC_EPROTO, "%s chunk at %llu: crc32 mismatch",
-                          psync_wire_type_name(h->t), (unsigned long long)h->offset);
-    }
-    st->received += !st->have[k];
-    st->have[k] = 1;
-    st->complete = st->received == st->n_chunks;
-    return PSYNC_OK;
+    return pc_stage_store(st, h, h->offset / cb, frame);
 }

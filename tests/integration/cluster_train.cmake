@@ -1,0 +1,22 @@
+# Whole-cluster training over 127.0.0.1 TCP with real processes (psyncd,
+# psync-worker, psync status) driven by deploy/local-cluster.sh: accuracy per
+# merge policy, hot join at mid-training, a frozen worker dropped and
+# rejoining. Each test bounds its time and stops every process it started.
+if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
+  set(PSYNC_CT ${CMAKE_CURRENT_LIST_DIR})
+  foreach(policy sync easgd async)
+    add_test(NAME cluster_train_${policy}
+      COMMAND sh ${PSYNC_CT}/cluster_train_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}
+        ${policy} 15)
+    set_tests_properties(cluster_train_${policy} PROPERTIES TIMEOUT 240 LABELS slow
+      ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+  endforeach()
+  add_test(NAME cluster_hot_join
+    COMMAND sh ${PSYNC_CT}/cluster_join_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+  set_tests_properties(cluster_hot_join PROPERTIES TIMEOUT 180 LABELS slow
+    ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+  add_test(NAME cluster_member_drop
+    COMMAND sh ${PSYNC_CT}/cluster_drop_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+  set_tests_properties(cluster_member_drop PROPERTIES TIMEOUT 120
+    ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+endif()

@@ -1,0 +1,24 @@
+#!/bin/sh
+# cluster_train_test.sh SRC BUILD POLICY EPOCHS: psyncd + 3 workers on
+# shards of Fashion-MNIST over 127.0.0.1 (deploy/local-cluster.sh, no
+# joiner). Passes if the cluster reaches >= 88% test accuracy: the best of
+# the workers' per-epoch evaluations and of the daemon's final merged model
+# (as trainer_mlp_accuracy takes a single worker's best epoch), and the
+# final merged model itself is >= 85%. Prints both and the wall time.
+set -eu
+SRC=$1 BUILD=$2 POLICY=$3 EPOCHS=$4
+LOGS=$(mktemp -d /tmp/psync-train-test.XXXXXX)
+trap 'rm -rf "$LOGS"' EXIT
+START=$(date +%s)
+OUT=$(sh "$SRC/deploy/local-cluster.sh" --build "$BUILD" --logs "$LOGS" --policy "$POLICY" \
+    --epochs "$EPOCHS" --workers 3 --join-at none 2>&1) || { echo "$OUT"; exit 1; }
+SECS=$(($(date +%s) - START))
+echo "$OUT" | grep -E 'rank=0 event=progress|cluster test_accuracy' || true
+FINAL=$(echo "$OUT" | sed -n 's/.*cluster test_accuracy=\([0-9.]*\).*/\1/p')
+BEST=$(cat "$LOGS"/worker*.log | sed -n 's/.*event=progress .*test_accuracy=\([0-9.]*\).*/\1/p' |
+    awk -v f="$FINAL" 'BEGIN { b = f } $1 > b { b = $1 } END { print b }')
+echo "policy=$POLICY epochs=$EPOCHS final_merged_accuracy=$FINAL best_accuracy=$BEST seconds=$SECS"
+[ -n "$FINAL" ] || { echo "FAIL: no final accuracy"; echo "$OUT"; exit 1; }
+awk -v b="$BEST" -v f="$FINAL" 'BEGIN { exit !(b >= 0.88 && f >= 0.85) }' ||
+    { echo "FAIL: best below 0.88 or final below 0.85"; exit 1; }
+echo PASS
