@@ -1,11 +1,15 @@
 /* cluster.c: psync-worker's cluster mode over the client library: joining
  * (upload, bootstrap or hot join), the per-step publish/apply schedule of
- * each merge policy, and the final round. See cluster.h and docs/cluster.md. */
+ * each merge policy, and the final round. Under async a merged version
+ * lands in a scratch model and the worker keeps the steps it has not yet
+ * published: params w = merged + (w - reference); merged optimizer slots
+ * are taken as they are. See docs/cluster.md. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "blob.h"
 #include "cluster.h"
 #include "log.h"
 #include "psync_client.h"
@@ -13,7 +17,9 @@
 struct psync_cluster {
     psync_client *client;
     psync_cluster_opts o;
-    bool sync, bootstrapped;
+    bool sync, async, bootstrapped;
+    psync_model *scratch;     /* async: receives merged versions */
+    uint8_t *ref;             /* async: payload the unpublished steps start from */
     uint64_t samples;      /* trained since the last publish */
     uint64_t steps;        /* steps since the last publish */
     uint64_t last_pub_ms;
@@ -50,6 +56,48 @@ static psync_err cl_open(const psync_cluster_opts *o, psync_cluster **out)
     return PSYNC_OK;
 }
 
+/* Async: a scratch copy of m (through its blob) and the reference payload. */
+static psync_err cl_async_init(psync_cluster *c, const psync_model *m)
+{
+    void *blob = NULL;
+    size_t len = 0;
+    psync_err e = psync_blob_encode(m, &blob, &len);
+    if (!e && (e = psync_blob_decode(blob, len, NULL, PSYNC_DECODE_TAKE, &c->scratch)))
+        free(blob);
+    if (!e && !(c->ref = malloc(m->payload_len ? m->payload_len : 1)))
+        e = psync_fail(PSYNC_ENOMEM, "async reference payload of %zu bytes", m->payload_len);
+    if (!e)
+        memcpy(c->ref, m->payload, m->payload_len);
+    return e;
+}
+
+/* Async, one f32 tensor: a param keeps its unpublished steps
+ * (w += merged - ref); a slot the daemon merged (it changed) is replaced,
+ * as a moment such as Adam's v must stay what the merge made it. */
+static void cl_async_tensor(float *w, float *ref, const float *merged, uint64_t n, bool param)
+{
+    if (param) {
+        for (uint64_t i = 0; i < n; i++)
+            w[i] += merged[i] - ref[i];
+    } else if (memcmp(merged, ref, n * 4)) {
+        memcpy(w, merged, n * 4);
+    }
+    memcpy(ref, merged, n * 4);
+}
+
+static void cl_async_rebase(psync_cluster *c, psync_model *m)
+{
+    for (uint32_t i = 0; i < m->n_tensors; i++) {
+        const psync_tensor *t = &m->tensors[i];
+        if (t->dtype != PSYNC_DTYPE_F32 || (t->role != PSYNC_ROLE_PARAM && t->role != PSYNC_ROLE_SLOT))
+            continue;
+        cl_async_tensor((float *)t->data, (float *)(void *)(c->ref + t->offset),
+                        (const float *)(const void *)(c->scratch->payload + t->offset),
+                        psync_tensor_elems(t), t->role == PSYNC_ROLE_PARAM);
+    }
+    m->state.merge_version = psync_client_held_version(c->client);
+}
+
 psync_err psync_cluster_join(const psync_cluster_opts *o, psync_model **m, psync_cluster **out)
 {
     psync_cluster *c = NULL;
@@ -57,13 +105,18 @@ psync_err psync_cluster_join(const psync_cluster_opts *o, psync_model **m, psync
     psync_err e = cl_open(o, &c);
     if (e)
         return e;
-    PSYNC_INFO("cluster_joining", "model=%s timeout_ms=%d", before ? "local" : "none (hot join)",
-               o->join_timeout_ms);
+    PSYNC_INFO("cluster_joining", "model=%s hot_join=%s timeout_ms=%d", before ? "local" : "none",
+               before ? "false" : "true", o->join_timeout_ms);
     if ((e = psync_client_join(c->client, m, o->join_timeout_ms))) {
         psync_cluster_destroy(&c);
         return e;
     }
     c->sync = !strcmp(psync_client_policy(c->client), "sync");
+    c->async = !strcmp(psync_client_policy(c->client), "async");
+    if (c->async && (e = cl_async_init(c, *m))) {
+        psync_cluster_destroy(&c);
+        return e;
+    }
     psync_client_action a = psync_client_action_get(c->client);
     c->bootstrapped = !before || a == PSYNC_CLIENT_BOOTSTRAP || a == PSYNC_CLIENT_WAIT;
     c->last_pub_ms = cl_now_ms();
@@ -118,9 +171,11 @@ psync_err psync_cluster_evaluate(psync_cluster *c, psync_trainer *t, const psync
 /* Polls for up to timeout_ms (0: drain only); counts an applied merge. */
 static psync_err cl_poll(psync_cluster *c, psync_model *m, int timeout_ms, bool *applied)
 {
-    psync_err e = psync_client_poll(c->client, m, timeout_ms, applied);
+    psync_err e = psync_client_poll(c->client, c->async ? c->scratch : m, timeout_ms, applied);
     if (!e && *applied) {
         c->applied++;
+        if (c->async)
+            cl_async_rebase(c, m);
         if (c->sync) { /* our steps since the last publish were replaced */
             c->samples = 0;
             c->steps = 0;
@@ -170,6 +225,8 @@ static psync_err cl_publish(psync_cluster *c, psync_model *m)
     if (e)
         return e;
     c->published++;
+    if (c->async)
+        memcpy(c->ref, m->payload, m->payload_len);
     c->samples = 0;
     c->steps = 0;
     c->last_pub_ms = cl_now_ms();
@@ -201,6 +258,8 @@ void psync_cluster_destroy(psync_cluster **c)
     if (!c || !*c)
         return;
     psync_client_destroy(&(*c)->client);
+    psync_model_destroy(&(*c)->scratch);
+    free((*c)->ref);
     free(*c);
     *c = NULL;
 }

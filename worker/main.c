@@ -271,7 +271,8 @@ static psync_err worker_main(worker *w)
     worker_signals();
     if ((err = psync_trainer_run(w->t, &o)))
         return err;
-    if (w->cl && ((err = psync_cluster_finish(w->cl, w->m)) ||
+    /* A stop signal leaves at once; a finished run takes part in a last round. */
+    if (w->cl && ((!worker_stop_requested && (err = psync_cluster_finish(w->cl, w->m))) ||
                   (err = psync_cluster_evaluate(w->cl, w->t, w->test, "final_eval"))))
         return err;
     return *w->freeze_to ? worker_freeze(w, "end") : PSYNC_OK;

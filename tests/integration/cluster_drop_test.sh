@@ -28,6 +28,7 @@ LC=$!
 
 # status FIELD: "version" or "members" (count) from psync status --json.
 status() {
+    [ -s "$LOGS/address" ] || { echo -1; return; }
     "$PSYNC" status --json "$(cat "$LOGS/address")" 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)

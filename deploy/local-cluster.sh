@@ -1,0 +1,163 @@
+#!/bin/sh
+# local-cluster.sh: a whole psync cluster on this machine. Builds psync if
+# needed (build/release), starts psyncd and N workers on shards of
+# Fashion-MNIST (deploy/models/mlp.psync), hot-joins one more worker with only
+# the daemon's address at mid-training, then prints the cluster's test
+# accuracy (the daemon's merged model). Every process it starts is stopped on
+# exit, Ctrl-C or SIGTERM. See deploy/README.md and docs/cluster.md.
+set -eu
+
+usage() {
+    cat <<EOF
+usage: sh deploy/local-cluster.sh [options]
+  --policy P          merge policy: sync | easgd | async        (sync)
+  --epochs N          epochs each worker trains                 (6)
+  --workers N         workers started with the model file       (3)
+  --join-at E         hot-join one more worker when worker 0 has
+                      finished epoch E; 'none': no joiner     (epochs/2)
+  --publish-every K   steps between snapshots                   (10)
+  --port P            control port (bulk: P+1); 0: a free one   (0)
+  --build DIR         build directory                  (build/release)
+  --logs DIR          keep the logs here              (a temp dir)
+  --config FILE       psyncd config file          (deploy/psyncd.conf)
+  --worker-flags F    extra psync-worker flags for every worker, e.g.
+                      "--lr 0.0005 --batch-size 128"
+EOF
+}
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+POLICY=sync EPOCHS=6 WORKERS=3 JOIN_AT= EVERY=10 PORT=0
+BUILD=$SRC/build/release LOGS= CONFIG=$SRC/deploy/psyncd.conf WFLAGS=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --policy) POLICY=$2; shift 2 ;;
+    --epochs) EPOCHS=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
+    --join-at) JOIN_AT=$2; shift 2 ;;
+    --publish-every) EVERY=$2; shift 2 ;;
+    --port) PORT=$2; shift 2 ;;
+    --build) BUILD=$2; shift 2 ;;
+    --logs) LOGS=$2; shift 2 ;;
+    --config) CONFIG=$2; shift 2 ;;
+    --worker-flags) WFLAGS=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; exit 64 ;;
+    esac
+done
+[ -n "$JOIN_AT" ] || JOIN_AT=$((EPOCHS / 2))
+DATA=${PSYNC_DATA_DIR:-/usr/share/datasets/fashion-mnist}
+MODEL=$SRC/deploy/models/mlp.psync
+
+say() { printf '[local-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# --- build (reused when the three programs are there) ------------------------
+if [ ! -x "$BUILD/daemon/psyncd" ] || [ ! -x "$BUILD/worker/psync-worker" ] ||
+   [ ! -x "$BUILD/cli/psync" ]; then
+    say "building psync in $BUILD"
+    cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build "$BUILD" -j 2 --target psyncd psync-worker psync-cli >/dev/null
+fi
+PSYNCD=$BUILD/daemon/psyncd WORKER=$BUILD/worker/psync-worker PSYNC=$BUILD/cli/psync
+
+# --- processes and cleanup ----------------------------------------------------
+PIDS=
+[ -n "$LOGS" ] || { LOGS=$(mktemp -d /tmp/psync-cluster.XXXXXX); }
+mkdir -p "$LOGS"
+rm -f "$LOGS/.stop"
+cleanup() {
+    trap - EXIT INT TERM
+    for p in $PIDS; do kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
+free_port() {
+    python3 -c 'import random, socket
+for p in random.sample(range(20000, 60000, 2), 2000):
+    try:
+        a = socket.socket(); a.bind(("127.0.0.1", p))
+        b = socket.socket(); b.bind(("127.0.0.1", p + 1))
+        print(p); break
+    except OSError: pass'
+}
+[ "$PORT" != 0 ] || PORT=$(free_port)
+ADDR=tcp://127.0.0.1:$PORT
+
+# Prints the worker log lines worth watching as they come, once a second
+# (a plain loop: no pipeline left behind), until $LOGS/.stop exists.
+watch_logs() {
+    while [ ! -e "$LOGS/.stop" ]; do
+        sleep 1
+        i=0
+        for f in "$@"; do
+            i=$((i + 1))
+            eval "seen=\${seen_$i:-0}"
+            total=$(wc -l <"$f")
+            if [ "$total" -gt "$seen" ]; then
+                sed -n "$((seen + 1)),${total}p" "$f" |
+                    grep -E 'event=(cluster_joined|caught_up|joined_eval|progress|final_eval|worker_failed)' |
+                    sed 's/^time=[^ ]* level=[a-z]* role=//' || true
+                eval "seen_$i=$total"
+            fi
+        done
+    done
+}
+
+# --- run ------------------------------------------------------------------------
+START=$(date +%s)
+say "psyncd at $ADDR, policy $POLICY; $WORKERS workers x $EPOCHS epochs; logs in $LOGS"
+"$PSYNCD" --config "$CONFIG" --policy "$POLICY" --bind-control "$ADDR" \
+    --bind-bulk "tcp://127.0.0.1:$((PORT + 1))" >"$LOGS/psyncd.log" 2>&1 &
+PIDS="$PIDS $!"
+echo "$ADDR" >"$LOGS/address"
+LOGFILES=
+for r in $(seq 0 $((WORKERS - 1))); do
+    : >"$LOGS/worker$r.log"
+    LOGFILES="$LOGFILES $LOGS/worker$r.log"
+done
+: >"$LOGS/joiner.log"
+watch_logs $LOGFILES "$LOGS/joiner.log" &
+WATCH=$!
+PIDS="$PIDS $WATCH"
+WPIDS=
+for r in $(seq 0 $((WORKERS - 1))); do
+    "$WORKER" --model "$MODEL" --connect "$ADDR" --rank "$r" --world-size "$WORKERS" \
+        --epochs "$EPOCHS" --threads 1 --data-dir "$DATA" --publish-every-steps "$EVERY" \
+        $WFLAGS >"$LOGS/worker$r.log" 2>&1 &
+    WPIDS="$WPIDS $!"
+    echo $! >"$LOGS/worker$r.pid"
+done
+PIDS="$PIDS $WPIDS"
+
+if [ "$JOIN_AT" != none ]; then
+    # Waits for worker 0's progress line of epoch JOIN_AT (or its end).
+    W0=$(echo $WPIDS | cut -d' ' -f1)
+    while ! grep -q "event=progress epoch=$JOIN_AT " "$LOGS/worker0.log" &&
+          kill -0 "$W0" 2>/dev/null; do
+        sleep 0.2
+    done
+    say "hot join: a worker with only the daemon's address ($ADDR), no model file"
+    "$WORKER" --connect "$ADDR" --rank "$WORKERS" --world-size $((WORKERS + 1)) \
+        --epochs "$EPOCHS" --threads 1 --data-dir "$DATA" --publish-every-steps "$EVERY" \
+        $WFLAGS >"$LOGS/joiner.log" 2>&1 &
+    WPIDS="$WPIDS $!"
+    PIDS="$PIDS $!"
+fi
+
+FAILED=0
+for p in $WPIDS; do wait "$p" || FAILED=$((FAILED + 1)); done
+[ "$FAILED" -eq 0 ] || { say "$FAILED worker(s) failed; logs in $LOGS"; exit 1; }
+"$PSYNC" status "$ADDR" >"$LOGS/status.txt" 2>&1 || true
+
+# --- the cluster's accuracy: evaluate the daemon's merged model -----------------
+"$WORKER" --connect "$ADDR" --eval-only --threads 1 --data-dir "$DATA" \
+    >"$LOGS/eval.log" 2>&1 || { say "evaluation failed"; cat "$LOGS/eval.log"; exit 1; }
+touch "$LOGS/.stop"
+wait "$WATCH" 2>/dev/null || true
+LINE=$(grep 'event=joined_eval' "$LOGS/eval.log")
+ACC=$(echo "$LINE" | sed 's/.*test_accuracy=\([0-9.]*\).*/\1/')
+VER=$(echo "$LINE" | sed 's/.* version=\([0-9]*\).*/\1/')
+say "cluster test_accuracy=$ACC merged_version=$VER policy=$POLICY workers=$WORKERS" \
+    "epochs=$EPOCHS seconds=$(($(date +%s) - START))"
