@@ -191,6 +191,8 @@ static psync_err cl_wait_merge(psync_cluster *c, psync_model *m)
     bool applied = false;
     while (!applied) {
         uint64_t waited = cl_now_ms() - start;
+        if (c->o.stop && *c->o.stop)
+            return PSYNC_OK; /* stopping: the caller ends the run */
         if (waited >= (uint64_t)c->o.sync_timeout_ms) {
             c->late++;
             PSYNC_WARN("merge_late", "waited_ms=%" PRIu64 " held=%" PRIu64 " daemon=%" PRIu64

@@ -7,6 +7,7 @@
 #ifndef PSYNC_WORKER_CLUSTER_H
 #define PSYNC_WORKER_CLUSTER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ typedef struct psync_cluster_opts {
     uint64_t every_ms;         /* publish every T ms (0: by steps only) */
     int sync_timeout_ms;       /* sync: longest wait for a round's merge */
     int join_timeout_ms;       /* longest wait for the daemon at start */
+    const volatile sig_atomic_t *stop; /* may be NULL; nonzero ends any wait */
 } psync_cluster_opts;
 
 /* true if cluster mode is asked for: a connect endpoint, PSYNC_ADDR or

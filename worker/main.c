@@ -238,7 +238,8 @@ static psync_err worker_join(worker *w)
         .every_steps = (uint64_t)psync_config_int(c, "publish_every_steps"),
         .every_ms = (uint64_t)psync_config_int(c, "publish_every_ms"),
         .sync_timeout_ms = (int)psync_config_int(c, "sync_timeout_ms"),
-        .join_timeout_ms = (int)psync_config_int(c, "join_timeout_ms")};
+        .join_timeout_ms = (int)psync_config_int(c, "join_timeout_ms"),
+        .stop = &worker_stop_requested};
     if (!o.every_steps && !o.every_ms)
         return psync_fail(PSYNC_ECONFIG, "publish_every_steps and publish_every_ms are both 0");
     return psync_cluster_join(&o, &w->m, &w->cl);
