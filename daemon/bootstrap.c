@@ -69,7 +69,8 @@ static psync_err psd_install(psd *d, psync_model *model, uint64_t version)
 static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
 {
     psync_model *model = NULL;
-    psync_err e = psync_blob_decode(d->upload.buf, d->upload.total, NULL, PSYNC_DECODE_TAKE, &model);
+    psync_err e = psync_blob_decode(d->upload.buf, d->upload.total, &d->set.blob_limits,
+                                    PSYNC_DECODE_TAKE, &model);
     psd_reason why = PSD_R_MODEL;
     if (!e) {
         d->upload.buf = NULL; /* the model owns it now */
@@ -94,6 +95,14 @@ static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
     m->layout = d->layout;
     m->held = d->version;
     psd_control_announce(d);
+    /* Members that already hold this model (a restarted daemon recovering
+     * from its workers) get the installed version to train from. */
+    for (uint32_t i = 0; i < d->n_members; i++) {
+        psd_member *o = d->members[i];
+        if (o != m && o->attached && o->layout == d->layout)
+            psd_stream_start(&o->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
+                             d->payload_len);
+    }
 }
 
 static psync_err psd_upload_begin(psd *d, const psync_wire_hdr *h)

@@ -6,7 +6,9 @@
 
 static void psd_on_attach(psd *d, psd_member *m)
 {
-    if (d->cur && m->layout == d->layout && m->held != d->version)
+    /* A member whose held version is older, or numbered by another daemon
+     * incarnation (we restarted), gets the current one to train from. */
+    if (d->cur && m->layout == d->layout && (m->held != d->version || m->held_inc != d->inc))
         psd_stream_start(&m->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
                          d->payload_len);
 }

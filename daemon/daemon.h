@@ -16,7 +16,9 @@
 #include "log.h"
 
 #include "error.h"
+#include "limits.h"
 #include "model.h"
+#include "security.h"
 #include "wire.h"
 
 #define PSD_RID_MAX 64
@@ -42,6 +44,7 @@ typedef enum psd_reason {
     PSD_R_STATE,         /* message not expected now (no model yet, upload not asked) */
     PSD_R_FULL,          /* max members reached */
     PSD_R_MODEL,         /* uploaded blob does not decode */
+    PSD_R_RATE,          /* over the per-peer control rate: dropped, no reply */
     PSD_R_COUNT_
 } psd_reason;
 
@@ -58,6 +61,12 @@ typedef struct psd_settings {
     uint32_t max_members;
     uint32_t easgd_every;
     bool merge_slots;
+    /* security (sockets.c) and hard limits (docs/security.md) */
+    char key_file[512], allow_list[512];
+    bool insecure_plain;
+    uint64_t max_control_bytes;      /* ZMQ_MAXMSGSIZE of the control socket */
+    uint32_t rate_per_s, rate_burst; /* control messages per routing id */
+    psync_limits blob_limits;        /* applied to an uploaded model */
 } psd_settings;
 
 /* A 64-byte-aligned buffer shared with ZeroMQ zero-copy frames. Each frame
@@ -138,6 +147,8 @@ typedef struct psd_timer {
 struct psd {
     psd_settings set;
     void *ctx, *control, *bulk;
+    psync_security *sec;      /* CURVE + ZAP, or explicit plain */
+    struct psd_rate *rate;    /* control-socket token buckets */
     uint64_t inc;
     /* members, sorted by id (so merges sum in member-id order) */
     psd_member **members;
@@ -179,11 +190,23 @@ void psd_settings_help(FILE *out);
 const char *psd_policy_name(psd_policy p);
 
 /* --- sockets.c: the ZeroMQ context and the two ROUTER sockets --- */
-/* Tunes malloc, creates the context (2 I/O threads) and binds control and
- * bulk with every option set in one place. PSYNC_EIO naming the endpoint. */
+/* Tunes malloc, creates the context (2 I/O threads) and its security
+ * (CURVE + ZAP allow-list from key_file / allow_list, else plain: refused
+ * for a non-loopback endpoint unless insecure_plain) and binds control and
+ * bulk with every option set in one place. PSYNC_EIO naming the endpoint,
+ * PSYNC_ECONFIG for a security setting (detail says what to give). */
 psync_err psd_sockets_open(psd *d);
-/* Closes the sockets (linger_ms for queued data) and the context. */
+/* Closes the sockets (linger_ms for queued data), stops the ZAP handler
+ * and terminates the context. */
 void psd_sockets_close(psd *d, int linger_ms);
+
+/* --- ratelimit.c: token buckets per routing id on the control socket --- */
+/* A table of buckets (rate_per_s, rate_burst of d->set). PSYNC_ENOMEM. */
+psync_err psd_rate_new(psd *d);
+void psd_rate_destroy(psd *d);
+/* Takes one token for rid; false (counted as PSD_R_RATE, logged
+ * rate-limited) when the peer is over its rate: drop the message. */
+bool psd_rate_admit(psd *d, const uint8_t *rid, size_t len);
 
 /* --- rcbuf.c: refcounted buffers shared with zero-copy frames --- */
 /* New buffer of len bytes (64-byte aligned) with one reference and room for

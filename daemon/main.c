@@ -33,11 +33,11 @@ static int psd_start(psd *d)
     psync_err e;
     d->inc = psd_incarnation();
     d->members = calloc(d->set.max_members, sizeof *d->members);
-    if (!d->members)
+    if (!d->members || psd_rate_new(d))
         return EX_OSERR;
     if ((e = psd_sockets_open(d))) {
         PSYNC_ERROR("bind_failed", "error=%s detail=\"%s\"", psync_wire_err_name(e), psync_errdetail());
-        return EX_UNAVAILABLE;
+        return e == PSYNC_ECONFIG ? EX_CONFIG : EX_UNAVAILABLE;
     }
     psd_loop_timer(d, (uint64_t)(d->set.heartbeat_ms < 200 ? d->set.heartbeat_ms : 200), psd_members_tick);
     psd_loop_timer(d, 20, psd_merge_tick);
@@ -52,6 +52,7 @@ static int psd_start(psd *d)
     PSYNC_INFO("stopped", "signal=%d version=%llu merges=%llu", (int)d->stopping,
                (unsigned long long)d->version, (unsigned long long)d->merges);
     psd_sockets_close(d, 0);
+    psd_rate_destroy(d);
     return e ? EX_SOFTWARE : 0;
 }
 

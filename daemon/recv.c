@@ -52,6 +52,10 @@ bool psd_recv(psd *d, void *sock, psync_wire_channel ch, psd_msg *msg)
         return false;
     msg->rid = zmq_msg_data(&msg->frames[0]);
     msg->rid_len = zmq_msg_size(&msg->frames[0]);
+    if (ch == PSYNC_CH_CONTROL && !psd_rate_admit(d, msg->rid, msg->rid_len)) {
+        psd_msg_close(msg); /* over its rate: dropped unanswered, counted */
+        return false;
+    }
     psync_err e;
     psd_reason r;
     if (msg->n < 2) {

@@ -15,7 +15,7 @@ static const char *const psd_reason_names[PSD_R_COUNT_] = {
     [PSD_R_LAYOUT] = "layout_mismatch", [PSD_R_CHUNK] = "bad_chunk",
     [PSD_R_NONFINITE] = "nonfinite", [PSD_R_STALE] = "stale_version",
     [PSD_R_STATE] = "unexpected",    [PSD_R_FULL] = "full",
-    [PSD_R_MODEL] = "bad_model",
+    [PSD_R_MODEL] = "bad_model",     [PSD_R_RATE] = "rate_limited",
 };
 
 const char *psd_reason_name(psd_reason r)

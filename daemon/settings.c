@@ -29,6 +29,25 @@ static const psync_cfg_def psd_table[] = {
     {"max_model_bytes", PSYNC_CFG_INT, "4294967296", 1024, 68719476736.0,
      "largest model blob / payload accepted"},
     {"max_members", PSYNC_CFG_INT, "256", 1, 65536, "members admitted at once"},
+    {"key_file", PSYNC_CFG_STR, "", 1, 0,
+     "CURVE key pair of psyncd (psync keygen NAME); needed for non-loopback binds"},
+    {"allow_list", PSYNC_CFG_STR, "", 1, 0,
+     "workers' public keys admitted: a directory of *.pub or a file of keys"},
+    {"insecure_plain", PSYNC_CFG_BOOL, "false", 1, 0,
+     "no CURVE, no authentication, even on non-loopback endpoints (logged)"},
+    {"max_control_bytes", PSYNC_CFG_INT, "16384", 2048, 1048576,
+     "largest frame accepted on the control socket (ZMQ_MAXMSGSIZE)"},
+    {"rate_per_s", PSYNC_CFG_INT, "200", 0, 1000000,
+     "control messages per second per peer (token bucket; 0: no limit)"},
+    {"rate_burst", PSYNC_CFG_INT, "400", 1, 10000000, "control messages a peer may burst"},
+    {"max_tensors", PSYNC_CFG_INT, "4096", 1, 1048576, "tensors in an uploaded model"},
+    {"max_rank", PSYNC_CFG_INT, "8", 1, 8, "dimensions of one tensor in an uploaded model"},
+    {"max_dim", PSYNC_CFG_INT, "2147483648", 1, 4294967296.0,
+     "largest dimension of a tensor in an uploaded model"},
+    {"max_nodes", PSYNC_CFG_INT, "4096", 1, 1048576, "graph nodes in an uploaded model"},
+    {"max_depth", PSYNC_CFG_INT, "16", 4, 64, "msgpack nesting depth of an uploaded model"},
+    {"max_header_bytes", PSYNC_CFG_INT, "16777216", 4096, 1073741824,
+     "msgpack header (graph + tensor table) of an uploaded model"},
     {"grace_ms", PSYNC_CFG_INT, "3000", 0, 600000,
      "on SIGTERM/SIGINT: time to finish sending before exit"},
     {"log_level", PSYNC_CFG_STR, "info", 1, 0, "debug | info | warn | error"},
@@ -68,6 +87,25 @@ static psync_err psd_settings_logging(const psync_config *c)
     return PSYNC_OK;
 }
 
+/* Keys, plain mode, rate and decode limits. */
+static void psd_settings_security(psd_settings *s, const psync_config *c)
+{
+    snprintf(s->key_file, sizeof s->key_file, "%s", psync_config_str(c, "key_file"));
+    snprintf(s->allow_list, sizeof s->allow_list, "%s", psync_config_str(c, "allow_list"));
+    s->insecure_plain = psync_config_bool(c, "insecure_plain");
+    s->max_control_bytes = (uint64_t)psync_config_int(c, "max_control_bytes");
+    s->rate_per_s = (uint32_t)psync_config_int(c, "rate_per_s");
+    s->rate_burst = (uint32_t)psync_config_int(c, "rate_burst");
+    s->blob_limits = psync_default_limits;
+    s->blob_limits.max_blob_bytes = s->max_model_bytes;
+    s->blob_limits.max_tensors = (uint32_t)psync_config_int(c, "max_tensors");
+    s->blob_limits.max_rank = (uint32_t)psync_config_int(c, "max_rank");
+    s->blob_limits.max_dim = (uint64_t)psync_config_int(c, "max_dim");
+    s->blob_limits.max_nodes = (uint32_t)psync_config_int(c, "max_nodes");
+    s->blob_limits.max_depth = (uint32_t)psync_config_int(c, "max_depth");
+    s->blob_limits.max_header_bytes = (uint64_t)psync_config_int(c, "max_header_bytes");
+}
+
 static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
 {
     const char *pol = psync_config_str(c, "policy");
@@ -89,6 +127,7 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
     s->max_message_bytes = (uint64_t)psync_config_int(c, "max_message_bytes");
     s->max_model_bytes = (uint64_t)psync_config_int(c, "max_model_bytes");
     s->max_members = (uint32_t)psync_config_int(c, "max_members");
+    psd_settings_security(s, c);
     if (s->chunk_bytes % 64)
         return psync_fail(PSYNC_ECONFIG, "chunk_bytes: %llu is not a multiple of 64",
                           (unsigned long long)s->chunk_bytes);

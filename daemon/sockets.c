@@ -1,6 +1,7 @@
-/* sockets.c: every ZeroMQ object psyncd creates: the context and the control
- * and bulk ROUTER sockets, with all their options in one place (CURVE and
- * the ZAP allow-list will be added here). Also tunes glibc malloc first. */
+/* sockets.c: every ZeroMQ object psyncd creates: the context, its security
+ * (CURVE with the ZAP allow-list, or an explicit, logged plain mode) and the
+ * control and bulk ROUTER sockets, with all their options in one place.
+ * Also tunes glibc malloc first. */
 #include <malloc.h>
 
 #include "daemon.h"
@@ -37,12 +38,14 @@ static psync_err psd_router(psd *d, void **out, const char *ep, bool bulk)
     void *s = zmq_socket(d->ctx, ZMQ_ROUTER);
     if (!s)
         return psync_fail(PSYNC_EIO, "zmq_socket: %s", zmq_strerror(zmq_errno()));
-    int64_t maxmsg = bulk ? (int64_t)d->set.max_message_bytes : 65536;
+    int64_t maxmsg = (int64_t)(bulk ? d->set.max_message_bytes : d->set.max_control_bytes);
     if ((e = psd_sockopt(s, ZMQ_ROUTER_MANDATORY, 1, "ROUTER_MANDATORY")) ||
         (e = psd_sockopt(s, ZMQ_MAXMSGSIZE, maxmsg, "MAXMSGSIZE")) ||
         (e = psd_sockopt(s, ZMQ_SNDHWM, bulk ? 8 : 1000, "SNDHWM")) ||
         (e = psd_sockopt(s, ZMQ_RCVHWM, bulk ? 64 : 1000, "RCVHWM")) ||
         (e = psd_sockopt(s, ZMQ_LINGER, 0, "LINGER")))
+        goto close_socket;
+    if ((e = psync_security_apply(d->sec, s, ep)))
         goto close_socket;
     if (zmq_bind(s, ep)) {
         e = psync_fail(PSYNC_EIO, "bind %s: %s", ep, zmq_strerror(zmq_errno()));
@@ -55,6 +58,31 @@ close_socket:
     return e;
 }
 
+/* CURVE when a key file is given; otherwise plain, which is refused for a
+ * non-loopback endpoint unless insecure_plain says so (then logged). */
+static psync_err psd_security_open(psd *d)
+{
+    const psd_settings *s = &d->set;
+    bool remote = psync_security_required(s->bind_control) || psync_security_required(s->bind_bulk);
+    if (*s->key_file && !*s->allow_list)
+        return psync_fail(PSYNC_ECONFIG, "key_file needs allow_list: a directory of the workers' "
+                                         ".pub files (psync keygen NAME on each worker)");
+    if (*s->key_file) {
+        psync_err e = psync_security_server_from_files(&d->sec, d->ctx, s->key_file, s->allow_list);
+        if (!e)
+            PSYNC_INFO("security", "mode=curve key_file=%s allow_list=%s public_key=%s",
+                       s->key_file, s->allow_list, psync_security_public_key(d->sec));
+        return e;
+    }
+    if (remote && !s->insecure_plain)
+        return psync_fail(PSYNC_ECONFIG, "%s is not loopback: give --key-file and --allow-list "
+                          "(psync keygen, docs/security.md) or, knowingly, --insecure-plain",
+                          psync_security_required(s->bind_control) ? s->bind_control : s->bind_bulk);
+    PSYNC_WARN("security", "mode=plain remote=%s reason=%s", remote ? "true" : "false",
+               remote ? "insecure_plain" : "loopback_without_key_file");
+    return psync_security_plain_new(&d->sec, remote);
+}
+
 psync_err psd_sockets_open(psd *d)
 {
     psync_err e;
@@ -63,7 +91,7 @@ psync_err psd_sockets_open(psd *d)
     if (!d->ctx)
         return psync_fail(PSYNC_EIO, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
     zmq_ctx_set(d->ctx, ZMQ_IO_THREADS, 2);
-    if ((e = psd_router(d, &d->control, d->set.bind_control, false)) ||
+    if ((e = psd_security_open(d)) || (e = psd_router(d, &d->control, d->set.bind_control, false)) ||
         (e = psd_router(d, &d->bulk, d->set.bind_bulk, true))) {
         psd_sockets_close(d, 0);
         return e;
@@ -82,6 +110,7 @@ void psd_sockets_close(psd *d, int linger_ms)
         zmq_close(d->bulk);
     }
     d->control = d->bulk = NULL;
+    psync_security_destroy(&d->sec);
     if (d->ctx)
         zmq_ctx_term(d->ctx);
     d->ctx = NULL;

@@ -36,8 +36,15 @@ static void psd_status_member(msgpack_packer *pk, const psd *d, const psd_member
 static void psd_status_pack(msgpack_packer *pk, const psd *d)
 {
     uint64_t now = psd_now_ms();
-    msgpack_pack_map(pk, 12);
+    psync_security_counts sc = {0, 0};
+    if (d->sec)
+        psync_security_counts_get(d->sec, &sc);
+    msgpack_pack_map(pk, 15);
     psd_kv_u(pk, "inc", d->inc);
+    psync_mp_pack_cstr(pk, "security");
+    psync_mp_pack_cstr(pk, !d->sec || psync_security_is_plain(d->sec) ? "plain" : "curve");
+    psd_kv_u(pk, "auth_accepted", sc.accepted);
+    psd_kv_u(pk, "auth_denied", sc.denied);
     psd_kv_u(pk, "version", d->version);
     psync_mp_pack_cstr(pk, "policy");
     psync_mp_pack_cstr(pk, psd_policy_name(d->set.policy));

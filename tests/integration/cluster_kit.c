@@ -49,11 +49,16 @@ void kit_cleanup(void)
 
 int kit_daemon_start(kit_daemon *d, const char *const *flags)
 {
-    const char *argv[40];
-    int n = 0;
     d->port = kit_free_port();
     snprintf(d->control, sizeof d->control, "tcp://127.0.0.1:%d", d->port);
     snprintf(d->bulk, sizeof d->bulk, "tcp://127.0.0.1:%d", d->port + 1);
+    return kit_daemon_restart(d, flags);
+}
+
+int kit_daemon_restart(kit_daemon *d, const char *const *flags)
+{
+    const char *argv[40];
+    int n = 0;
     argv[n++] = PSYNCD_PATH;
     argv[n++] = "--bind-control";
     argv[n++] = d->control;

@@ -19,6 +19,8 @@ typedef struct kit_daemon {
 
 /* Starts psyncd with extra flags (NULL-terminated); 0 on success. */
 int kit_daemon_start(kit_daemon *d, const char *const *flags);
+/* Starts psyncd again on d's endpoints (after kit_daemon_stop). */
+int kit_daemon_restart(kit_daemon *d, const char *const *flags);
 /* Kills a daemon left running by a failed test (cmocka teardown). */
 void kit_cleanup(void);
 /* SIGTERM and wait; returns the exit status (or -1). */

@@ -378,6 +378,49 @@ static void test_round_abort(void **state)
     assert_int_equal(kit_daemon_stop(&d), 0);
 }
 
+/* The daemon restarts (no disk): the workers notice the new incarnation,
+ * one uploads the model it holds (keeping its merged version number), the
+ * other gets that version from the daemon, and rounds go on exactly. */
+static void test_daemon_restart(void **state)
+{
+    static const char *const flags[] = {"--chunk-bytes", "4096", "--heartbeat-ms", "100",
+                                        "--member-timeout-ms", "1000", NULL};
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    assert_int_equal(kit_daemon_start(&d, flags), 0);
+    join_two(&d, &a, &ma, &b, &mb);
+    kit_fill(ma, "w", 2.0f);
+    kit_fill(mb, "w", 4.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    psync_client *cs[2] = {a, b};
+    psync_model *ms[2] = {ma, mb};
+    assert_true(kit_poll_all(cs, ms, 2, 10000));
+    assert_int_equal(kit_daemon_stop(&d), 0);
+    uint64_t old_inc = psync_client_incarnation(a);
+    assert_int_equal(kit_daemon_restart(&d, flags), 0);
+    for (int i = 0; i < 500 && (psync_client_incarnation(a) == old_inc ||
+                                psync_client_incarnation(b) == old_inc ||
+                                psync_client_held_version(a) != 2 ||
+                                psync_client_held_version(b) != 2); i++) {
+        psync_client_poll(a, ma, 5, NULL);
+        psync_client_poll(b, mb, 5, NULL);
+    }
+    assert_int_equal(psync_client_held_version(a), 2);
+    assert_int_equal(psync_client_held_version(b), 2);
+    assert_true(psync_client_incarnation(b) != old_inc);
+    assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
+    kit_fill(ma, "w", 1.0f);
+    kit_fill(mb, "w", 2.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 3), PSYNC_OK);
+    assert_true(kit_poll_all(cs, ms, 2, 10000));
+    assert_true(kit_maxdiff(ma, "w", 1.75f) < 1e-6);
+    assert_int_equal(psync_client_held_version(a), 3);
+    finish_two(&d, &a, &ma, &b, &mb);
+}
+
 static void test_cluster_full(void **state)
 {
     static const char *const flags[] = {"--max-members", "1", NULL};
@@ -411,6 +454,7 @@ int main(void)
         cmocka_unit_test_teardown(test_async_staleness, teardown),
         cmocka_unit_test_teardown(test_hostile_messages, teardown),
         cmocka_unit_test_teardown(test_round_abort, teardown),
+        cmocka_unit_test_teardown(test_daemon_restart, teardown),
         cmocka_unit_test_teardown(test_cluster_full, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

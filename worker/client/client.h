@@ -38,6 +38,7 @@ struct psync_client {
     bool slots;
     uint64_t heartbeat_ms, timeout_ms, chunk_bytes;
     bool welcomed, rejoin;
+    bool upload_asked;  /* a welcome asked for our model and we have not sent it */
     /* ours */
     uint64_t held, held_inc, my_layout, my_model_bytes;
     uint64_t last_hb_ms, last_heard_ms, last_hello_ms;

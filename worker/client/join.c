@@ -45,6 +45,7 @@ psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int t
     h.layout = psync_model_layout_hash(m);
     h.version = m->state.merge_version;
     c->last_err = PSYNC_OK;
+    c->upload_asked = false;
     e = pc_send_chunks(c, &h, blob, len);
     free(blob);
     if (e)
@@ -57,6 +58,8 @@ psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int t
                           "daemon holds another model: %s", c->last_detail);
     c->held = c->dversion;
     c->held_inc = c->inc;
+    c->my_layout = h.layout;
+    c->my_model_bytes = len;
     return PSYNC_OK;
 }
 
@@ -84,6 +87,7 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
     c->held = c->boot.version;
     c->held_inc = c->inc;
     c->my_layout = psync_model_layout_hash(m);
+    c->my_model_bytes = c->boot.total; /* it can upload this after a daemon restart */
     m->state.merge_version = c->held;
     PSYNC_INFO("bootstrapped", "version=%llu bytes=%llu tensors=%u", (unsigned long long)c->held,
                (unsigned long long)c->boot.total, m->n_tensors);

@@ -96,8 +96,9 @@ psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t s
  * version to m (sync/async: replace params (and slots if the daemon merges
  * them); easgd: w -= alpha (w - centre)). *applied (may be NULL) tells
  * whether a version was applied; returns as soon as one is. Rejoins by
- * itself if the daemon restarted or dropped us. m may be NULL (nothing is
- * applied; the version stays staged). */
+ * itself if the daemon restarted or dropped us; if a restarted daemon asks
+ * for the model, uploads m (blocking up to the member timeout). m may be
+ * NULL (nothing is applied; the version stays staged). */
 psync_err psync_client_poll(psync_client *c, psync_model *m, int timeout_ms, bool *applied);
 
 /* Merged version last applied (0: none) and the daemon's latest known. */
@@ -107,6 +108,9 @@ uint64_t psync_client_daemon_version(const psync_client *c);
 const char *psync_client_policy(const psync_client *c);
 /* Member id assigned by the daemon (0 before the welcome). */
 uint64_t psync_client_member_id(const psync_client *c);
+/* Incarnation of the daemon that last welcomed us (0 before); it changes
+ * when the daemon restarted and we rejoined. */
+uint64_t psync_client_incarnation(const psync_client *c);
 /* Last error the daemon sent us (PSYNC_OK if none) and its detail. */
 psync_err psync_client_last_error(const psync_client *c, const char **detail);
 

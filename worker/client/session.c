@@ -52,6 +52,8 @@ void pc_tick(psync_client *c)
 static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
 {
     bool first = !c->welcomed || c->inc != h->inc;
+    if (c->held_inc != h->inc)
+        c->held = 0; /* a version of another daemon: wait for this one's */
     c->inc = h->inc;
     c->member = h->m;
     c->dversion = h->version;
@@ -65,6 +67,7 @@ static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
     c->action = !strcmp(h->action, "upload") ? PSYNC_CLIENT_UPLOAD
               : !strcmp(h->action, "train") ? PSYNC_CLIENT_TRAIN
               : !strcmp(h->action, "wait") ? PSYNC_CLIENT_WAIT : PSYNC_CLIENT_BOOTSTRAP;
+    c->upload_asked = c->action == PSYNC_CLIENT_UPLOAD;
     c->welcomed = true;
     c->rejoin = false;
     c->last_hb_ms = pc_now_ms();
@@ -251,6 +254,8 @@ psync_err psync_client_poll(psync_client *c, psync_model *m, int timeout_ms, boo
         uint64_t now = pc_now_ms();
         int left = now < until ? (int)(until - now) : 0;
         psync_err e = pc_pump(c, c->merged.complete ? 0 : (left > 50 ? 50 : left));
+        if (!e && c->welcomed && c->upload_asked && m) /* e.g. a restarted daemon */
+            e = psync_client_upload_model(c, m, (int)c->timeout_ms);
         if (e)
             return e;
         if (c->merged.complete && m) {
@@ -270,6 +275,7 @@ uint64_t psync_client_held_version(const psync_client *c) { return c->held; }
 uint64_t psync_client_daemon_version(const psync_client *c) { return c->dversion; }
 const char *psync_client_policy(const psync_client *c) { return c->policy; }
 uint64_t psync_client_member_id(const psync_client *c) { return c->member; }
+uint64_t psync_client_incarnation(const psync_client *c) { return c->inc; }
 
 psync_err psync_client_last_error(const psync_client *c, const char **detail)
 {
