@@ -157,7 +157,7 @@ psync_err psync_blob_encode_into(const psync_model *m, void *buf, size_t cap, si
 
 psync_err psync_blob_freeze(psync_model *m, const void **blob, size_t *len)
 {
-    size_t size;
+    size_t size = 0;
     psync_err err = psync_blob_size(m, &size);
     if (err)
         return err;
@@ -181,7 +181,7 @@ psync_err psync_blob_freeze(psync_model *m, const void **blob, size_t *len)
 
 psync_err psync_blob_encode(const psync_model *m, void **out, size_t *len)
 {
-    size_t size;
+    size_t size = 0;
     psync_err err = psync_blob_size(m, &size);
     if (err)
         return err;
