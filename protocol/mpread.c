@@ -246,7 +246,7 @@ psync_err psync_mp_read_str_copy(psync_mp *mp, char *dst, size_t cap)
 {
     size_t start = mp->pos;
     const char *s;
-    uint32_t n;
+    uint32_t n = 0;
     psync_err err = psync_mp_read_str(mp, &s, &n);
     if (err)
         return err;
@@ -385,7 +385,7 @@ static psync_err mp_field_entry(psync_mp *mp, const psync_mp_field *fields, unsi
                                 void *ctx, const char *path, bool *seen)
 {
     const char *key;
-    uint32_t n;
+    uint32_t n = 0;
     psync_err err = psync_mp_read_str(mp, &key, &n);
     if (err)
         return psync_mp_wrap(err, path);
@@ -425,7 +425,7 @@ psync_err psync_mp_read_fields_body(psync_mp *mp, uint32_t n, const psync_mp_fie
 psync_err psync_mp_read_fields(psync_mp *mp, uint32_t max, const psync_mp_field *fields,
                                unsigned nfields, void *ctx, const char *path)
 {
-    uint32_t n;
+    uint32_t n = 0;
     psync_err err = psync_mp_read_map(mp, &n, max);
     if (err)
         return psync_mp_wrap(err, path);
