@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "psync_client.h"
+#include "security.h"
 #include "wire.h"
 
 /* A chunked stream being received: MERGED keeps the received frames as
@@ -26,6 +27,9 @@ typedef struct pc_stage {
 
 struct psync_client {
     void *ctx, *control, *bulk;
+    psync_security *sec;           /* CURVE keys, or explicit plain */
+    psync_handshake_watch *watch;  /* control handshake, until one succeeds */
+    bool retry_auth;
     char control_ep[256], bulk_ep[256];
     char name[64];
     int64_t rank;
@@ -54,8 +58,13 @@ uint64_t pc_now_ms(void);
 
 /* sockets.c */
 psync_err pc_endpoints(psync_client *c, const psync_client_opts *o);
-psync_err pc_sockets_open(psync_client *c);
+/* Security from o (or the environment), then the context and both sockets. */
+psync_err pc_sockets_open(psync_client *c, const psync_client_opts *o);
 void pc_sockets_close(psync_client *c);
+/* Outcome of the control handshake so far, without waiting: PSYNC_OK
+ * (authenticated or still trying) or PSYNC_EAUTH with a detail saying what
+ * to fix (wrong server key, our key not on the allow-list, plain vs CURVE). */
+psync_err pc_auth_poll(psync_client *c);
 
 /* session.c: hello, heartbeats, receiving and dispatching messages */
 psync_err pc_send_hello(psync_client *c);

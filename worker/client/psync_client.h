@@ -32,6 +32,15 @@ typedef struct psync_client_opts {
     const char *bulk;     /* NULL: control's port + 1 (ipc://P -> ipc://P.bulk) */
     const char *name;     /* NULL: "hostname:pid" */
     int rank;             /* -1: from RANK or SLURM_PROCID, else -1 */
+    /* Security (docs/security.md). NULL: PSYNC_KEY_FILE / PSYNC_SERVER_KEY.
+     * With both, every socket uses CURVE; without, plain, which is refused
+     * for a non-loopback daemon unless insecure_plain (or
+     * PSYNC_INSECURE_PLAIN=1). */
+    const char *key_file;   /* our key pair file (psync keygen NAME) */
+    const char *server_key; /* psyncd's public key: 40 Z85 chars or a .pub file */
+    bool insecure_plain;
+    bool retry_auth;        /* refused (wrong key, not allow-listed): keep
+                             * retrying until the timeout instead of failing */
 } psync_client_opts;
 
 /* What the daemon asked for in its welcome. */

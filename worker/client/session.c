@@ -174,7 +174,7 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
     c->merged.hold = true; /* apply straight from the received frames */
     psync_err e = pc_endpoints(c, opts);
     if (!e)
-        e = pc_sockets_open(c);
+        e = pc_sockets_open(c, opts);
     if (e) {
         psync_client_destroy(&c);
         return e;
@@ -220,6 +220,9 @@ psync_err psync_client_connect(psync_client *c, const psync_model *model, int ti
     pc_describe(c, model);
     c->welcomed = false;
     while (!c->welcomed) {
+        psync_err auth = pc_auth_poll(c);
+        if (auth)
+            return auth;
         uint64_t now = pc_now_ms();
         if (timeout_ms >= 0 && now - start >= (uint64_t)timeout_ms)
             return psync_fail(PSYNC_ETIMEOUT, "no welcome from psyncd at %s after %d ms",

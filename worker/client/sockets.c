@@ -1,6 +1,7 @@
 /* sockets.c: where the client finds the daemon (options, PSYNC_ADDR,
- * MASTER_ADDR/MASTER_PORT) and every ZeroMQ object it creates, with all
- * socket options in one place (CURVE keys will be set here). */
+ * MASTER_ADDR/MASTER_PORT), its security (CURVE keys or explicit plain,
+ * the handshake watcher) and every ZeroMQ object it creates, with all
+ * socket options in one place. */
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "secopts.h"
 
 uint64_t pc_now_ms(void)
 {
@@ -96,6 +98,10 @@ static psync_err pc_dealer(psync_client *c, void **out, const char *ep, bool bul
         e = psync_fail(PSYNC_EIO, "setsockopt: %s", zmq_strerror(zmq_errno()));
         goto close_socket;
     }
+    if ((e = psync_security_apply(c->sec, s, ep)))
+        goto close_socket;
+    if (!bulk && (e = psync_handshake_watch_start(c->ctx, s, &c->watch)))
+        goto close_socket;
     if (zmq_connect(s, ep)) {
         e = psync_fail(PSYNC_ECONFIG, "connect %s: %s", ep, zmq_strerror(zmq_errno()));
         goto close_socket;
@@ -107,7 +113,36 @@ close_socket:
     return e;
 }
 
-psync_err pc_sockets_open(psync_client *c)
+/* CURVE with key_file + server_key, else plain (refused for a
+ * non-loopback daemon unless insecure_plain); see secopts.h. */
+static psync_err pc_security(psync_client *c, const psync_client_opts *o)
+{
+    c->retry_auth = o && o->retry_auth;
+    return psync_secopts_client(&c->sec, o ? o->key_file : NULL, o ? o->server_key : NULL,
+                                o && o->insecure_plain, c->control_ep, c->bulk_ep);
+}
+
+psync_err pc_auth_poll(psync_client *c)
+{
+    if (!c->watch)
+        return PSYNC_OK;
+    psync_err e = psync_handshake_watch_wait(c->watch, 0);
+    if (e == PSYNC_OK) {
+        psync_handshake_watch_destroy(&c->watch); /* authenticated: stop watching */
+        return PSYNC_OK;
+    }
+    if (e != PSYNC_EAUTH)
+        return PSYNC_OK;
+    static uint64_t logged_ms; /* libzmq retries every 100 ms: log every 5 s */
+    if (!c->retry_auth || pc_now_ms() - logged_ms >= 5000) {
+        logged_ms = pc_now_ms();
+        PSYNC_ERROR("auth_refused", "endpoint=%s retry=%s detail=\"%s\"", c->control_ep,
+                    c->retry_auth ? "true" : "false", psync_errdetail());
+    }
+    return c->retry_auth ? PSYNC_OK : e;
+}
+
+psync_err pc_sockets_open(psync_client *c, const psync_client_opts *o)
 {
     psync_err e;
     /* See docs/api.md: without this glibc trims and re-faults the heap
@@ -126,7 +161,7 @@ psync_err pc_sockets_open(psync_client *c)
     if (!c->ctx)
         return psync_fail(PSYNC_EIO, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
     zmq_ctx_set(c->ctx, ZMQ_IO_THREADS, 2);
-    if ((e = pc_dealer(c, &c->control, c->control_ep, false)) ||
+    if ((e = pc_security(c, o)) || (e = pc_dealer(c, &c->control, c->control_ep, false)) ||
         (e = pc_dealer(c, &c->bulk, c->bulk_ep, true)))
         return e;
     return PSYNC_OK;
@@ -134,11 +169,13 @@ psync_err pc_sockets_open(psync_client *c)
 
 void pc_sockets_close(psync_client *c)
 {
+    psync_handshake_watch_destroy(&c->watch);
     if (c->control)
         zmq_close(c->control);
     if (c->bulk)
         zmq_close(c->bulk);
     c->control = c->bulk = NULL;
+    psync_security_destroy(&c->sec);
     if (c->ctx)
         zmq_ctx_term(c->ctx);
     c->ctx = NULL;
