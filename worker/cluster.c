@@ -46,7 +46,9 @@ static psync_err cl_open(const psync_cluster_opts *o, psync_cluster **out)
         return psync_fail(PSYNC_ENOMEM, "cluster state");
     c->o = *o;
     psync_client_opts co = {.control = o->connect && *o->connect ? o->connect : NULL,
-                            .rank = o->rank};
+                            .rank = o->rank, .key_file = o->key_file,
+                            .server_key = o->server_key, .insecure_plain = o->insecure_plain,
+                            .retry_auth = o->retry_auth};
     psync_err e = psync_client_new(&c->client, &co);
     if (e) {
         free(c);

@@ -48,6 +48,12 @@ static const psync_cfg_def worker_settings[] = {
     {"publish_every_ms", PSYNC_CFG_INT, "0", 0, 1e9, "cluster: publish every T ms (0: off)"},
     {"sync_timeout_ms", PSYNC_CFG_INT, "30000", 1, 1e9, "cluster, sync: longest wait for a merge"},
     {"join_timeout_ms", PSYNC_CFG_INT, "120000", 1, 1e9, "cluster: longest wait for psyncd"},
+    {"key_file", PSYNC_CFG_STR, "", 1, 0, "cluster: our CURVE key pair (psync keygen NAME)"},
+    {"server_key", PSYNC_CFG_STR, "", 1, 0, "cluster: psyncd's public key (.pub file or Z85)"},
+    {"insecure_plain", PSYNC_CFG_BOOL, "false", 1, 0,
+     "cluster: no CURVE even to a non-loopback psyncd (logged)"},
+    {"retry_auth", PSYNC_CFG_BOOL, "false", 1, 0,
+     "cluster: when psyncd refuses our key, keep retrying instead of exiting"},
     {"eval_only", PSYNC_CFG_BOOL, "false", 1, 0, "cluster: join, evaluate the model, leave"},
     {"log_format", PSYNC_CFG_STR, "logfmt", 1, 0, "logfmt or json"},
     {"log_level", PSYNC_CFG_STR, "info", 1, 0, "debug, info, warn, error or off"},
@@ -239,7 +245,10 @@ static psync_err worker_join(worker *w)
         .every_ms = (uint64_t)psync_config_int(c, "publish_every_ms"),
         .sync_timeout_ms = (int)psync_config_int(c, "sync_timeout_ms"),
         .join_timeout_ms = (int)psync_config_int(c, "join_timeout_ms"),
-        .stop = &worker_stop_requested};
+        .stop = &worker_stop_requested,
+        .key_file = psync_config_str(c, "key_file"), .server_key = psync_config_str(c, "server_key"),
+        .insecure_plain = psync_config_bool(c, "insecure_plain"),
+        .retry_auth = psync_config_bool(c, "retry_auth")};
     if (!o.every_steps && !o.every_ms)
         return psync_fail(PSYNC_ECONFIG, "publish_every_steps and publish_every_ms are both 0");
     return psync_cluster_join(&o, &w->m, &w->cl);
