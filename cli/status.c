@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "mpread.h"
 #include "psync_client.h"
+#include "secopts.h"
 #include "wire.h"
 
 #define ST_DEPTH 6
@@ -151,10 +152,29 @@ static psync_err st_table(psync_mp *mp, FILE *out)
     return e;
 }
 
+/* Security settings of `psync status` (also PSYNC_KEY_FILE, PSYNC_SERVER_KEY). */
+typedef struct st_keys {
+    const char *key_file, *server_key;
+    bool insecure_plain;
+} st_keys;
+
+/* Connects s to ep with the security of k, watching the handshake so a
+ * refused key is reported at once (not as a timeout). */
+static psync_err st_connect(void *ctx, void *s, const char *ep, const st_keys *k,
+                            int timeout_ms, psync_security **sec)
+{
+    psync_err e = psync_secopts_client(sec, k->key_file, k->server_key, k->insecure_plain, ep, NULL);
+    if (e || (e = psync_security_apply(*sec, s, ep)))
+        return e;
+    e = psync_security_watch_handshake(ctx, s, ep, timeout_ms);
+    return e == PSYNC_ETIMEOUT ? PSYNC_OK : e; /* the poll below times out */
+}
+
 /* Sends status_req and receives the document into *doc (caller closes). */
-static psync_err st_fetch(const char *ep, int timeout_ms, zmq_msg_t *doc)
+static psync_err st_fetch(const char *ep, const st_keys *k, int timeout_ms, zmq_msg_t *doc)
 {
     psync_err e = PSYNC_OK;
+    psync_security *sec = NULL;
     void *ctx = zmq_ctx_new(), *s = zmq_socket(ctx, ZMQ_DEALER);
     int zero = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
@@ -164,8 +184,8 @@ static psync_err st_fetch(const char *ep, int timeout_ms, zmq_msg_t *doc)
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_connect(s, ep))
-        e = psync_fail(PSYNC_ECONFIG, "connect %s: %s", ep, zmq_strerror(zmq_errno()));
+    if ((e = st_connect(ctx, s, ep, k, timeout_ms, &sec)))
+        ;
     else if (!(e = psync_wire_send(s, NULL, 0, &h, NULL, 0)) && zmq_poll(&it, 1, timeout_ms) != 1)
         e = psync_fail(PSYNC_ETIMEOUT, "no answer from psyncd at %s within %d ms", ep, timeout_ms);
     else if (!e && !(e = psync_wire_recv(s, fr, &nf, &extra))) {
@@ -178,16 +198,20 @@ static psync_err st_fetch(const char *ep, int timeout_ms, zmq_msg_t *doc)
             zmq_msg_close(&fr[i]);
     }
     zmq_close(s);
+    psync_security_destroy(&sec);
     zmq_ctx_term(ctx);
     return e;
 }
 
 static int st_usage(FILE *out, int rc)
 {
-    fprintf(out, "usage: psync status [--json] [--timeout-ms N] [ENDPOINT]\n\n"
+    fprintf(out, "usage: psync status [--json] [--timeout-ms N] [--key-file F --server-key K]\n"
+                 "                    [--insecure-plain] [ENDPOINT]\n\n"
                  "Shows a psyncd's version, policy, refusal counters and members. ENDPOINT\n"
                  "is the control endpoint (default: PSYNC_ADDR, else MASTER_ADDR:MASTER_PORT,\n"
-                 "else tcp://127.0.0.1:5555).\n");
+                 "else tcp://127.0.0.1:5555). A psyncd with CURVE needs our key pair file\n"
+                 "(--key-file, PSYNC_KEY_FILE; its .pub on psyncd's allow-list) and psyncd's\n"
+                 "public key (--server-key FILE|Z85, PSYNC_SERVER_KEY).\n");
     return rc;
 }
 
@@ -197,8 +221,12 @@ int psync_cmd_status(int argc, char **argv)
     int timeout = 3000;
     char control[256], bulk[256];
     psync_client_opts o = {.rank = -1};
+    st_keys k = {NULL, NULL, false};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = true;
+        else if (!strcmp(argv[i], "--key-file") && i + 1 < argc) k.key_file = argv[++i];
+        else if (!strcmp(argv[i], "--server-key") && i + 1 < argc) k.server_key = argv[++i];
+        else if (!strcmp(argv[i], "--insecure-plain")) k.insecure_plain = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return st_usage(stdout, 0);
         else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout = atoi(argv[++i]);
         else if (argv[i][0] != '-' && !o.control) o.control = argv[i];
@@ -210,7 +238,7 @@ int psync_cmd_status(int argc, char **argv)
     }
     zmq_msg_t doc;
     zmq_msg_init(&doc);
-    psync_err e = st_fetch(control, timeout, &doc);
+    psync_err e = st_fetch(control, &k, timeout, &doc);
     if (!e) {
         psync_mp mp;
         psync_mp_init(&mp, zmq_msg_data(&doc), zmq_msg_size(&doc), ST_DEPTH);
@@ -221,7 +249,8 @@ int psync_cmd_status(int argc, char **argv)
     zmq_msg_close(&doc);
     if (e) {
         fprintf(stderr, "psync status: %s\n", psync_errdetail());
-        return e == PSYNC_ETIMEOUT ? EX_UNAVAILABLE : e == PSYNC_ECONFIG ? EX_USAGE : EX_PROTOCOL;
+        return e == PSYNC_ETIMEOUT ? EX_UNAVAILABLE : e == PSYNC_ECONFIG ? EX_USAGE
+             : e == PSYNC_EAUTH ? EX_NOPERM : EX_PROTOCOL;
     }
     return 0;
 }

@@ -67,13 +67,8 @@ static psync_err psd_security_open(psd *d)
     if (*s->key_file && !*s->allow_list)
         return psync_fail(PSYNC_ECONFIG, "key_file needs allow_list: a directory of the workers' "
                                          ".pub files (psync keygen NAME on each worker)");
-    if (*s->key_file) {
-        psync_err e = psync_security_server_from_files(&d->sec, d->ctx, s->key_file, s->allow_list);
-        if (!e)
-            PSYNC_INFO("security", "mode=curve key_file=%s allow_list=%s public_key=%s",
-                       s->key_file, s->allow_list, psync_security_public_key(d->sec));
-        return e;
-    }
+    if (*s->key_file) /* logs security_curve with our key and the allow-list size */
+        return psync_security_server_from_files(&d->sec, d->ctx, s->key_file, s->allow_list);
     if (remote && !s->insecure_plain)
         return psync_fail(PSYNC_ECONFIG, "%s is not loopback: give --key-file and --allow-list "
                           "(psync keygen, docs/security.md) or, knowingly, --insecure-plain",

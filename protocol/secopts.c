@@ -30,11 +30,8 @@ static psync_err secopts_curve(psync_security **out, const char *key, const char
         return e;
     if ((e = psync_keypair_load(key, &kp)))
         return e;
-    e = psync_security_client_new(out, &kp, z85 ? srv : server);
+    e = psync_security_client_new(out, &kp, z85 ? srv : server); /* logs security_curve */
     memset(&kp, 0, sizeof kp);
-    if (!e)
-        PSYNC_INFO("security", "mode=curve key_file=%s public_key=%s", key,
-                   psync_security_public_key(*out));
     return e;
 }
 
