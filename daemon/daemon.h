@@ -258,12 +258,15 @@ bool psd_inbound_put(psd_inbound *in, uint64_t idx, zmq_msg_t *frame);
 const uint8_t *psd_inbound_chunk(const psd_inbound *in, uint64_t idx);
 
 /* --- kernels.c: f32 merge loops (vectorised, restrict) --- */
-void psd_k_scale(float *restrict d, const float *restrict x, float a, uint64_t n);
-void psd_k_axpy(float *restrict d, const float *restrict x, float a, uint64_t n);
-void psd_k_lerp(float *restrict d, const float *restrict c, const float *restrict x, float a,
+/* A float that may sit at any address: ZeroMQ delivers frames at arbitrary
+ * offsets of its receive buffer, so snapshot data is read through this. */
+typedef float psd_f32u __attribute__((aligned(1)));
+void psd_k_scale(float *restrict d, const psd_f32u *restrict x, float a, uint64_t n);
+void psd_k_axpy(float *restrict d, const psd_f32u *restrict x, float a, uint64_t n);
+void psd_k_lerp(float *restrict d, const float *restrict c, const psd_f32u *restrict x, float a,
                 uint64_t n);
-/* true if every float of x[0..n) is finite. */
-bool psd_k_finite(const float *x, uint64_t n);
+/* true if every float of x[0..n) is finite (x at any address). */
+bool psd_k_finite(const void *x, uint64_t n);
 
 /* --- merge.c: the policies --- */
 /* Counts m's just-completed snapshot in its statistics. */

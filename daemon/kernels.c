@@ -8,30 +8,32 @@
 /* The default build is -O2, whose cost model skips loops of unknown length. */
 #pragma GCC optimize("O3")
 
-void psd_k_scale(float *restrict d, const float *restrict x, float a, uint64_t n)
+void psd_k_scale(float *restrict d, const psd_f32u *restrict x, float a, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         d[i] = a * x[i];
 }
 
-void psd_k_axpy(float *restrict d, const float *restrict x, float a, uint64_t n)
+void psd_k_axpy(float *restrict d, const psd_f32u *restrict x, float a, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         d[i] += a * x[i];
 }
 
-void psd_k_lerp(float *restrict d, const float *restrict c, const float *restrict x, float a,
+void psd_k_lerp(float *restrict d, const float *restrict c, const psd_f32u *restrict x, float a,
                 uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         d[i] = c[i] + a * (x[i] - c[i]);
 }
 
-bool psd_k_finite(const float *x, uint64_t n)
+typedef uint32_t psd_u32u __attribute__((aligned(1)));
+
+bool psd_k_finite(const void *x, uint64_t n)
 {
     /* NaN and Inf have all exponent bits set; an integer OR-reduction of
      * that test vectorises (a float one would need -ffast-math). */
-    const uint32_t *restrict u = (const uint32_t *)(const void *)x;
+    const psd_u32u *restrict u = x;
     uint32_t bad = 0;
     for (uint64_t i = 0; i < n; i++)
         bad |= (u[i] & 0x7f800000u) == 0x7f800000u;

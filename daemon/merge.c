@@ -55,7 +55,7 @@ static bool psd_window_finite(const psd *d, const uint8_t *data, uint64_t base, 
         uint64_t a = d->ranges[r].off, b = a + d->ranges[r].len;
         a = a < lo ? lo : a;
         b = b > hi ? hi : b;
-        if (a < b && !psd_k_finite((const float *)(const void *)(data + a - base), (b - a) / 4))
+        if (a < b && !psd_k_finite(data + a - base, (b - a) / 4))
             return psync_fail(PSYNC_ENONFINITE, "snapshot has NaN or Inf in bytes [%llu, %llu)",
                               (unsigned long long)a, (unsigned long long)b) == PSYNC_OK;
     }
@@ -96,7 +96,8 @@ static void psd_seg_average(psd *d, uint64_t k, uint64_t off, uint64_t len, void
     for (uint64_t b = 0; b < n; b += PSD_BLOCK_FLOATS) {
         uint64_t m = n - b < PSD_BLOCK_FLOATS ? n - b : PSD_BLOCK_FLOATS;
         for (uint32_t i = 0; i < a->n; i++) {
-            const float *x = (const float *)(const void *)(psd_inbound_chunk(&a->who[i]->in, k) + off - base) + b;
+            const psd_f32u *x =
+                (const psd_f32u *)(const void *)(psd_inbound_chunk(&a->who[i]->in, k) + off - base) + b;
             if (i == 0)
                 psd_k_scale(dst + b, x, a->w[i], m);
             else
@@ -115,7 +116,7 @@ static void psd_seg_lerp(psd *d, uint64_t k, uint64_t off, uint64_t len, void *c
 {
     psd_lerp *l = ctx;
     uint64_t base = k * d->set.chunk_bytes;
-    const float *x = (const float *)(const void *)(psd_inbound_chunk(&l->m->in, k) + off - base);
+    const psd_f32u *x = (const psd_f32u *)(const void *)(psd_inbound_chunk(&l->m->in, k) + off - base);
     psd_k_lerp((float *)(void *)(l->out->data + off), (const float *)(const void *)(d->cur->data + off),
                x, l->s, len / 4);
 }

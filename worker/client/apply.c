@@ -9,7 +9,10 @@
 
 #pragma GCC optimize("O3")
 
-static void pc_pull(float *restrict w, const float *restrict centre, float a, uint64_t n)
+/* Received frames sit at any address (ZeroMQ's receive buffer). */
+typedef float pc_f32u __attribute__((aligned(1)));
+
+static void pc_pull(float *restrict w, const pc_f32u *restrict centre, float a, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         w[i] -= a * (w[i] - centre[i]);
@@ -56,7 +59,7 @@ psync_err pc_apply(psync_client *c, psync_model *m)
             if (a >= b)
                 continue;
             if (easgd)
-                pc_pull((float *)(void *)(m->payload + a), (const float *)(const void *)(src + a - lo),
+                pc_pull((float *)(void *)(m->payload + a), (const pc_f32u *)(const void *)(src + a - lo),
                         (float)c->alpha, (b - a) / 4);
             else
                 memcpy(m->payload + a, src + a - lo, b - a);
