@@ -15,6 +15,8 @@
 #include <msgpack.h>
 #include <zmq.h>
 
+#include "secopts.h"
+
 /* A port p such that p and p + 1 were free a moment ago. */
 static int kit_free_port(void)
 {
@@ -167,6 +169,10 @@ void *kit_raw(void *ctx, const char *ep, const char *rid)
     int zero = 0;
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, strlen(rid));
+    psync_security *sec = NULL; /* CURVE when the test set PSYNC_KEY_FILE */
+    if (getenv("PSYNC_KEY_FILE") && !psync_secopts_client(&sec, NULL, NULL, false, ep, NULL))
+        psync_security_apply(sec, s, ep);
+    psync_security_destroy(&sec);
     zmq_connect(s, ep);
     return s;
 }

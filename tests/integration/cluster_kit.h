@@ -39,7 +39,8 @@ psync_client *kit_client(const kit_daemon *d, const char *name);
 /* Polls every client until each applied a version (or timeout); true if all did. */
 bool kit_poll_all(psync_client **cs, psync_model **ms, int n, int timeout_ms);
 
-/* Raw DEALER on ep with a fixed routing id. */
+/* Raw DEALER on ep with a fixed routing id (CURVE with the keys of
+ * PSYNC_KEY_FILE / PSYNC_SERVER_KEY when the former is set). */
 void *kit_raw(void *ctx, const char *ep, const char *rid);
 /* Sends frames (hdr bytes, optional payload). */
 void kit_raw_send(void *s, const void *hdr, size_t hlen, const void *payload, size_t plen);

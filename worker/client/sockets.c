@@ -133,6 +133,10 @@ psync_err pc_auth_poll(psync_client *c)
     }
     if (e != PSYNC_EAUTH)
         return PSYNC_OK;
+    if (psync_security_is_plain(c->sec))
+        e = psync_fail(PSYNC_EAUTH, "psyncd at %s refused a plain connection: it requires CURVE; "
+                       "give --key-file and --server-key (PSYNC_KEY_FILE, PSYNC_SERVER_KEY)",
+                       c->control_ep);
     static uint64_t logged_ms; /* libzmq retries every 100 ms: log every 5 s */
     if (!c->retry_auth || pc_now_ms() - logged_ms >= 5000) {
         logged_ms = pc_now_ms();
