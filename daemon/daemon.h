@@ -122,6 +122,7 @@ struct psd_member {
     uint64_t held;        /* merged version the member reports holding */
     uint64_t held_inc, layout, model_bytes;  /* from its hello */
     uint64_t joined_ms, last_seen_ms, last_publish_ms;
+    uint64_t stall_report_ms;  /* next silence to report (0: not stalled) */
     uint64_t samples, snapshots, bytes_in, bytes_out;
     uint64_t errors_sent, err_window_ms;
     uint32_t err_count;

@@ -241,6 +241,7 @@ void psd_merge_count(psd *d, psd_member *m)
     m->samples += m->in.samples;
     m->snapshots++;
     m->last_publish_ms = psd_now_ms();
+    m->stall_report_ms = 0;
     d->snapshots_in++;
 }
 
@@ -264,21 +265,21 @@ psync_err psd_merge_admit(psd *d, const psync_wire_hdr *h, psd_reason *why)
     return PSYNC_OK;
 }
 
-/* Logs members that have not published for a while (sync: the stall). */
+/* Logs members that have not published for a while (sync: the stall):
+ * once past 5 heartbeats, then each time the silence doubles. */
 static void psd_merge_stalls(psd *d, uint64_t now)
 {
-    static uint64_t last_report;
     uint64_t quiet = 5 * (uint64_t)d->set.heartbeat_ms;
-    if (now - last_report < quiet)
-        return;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (m->attached && !m->in.complete && now - m->last_publish_ms > quiet) {
-            PSYNC_INFO("stall", "member=%llu name=%s version=%llu quiet_ms=%llu",
-                       (unsigned long long)m->id, m->name, (unsigned long long)d->version,
-                       (unsigned long long)(now - m->last_publish_ms));
-            last_report = now;
-        }
+        uint64_t silent = now - m->last_publish_ms;
+        uint64_t next = m->stall_report_ms ? m->stall_report_ms : quiet;
+        if (!m->attached || m->in.complete || silent < next)
+            continue;
+        PSYNC_INFO("stall", "member=%llu name=%s version=%llu quiet_ms=%llu",
+                   (unsigned long long)m->id, m->name, (unsigned long long)d->version,
+                   (unsigned long long)silent);
+        m->stall_report_ms = 2 * next;
     }
 }
 
