@@ -11,3 +11,14 @@ if(TARGET psyncd AND TARGET psync_client AND TARGET psync-worker)
   add_dependencies(secure_cluster_test psyncd psync-worker)
   set_tests_properties(secure_cluster_test PROPERTIES TIMEOUT 60 LABELS daemon)
 endif()
+
+if(TARGET psyncd AND TARGET psync_client AND TARGET psync-cli)
+  psync_unit_test(flood_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/flood_test.c ${CMAKE_CURRENT_LIST_DIR}/cluster_kit.c
+    LIBS psync_client psync)
+  target_compile_definitions(flood_test PRIVATE PSYNCD_PATH="$<TARGET_FILE:psyncd>"
+    PSYNC_CLI_PATH="$<TARGET_FILE:psync-cli>")
+  target_include_directories(flood_test PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+  add_dependencies(flood_test psyncd psync-cli)
+  set_tests_properties(flood_test PROPERTIES TIMEOUT 60 LABELS daemon)
+endif()
