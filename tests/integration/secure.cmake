@@ -1,24 +1,24 @@
 # Hostile-peer tests over 127.0.0.1 with a real psyncd: CURVE + allow-list
-# (intruders refused, workers served, wrong server key), the flood test.
-# Labelled "daemon" so tests/run.sh can run them under ThreadSanitizer.
-if(TARGET psyncd AND TARGET psync_client AND TARGET psync-worker)
-  psync_unit_test(secure_cluster_test
-    SOURCES ${CMAKE_CURRENT_LIST_DIR}/secure_cluster_test.c ${CMAKE_CURRENT_LIST_DIR}/cluster_kit.c
+# (intruders refused, workers served, wrong server key), hard limits and
+# the flood test. Labelled "daemon" (as is cluster_test) so tests/run.sh
+# runs them under ThreadSanitizer too.
+function(psync_daemon_test name)
+  psync_unit_test(${name}
+    SOURCES ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/${name}.c
+            ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/cluster_kit.c
     LIBS psync_client psync)
-  target_compile_definitions(secure_cluster_test PRIVATE PSYNCD_PATH="$<TARGET_FILE:psyncd>"
-    PSYNC_WORKER_PATH="$<TARGET_FILE:psync-worker>")
-  target_include_directories(secure_cluster_test PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  add_dependencies(secure_cluster_test psyncd psync-worker)
-  set_tests_properties(secure_cluster_test PROPERTIES TIMEOUT 60 LABELS daemon)
-endif()
+  target_compile_definitions(${name} PRIVATE PSYNCD_PATH="$<TARGET_FILE:psyncd>"
+    PSYNC_WORKER_PATH="$<TARGET_FILE:psync-worker>" PSYNC_CLI_PATH="$<TARGET_FILE:psync-cli>")
+  target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_FUNCTION_LIST_DIR})
+  add_dependencies(${name} psyncd psync-worker psync-cli)
+  set_tests_properties(${name} PROPERTIES TIMEOUT 60 LABELS daemon)
+endfunction()
 
-if(TARGET psyncd AND TARGET psync_client AND TARGET psync-cli)
-  psync_unit_test(flood_test
-    SOURCES ${CMAKE_CURRENT_LIST_DIR}/flood_test.c ${CMAKE_CURRENT_LIST_DIR}/cluster_kit.c
-    LIBS psync_client psync)
-  target_compile_definitions(flood_test PRIVATE PSYNCD_PATH="$<TARGET_FILE:psyncd>"
-    PSYNC_CLI_PATH="$<TARGET_FILE:psync-cli>")
-  target_include_directories(flood_test PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  add_dependencies(flood_test psyncd psync-cli)
-  set_tests_properties(flood_test PROPERTIES TIMEOUT 60 LABELS daemon)
+if(TARGET psyncd AND TARGET psync_client AND TARGET psync-worker AND TARGET psync-cli)
+  psync_daemon_test(secure_cluster_test)
+  psync_daemon_test(limits_test)
+  psync_daemon_test(flood_test)
+  if(TEST cluster_test)
+    set_tests_properties(cluster_test PROPERTIES LABELS daemon)
+  endif()
 endif()
