@@ -188,7 +188,7 @@ psync_err psync_mp_read_int(psync_mp *mp, int64_t *out)
     if (h.kind == PSYNC_MP_UINT && h.u > INT64_MAX)
         return psync_fail(PSYNC_ELIMIT, "byte %zu: integer %llu does not fit int64", mp->pos,
                           (unsigned long long)h.u);
-    *out = h.i;
+    *out = h.kind == PSYNC_MP_UINT ? (int64_t)h.u : h.i;
     mp->pos += h.hsize;
     return PSYNC_OK;
 }
