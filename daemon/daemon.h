@@ -16,7 +16,7 @@
 #include "log.h"
 
 #include "error.h"
-#include "limits.h"
+#include "decode_limits.h"
 #include "model.h"
 #include "security.h"
 #include "wire.h"

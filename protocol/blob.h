@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "limits.h"
+#include "decode_limits.h"
 #include "model.h"
 
 #define PSYNC_BLOB_FORMAT "psync.model"

@@ -5,7 +5,7 @@
 #define PSYNC_GRAPH_CODEC_H
 
 #include "graph.h"
-#include "limits.h"
+#include "decode_limits.h"
 #include "mpread.h"
 #include "mpwrite.h"
 

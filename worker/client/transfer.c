@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "client.h"
-#include "limits.h"
+#include "decode_limits.h"
 
 psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len)
 {

@@ -4,7 +4,7 @@
 #include "endpoint.h"
 
 #include "blob.h"
-#include "limits.h"
+#include "decode_limits.h"
 
 #include <errno.h>
 #include <fcntl.h>

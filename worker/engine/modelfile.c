@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "engine.h"
-#include "limits.h"
+#include "decode_limits.h"
 #include "modelfile_internal.h"
 
 #define MF_MAX_TOKENS 16

@@ -1,18 +1,6 @@
-/* limits.h: the hard limits applied to everything decoded from untrusted
+/* decode_limits.h: the hard limits applied to everything decoded from untrusted
  * bytes (blobs, wire messages). Counts and lengths read from input are
  * checked against these and against the bytes remaining BEFORE allocating. */
-/* This header shadows the C library's <limits.h> for every file that has
- * protocol/ on its include path (msgpack-c includes <limits.h>), so it
- * first pulls in the system one. */
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Winclude-next-absolute-path"
-#endif
-#include_next <limits.h>
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#endif
-
 #ifndef PSYNC_LIMITS_H
 #define PSYNC_LIMITS_H
 

@@ -1,5 +1,5 @@
-/* limits.c: psync's default decode limits (see limits.h). */
-#include "limits.h"
+/* decode_limits.c: psync's default decode limits (see decode_limits.h). */
+#include "decode_limits.h"
 
 #include "tensor.h"
 
