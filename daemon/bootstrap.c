@@ -16,35 +16,46 @@ static void psd_upload_reset(psd_upload *u)
     memset(u, 0, sizeof *u);
 }
 
-/* Asks the next member that has a model to upload it (after an abort). */
-static void psd_upload_ask(psd *d)
-{
-    for (uint32_t i = 0; i < d->n_members; i++) {
-        psd_member *m = d->members[i];
-        if (m->model_bytes) {
-            d->upload.member = m->id;
-            psd_control_welcome(d, m, "upload");
-            return;
-        }
-    }
-}
-
 void psd_upload_abort(psd *d, const char *why)
 {
     PSYNC_WARN("upload_aborted", "member=%llu why=%s", (unsigned long long)d->upload.member, why);
     psd_upload_reset(&d->upload);
-    if (!d->tmpl)
-        psd_upload_ask(d);
+    psd_recover_tick(d); /* no model yet: ask the next newest holder */
 }
 
-/* Makes model (taken) the template and its payload merged version `version`. */
-static psync_err psd_install(psd *d, psync_model *model, uint64_t version)
+/* A newer version of the installed model (same layout): becomes current
+ * in a free pool buffer; in-flight buffers are left to their streams. */
+static psync_err psd_model_replace(psd *d, psync_model *model, uint64_t version)
+{
+    psd_rcbuf *out = d->round.active ? NULL : psd_merge_acquire(d);
+    if (!out) {
+        psync_model_destroy(&model);
+        return psync_fail(PSYNC_EBUSY, "a merge is in flight: restore later");
+    }
+    memcpy(out->data, model->payload, d->payload_len);
+    psd_rcbuf_crcs(out, d->payload_len, d->set.chunk_bytes);
+    psync_model_destroy(&d->tmpl);
+    d->tmpl = model;
+    d->cur = out;
+    d->version = out->version = version;
+    for (uint32_t i = 0; i < d->n_members; i++)
+        psd_inbound_clear(&d->members[i]->in); /* trained from older versions */
+    d->round_start_ms = psd_now_ms();
+    PSYNC_INFO("model_restored", "version=%llu layout=%016llx", (unsigned long long)version,
+               (unsigned long long)d->layout);
+    return PSYNC_OK;
+}
+
+psync_err psd_model_install(psd *d, psync_model *model, uint64_t version)
 {
     psync_err e;
     if (!model->payload_len) {
         psync_model_destroy(&model);
         return psync_fail(PSYNC_EFORMAT, "model has an empty payload");
     }
+    version = version ? version : 1;
+    if (d->tmpl)
+        return psd_model_replace(d, model, version);
     d->payload_len = model->payload_len;
     d->n_chunks = (model->payload_len + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
     if ((e = psync_wire_merge_ranges(model, d->set.merge_slots, &d->ranges, &d->n_ranges)) ||
@@ -57,7 +68,7 @@ static psync_err psd_install(psd *d, psync_model *model, uint64_t version)
     d->tmpl = model;
     d->layout = psync_model_layout_hash(model);
     d->cur = d->pool[0];
-    d->version = d->cur->version = version ? version : 1;
+    d->version = d->cur->version = version;
     d->round_start_ms = psd_now_ms();
     PSYNC_INFO("model_ready", "version=%llu layout=%016llx payload_bytes=%llu tensors=%u ranges=%u",
                (unsigned long long)d->version, (unsigned long long)d->layout,
@@ -74,9 +85,11 @@ static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
     psd_reason why = PSD_R_MODEL;
     if (!e) {
         d->upload.buf = NULL; /* the model owns it now */
-        if (psync_model_layout_hash(model) != h->layout) {
+        uint64_t lay = psync_model_layout_hash(model);
+        if (lay != h->layout || (d->tmpl && lay != d->layout)) {
             why = PSD_R_LAYOUT;
-            e = psync_fail(PSYNC_EMISMATCH, "uploaded blob's layout hash differs from the header's");
+            e = psync_fail(PSYNC_EMISMATCH, "uploaded blob's layout hash differs from the %s",
+                           d->tmpl ? "cluster's" : "header's");
         } else {
             e = psync_model_check_finite(model, (1u << PSYNC_ROLE_PARAM) | (1u << PSYNC_ROLE_SLOT));
             why = e ? PSD_R_NONFINITE : why;
@@ -84,8 +97,14 @@ static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
         if (e)
             psync_model_destroy(&model);
     }
+    if (!e && d->tmpl && h->version <= d->version) {
+        psync_model_destroy(&model); /* fencing: never go back to an older version */
+        why = PSD_R_STALE;
+        e = psync_fail(PSYNC_ESTALE, "uploaded version %llu is not newer than %llu",
+                       (unsigned long long)h->version, (unsigned long long)d->version);
+    }
     if (!e)
-        e = psd_install(d, model, h->version);
+        e = psd_model_install(d, model, h->version);
     if (e) {
         psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "model");
         psd_upload_abort(d, "bad model");
@@ -123,7 +142,7 @@ void psd_upload_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t 
 {
     psd_upload *u = &d->upload;
     psync_err e = PSYNC_OK;
-    if (d->tmpl || u->member != m->id) {
+    if (u->member != m->id) {
         e = psync_fail(PSYNC_EPROTO, "model upload not requested from this member");
         psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "model");
         return;

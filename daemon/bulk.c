@@ -60,7 +60,7 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
         return;
     }
     bool fresh = !in->received || in->complete || in->base != h->base ||
-                 in->samples != h->samples;
+                 in->samples != h->samples || in->gstep != h->gstep;
     if (fresh && (e = psd_inbound_begin(in, h->total, d->n_chunks))) {
         psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "snapshot");
         return;
@@ -68,6 +68,9 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     in->base = h->base;
     in->samples = h->samples;
     in->layout = h->layout;
+    in->gstep = h->gstep;
+    in->seen = h->seen;
+    in->ostep = h->ostep;
     m->bytes_in += zmq_msg_size(frame);
     d->bytes_in += zmq_msg_size(frame);
     uint64_t k = h->offset / d->set.chunk_bytes;

@@ -37,13 +37,12 @@ void psd_control_announce(psd *d)
 /* What a member should do after hello. */
 static const char *psd_hello_action(psd *d, psd_member *m)
 {
-    if (!d->tmpl) {
-        if (m->model_bytes && (!d->upload.member || d->upload.member == m->id)) {
-            d->upload.member = m->id;
-            return "upload";
-        }
-        return "wait";
-    }
+    if (d->upload.member == m->id)
+        return "upload"; /* asked before: it said hello again */
+    if (!d->tmpl)
+        return psd_recover_hello(d, m);
+    if (psd_recover_newer(d, m))
+        return "upload";
     return m->layout == d->layout ? "train" : "bootstrap";
 }
 

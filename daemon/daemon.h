@@ -60,6 +60,9 @@ typedef struct psd_settings {
     uint64_t max_model_bytes;
     uint32_t max_members;
     uint32_t easgd_every;
+    uint32_t async_members;     /* async: N of the weight (0: largest membership seen) */
+    int64_t recovery_window_ms; /* no model: wait this long after the first hello */
+    uint32_t expected_members;  /* ... or until this many said hello (0: window only) */
     bool merge_slots;
     /* security (sockets.c) and hard limits (docs/security.md) */
     char key_file[512], allow_list[512];
@@ -86,6 +89,7 @@ typedef struct psd_inbound {
     uint64_t gen;  /* bumped by every psd_inbound_begin */
     uint64_t total, n_chunks, received;
     uint64_t base, samples, layout;  /* of the snapshot being received */
+    uint64_t gstep, seen, ostep;     /* the sender's training state */
     bool complete;
     zmq_msg_t *chunks;  /* n_chunks frames, valid where have[i] */
     bool *have;
@@ -170,6 +174,9 @@ struct psd {
     bool merge_deferred;      /* a merge waits for a free pool buffer */
     psd_upload upload;
     psd_rcbuf *boot;          /* cached bootstrap blob */
+    uint64_t recover_until_ms;  /* end of the collection window (0: not opened) */
+    uint32_t peak_members;    /* largest attached membership seen (async weight) */
+    uint64_t samples_total;   /* samples of every complete snapshot since start */
     /* counters */
     uint64_t refused[PSD_R_COUNT_];
     uint64_t merges, snapshots_in, bytes_in, bytes_out;
@@ -324,6 +331,25 @@ void psd_upload_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t 
 void psd_upload_abort(psd *d, const char *why);
 /* Starts a BOOTSTRAP stream of the current model to m. */
 psync_err psd_bootstrap_serve(psd *d, psd_member *m);
+
+/* Installs model (taken) as the template and merged version `version`;
+ * with a template of the same layout already installed, replaces it (a
+ * newer version restored from a member). PSYNC_EFORMAT, PSYNC_EBUSY (no
+ * free buffer or a sync round streaming: retry later), PSYNC_ENOMEM. */
+psync_err psd_model_install(psd *d, psync_model *model, uint64_t version);
+
+/* --- recover.c: restoring the merged model from members' memory --- */
+/* The action for a member that said hello while the daemon has no model:
+ * "wait" during the collection window (opened by the first hello), then
+ * "upload" for the member holding the newest merged version. */
+const char *psd_recover_hello(psd *d, psd_member *m);
+/* With a model: true (and the member is asked to upload) if m holds a
+ * newer merged version of the same layout than the daemon's. */
+bool psd_recover_newer(psd *d, psd_member *m);
+/* Timer: closes the collection window and asks the newest holder. */
+void psd_recover_tick(psd *d);
+/* Keeps the template's training state current from a complete snapshot. */
+void psd_recover_note(psd *d, const psd_inbound *in);
 
 /* --- control.c / bulk.c: message dispatch per socket --- */
 void psd_control_readable(psd *d);

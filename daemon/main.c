@@ -41,6 +41,7 @@ static int psd_start(psd *d)
     }
     psd_loop_timer(d, (uint64_t)(d->set.heartbeat_ms < 200 ? d->set.heartbeat_ms : 200), psd_members_tick);
     psd_loop_timer(d, 20, psd_merge_tick);
+    psd_loop_timer(d, 50, psd_recover_tick);
     PSYNC_INFO("started", "version=%s control=%s bulk=%s policy=%s inc=%016llx pid=%d",
                PSYNC_VERSION_STRING, d->set.bind_control, d->set.bind_bulk,
                psd_policy_name(d->set.policy), (unsigned long long)d->inc, (int)getpid());

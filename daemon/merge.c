@@ -3,14 +3,15 @@
  *   sync   new = sum_i (n_i / N) w_i over the members whose snapshot has
  *          base == version, summed in member-id order (deterministic);
  *   easgd  new = c + alpha (w - c) per snapshot;
- *   async  new = c + s (w - c), s = 1 / (attached * (1 + version - base)).
+ *   async  new = c + s (w - c), s = 1 / (N * (1 + version - base)), N the
+ *          async_members setting or else the largest membership seen (so
+ *          the last worker left does not replace the merged model).
  * Results go to a free pool buffer (never one still in flight). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemon.h"
-
-#define PSD_BLOCK_FLOATS 8192 /* 32 KiB: the output block stays in L1/L2 */
+#include "kernels.h"
 
 psd_rcbuf *psd_merge_acquire(psd *d)
 {
@@ -80,30 +81,28 @@ psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64
     return PSYNC_OK;
 }
 
+/* An average of one chunk in progress: at is the payload offset its crc
+ * has covered (bytes between merge ranges keep the template's value). */
 typedef struct psd_avg {
     psd_member **who;
-    float *w;
+    const float *w;
     uint32_t n;
     psd_rcbuf *out;
+    uint64_t at;
+    uint32_t crc;
 } psd_avg;
 
 static void psd_seg_average(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx)
 {
     psd_avg *a = ctx;
-    uint64_t base = k * d->set.chunk_bytes;
-    float *dst = (float *)(void *)(a->out->data + off);
-    uint64_t n = len / 4;
-    for (uint64_t b = 0; b < n; b += PSD_BLOCK_FLOATS) {
-        uint64_t m = n - b < PSD_BLOCK_FLOATS ? n - b : PSD_BLOCK_FLOATS;
-        for (uint32_t i = 0; i < a->n; i++) {
-            const psd_f32u *x =
-                (const psd_f32u *)(const void *)(psd_inbound_chunk(&a->who[i]->in, k) + off - base) + b;
-            if (i == 0)
-                psd_k_scale(dst + b, x, a->w[i], m);
-            else
-                psd_k_axpy(dst + b, x, a->w[i], m);
-        }
-    }
+    uint64_t base = k * d->set.chunk_bytes, n = len / 4;
+    const psd_f32u *x[a->n];
+    for (uint32_t i = 0; i < a->n; i++)
+        x[i] = (const psd_f32u *)(const void *)(psd_inbound_chunk(&a->who[i]->in, k) + off - base);
+    a->crc = psync_wire_crc_update(a->crc, a->out->data + a->at, off - a->at);
+    a->crc = psd_k_average((float *)(void *)(a->out->data + off), x, a->w, a->n, n,
+                           PSD_K_BLOCK_FLOATS, a->crc);
+    a->at = off + n * 4;
 }
 
 typedef struct psd_lerp {
@@ -139,8 +138,11 @@ void psd_merge_commit(psd *d, psd_rcbuf *out, uint64_t t0_us, bool crcs_done)
 void psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
                              psd_rcbuf *out)
 {
-    psd_avg a = {who, (float *)w, n, out};
-    psd_merge_segments(d, k, psd_seg_average, &a);
+    uint64_t cb = d->set.chunk_bytes, lo = k * cb;
+    uint64_t hi = d->payload_len - lo < cb ? d->payload_len : lo + cb;
+    psd_avg a = {who, w, n, out, lo, 0};
+    psd_merge_segments(d, k, psd_seg_average, &a); /* ranges come sorted */
+    out->crc[k] = psync_wire_crc_update(a.crc, out->data + a.at, hi - a.at);
 }
 
 void psd_merge_weights(psd_member **who, uint32_t n, float *w)
@@ -169,7 +171,7 @@ static void psd_merge_sync_close(psd *d, psd_member **who, uint32_t n)
     for (uint32_t i = 0; i < n; i++)
         psd_inbound_clear(&who[i]->in);
     d->merge_deferred = false;
-    psd_merge_commit(d, out, t0, false);
+    psd_merge_commit(d, out, t0, true); /* each chunk's crc came with its average */
     psd_broadcast_merged(d);
     d->round_start_ms = psd_now_ms();
     PSYNC_INFO("round_closed", "version=%llu snapshots=%u streamed=0 merge_us=%llu",
@@ -201,13 +203,15 @@ static void psd_merge_apply(psd *d, psd_member *m)
 {
     uint64_t t0 = psd_now_us(), stale = d->version - m->in.base;
     uint32_t live = psd_members_attached(d);
+    d->peak_members = live > d->peak_members ? live : d->peak_members;
+    uint32_t n = d->set.async_members ? d->set.async_members : d->peak_members;
     psd_lerp l = {m, (float)d->set.alpha, psd_merge_acquire(d)};
     if (!l.out) {
         d->merge_deferred = true;
         return;
     }
     if (d->set.policy == PSD_ASYNC)
-        l.s = (float)(1.0 / ((double)(live ? live : 1) * (double)(1 + stale)));
+        l.s = (float)(1.0 / ((double)(n ? n : 1) * (double)(1 + stale)));
     for (uint64_t k = 0; k < d->n_chunks; k++)
         psd_merge_segments(d, k, psd_seg_lerp, &l);
     psd_inbound_clear(&m->in);
@@ -243,6 +247,7 @@ void psd_merge_count(psd *d, psd_member *m)
     m->last_publish_ms = psd_now_ms();
     m->stall_report_ms = 0;
     d->snapshots_in++;
+    psd_recover_note(d, &m->in);
 }
 
 psync_err psd_merge_admit(psd *d, const psync_wire_hdr *h, psd_reason *why)

@@ -20,6 +20,12 @@ static const psync_cfg_def psd_table[] = {
     {"easgd_every", PSYNC_CFG_INT, "1", 1, 1000000, "easgd: send MERGED every N applied snapshots"},
     {"max_staleness", PSYNC_CFG_INT, "8", 0, 1000000,
      "async: refuse snapshots more than this many versions old"},
+    {"async_members", PSYNC_CFG_INT, "0", 0, 65536,
+     "async: N in the weight 1/(N*(1+staleness)); 0: the largest membership seen"},
+    {"recovery_window_ms", PSYNC_CFG_INT, "1000", 0, 600000,
+     "no model yet: after the first hello, collect hellos this long, then restore the newest"},
+    {"expected_members", PSYNC_CFG_INT, "0", 0, 65536,
+     "close the recovery window early once this many members said hello (0: never)"},
     {"merge_slots", PSYNC_CFG_BOOL, "true", 1, 0,
      "merge f32 optimizer slots as well as params"},
     {"chunk_bytes", PSYNC_CFG_INT, "4194304", 4096, 268435456,
@@ -123,6 +129,9 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
     s->easgd_every = (uint32_t)psync_config_int(c, "easgd_every");
     s->max_staleness = (uint64_t)psync_config_int(c, "max_staleness");
     s->merge_slots = psync_config_bool(c, "merge_slots");
+    s->async_members = (uint32_t)psync_config_int(c, "async_members");
+    s->recovery_window_ms = psync_config_int(c, "recovery_window_ms");
+    s->expected_members = (uint32_t)psync_config_int(c, "expected_members");
     s->chunk_bytes = (uint64_t)psync_config_int(c, "chunk_bytes");
     s->max_message_bytes = (uint64_t)psync_config_int(c, "max_message_bytes");
     s->max_model_bytes = (uint64_t)psync_config_int(c, "max_model_bytes");

@@ -402,8 +402,8 @@ static void test_daemon_restart(void **state)
     assert_int_equal(kit_daemon_restart(&d, flags), 0);
     for (int i = 0; i < 500 && (psync_client_incarnation(a) == old_inc ||
                                 psync_client_incarnation(b) == old_inc ||
-                                psync_client_held_version(a) != 2 ||
-                                psync_client_held_version(b) != 2); i++) {
+                                psync_client_daemon_version(a) != 2 ||
+                                psync_client_daemon_version(b) != 2); i++) {
         psync_client_poll(a, ma, 5, NULL);
         psync_client_poll(b, mb, 5, NULL);
     }

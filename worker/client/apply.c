@@ -30,6 +30,39 @@ static psync_err pc_ranges(psync_client *c, const psync_model *m, uint64_t layou
     return e;
 }
 
+bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t version,
+                    uint64_t layout)
+{
+    if (c->mcopy_cap < len) {
+        uint8_t *p = realloc(c->mcopy, len);
+        if (!p) {
+            PSYNC_WARN("merged_copy_failed", "bytes=%llu version=%llu", (unsigned long long)len,
+                       (unsigned long long)version);
+            return false;
+        }
+        c->mcopy = p;
+        c->mcopy_cap = len;
+    }
+    if (data)
+        memcpy(c->mcopy, data, len);
+    c->mcopy_len = len;
+    c->mcopy_version = version;
+    c->mcopy_layout = layout;
+    return true;
+}
+
+/* Copies the staged frames (the whole merged payload) into the copy. */
+static void pc_keep_staged(psync_client *c, const pc_stage *st)
+{
+    if (!pc_keep_merged(c, NULL, st->total, st->version, st->layout))
+        return;
+    for (uint64_t k = 0, off = 0; k < st->n_chunks; k++) {
+        uint64_t n = zmq_msg_size((zmq_msg_t *)&st->frames[k]);
+        memcpy(c->mcopy + off, zmq_msg_data((zmq_msg_t *)&st->frames[k]), n);
+        off += n;
+    }
+}
+
 psync_err pc_apply(psync_client *c, psync_model *m)
 {
     pc_stage *st = &c->merged;
@@ -65,6 +98,7 @@ psync_err pc_apply(psync_client *c, psync_model *m)
                 memcpy(m->payload + a, src + a - lo, b - a);
         }
     }
+    pc_keep_staged(c, st);
     pc_stage_drop(st);
     c->held = st->version;
     c->held_inc = c->inc;

@@ -47,6 +47,10 @@ struct psync_client {
     uint64_t held, held_inc, my_layout, my_model_bytes;
     uint64_t last_hb_ms, last_heard_ms, last_hello_ms;
     pc_stage merged, boot;
+    /* The last merged payload we received, as the daemon sent it (not our
+     * trained weights): what we upload when a restarted daemon asks. */
+    uint8_t *mcopy;
+    uint64_t mcopy_len, mcopy_cap, mcopy_version, mcopy_layout;
     psync_wire_range *ranges;
     uint32_t n_ranges;
     uint64_t ranges_layout;
@@ -89,5 +93,9 @@ void pc_stage_free(pc_stage *st);
 
 /* apply.c: applying a staged merged version to a model */
 psync_err pc_apply(psync_client *c, psync_model *m);
+/* Keeps a copy of len bytes of a merged payload (version, layout) as the
+ * one to upload on recovery. false (copy unchanged) when out of memory. */
+bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t version,
+                    uint64_t layout);
 
 #endif

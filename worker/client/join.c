@@ -30,36 +30,62 @@ static psync_err pc_wait(psync_client *c, bool (*done)(const psync_client *c), i
 }
 
 static bool pc_has_layout(const psync_client *c) { return c->welcomed && c->layout != 0; }
+static bool pc_layout_or_upload(const psync_client *c)
+{
+    return pc_has_layout(c) || c->upload_asked;
+}
 static bool pc_boot_done(const psync_client *c) { return c->boot.complete || c->last_err; }
+
+/* The model to upload: m itself, or (after a merge) m's graph, optimizer
+ * and state around the last merged payload we received, numbered with its
+ * version. *view is filled when the copy is used. */
+static const psync_model *pc_upload_view(const psync_client *c, const psync_model *m,
+                                         psync_model *view)
+{
+    if (!c->mcopy_version || c->mcopy_len != m->payload_len ||
+        c->mcopy_layout != psync_model_layout_hash(m))
+        return m;
+    *view = *m;
+    view->payload = c->mcopy; /* the encoder reads only the payload */
+    view->state.merge_version = c->mcopy_version;
+    return view;
+}
 
 psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int timeout_ms)
 {
     void *blob = NULL;
     size_t len;
-    psync_err e = psync_blob_encode(m, &blob, &len);
+    psync_model view;
+    const psync_model *up = pc_upload_view(c, m, &view);
+    psync_err e = psync_blob_encode(up, &blob, &len);
     if (e)
         return e;
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_MODEL, c->inc);
     h.m = c->member;
     h.layout = psync_model_layout_hash(m);
-    h.version = m->state.merge_version;
+    h.version = up->state.merge_version;
     c->last_err = PSYNC_OK;
     c->upload_asked = false;
     e = pc_send_chunks(c, &h, blob, len);
     free(blob);
     if (e)
         return e;
-    PSYNC_INFO("model_uploaded", "bytes=%zu layout=%016llx", len, (unsigned long long)h.layout);
+    PSYNC_INFO("model_uploaded", "bytes=%zu layout=%016llx version=%llu merged_copy=%s", len,
+               (unsigned long long)h.layout, (unsigned long long)h.version,
+               up == m ? "no" : "yes");
     if ((e = pc_wait(c, pc_has_layout, timeout_ms, "the daemon to accept our model")))
         return e;
     if (c->layout != h.layout)
         return psync_fail(c->last_err ? c->last_err : PSYNC_EMISMATCH,
                           "daemon holds another model: %s", c->last_detail);
-    c->held = c->dversion;
+    c->dversion = h.version > c->dversion ? h.version : c->dversion;
+    c->held = up == m ? c->dversion : h.version;
     c->held_inc = c->inc;
     c->my_layout = h.layout;
     c->my_model_bytes = len;
+    if (up == m)
+        pc_keep_merged(c, m->payload, m->payload_len, c->held, h.layout);
     return PSYNC_OK;
 }
 
@@ -89,6 +115,7 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
     c->my_layout = psync_model_layout_hash(m);
     c->my_model_bytes = c->boot.total; /* it can upload this after a daemon restart */
     m->state.merge_version = c->held;
+    pc_keep_merged(c, m->payload, m->payload_len, c->held, c->my_layout);
     PSYNC_INFO("bootstrapped", "version=%llu bytes=%llu tensors=%u", (unsigned long long)c->held,
                (unsigned long long)c->boot.total, m->n_tensors);
     *out = m;
@@ -104,6 +131,13 @@ psync_err psync_client_join(psync_client *c, psync_model **model, int timeout_ms
         return psync_client_upload_model(c, *model, timeout_ms);
     if (c->action == PSYNC_CLIENT_TRAIN && *model)
         return PSYNC_OK;
+    if (c->action == PSYNC_CLIENT_WAIT && *model) {
+        /* a collection window: we may be asked to upload after all */
+        if ((e = pc_wait(c, pc_layout_or_upload, timeout_ms, "a model or an upload request")))
+            return e;
+        if (c->upload_asked)
+            return psync_client_upload_model(c, *model, timeout_ms);
+    }
     psync_model *m = NULL;
     if ((e = psync_client_bootstrap(c, &m, timeout_ms)))
         return e;
@@ -124,6 +158,9 @@ psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t s
     h.layout = psync_model_layout_hash(m);
     h.base = c->held;
     h.samples = samples;
+    h.gstep = m->state.global_step;
+    h.seen = m->state.samples_seen;
+    h.ostep = m->opt.step;
     if (h.layout != c->layout)
         return psync_fail(PSYNC_EMISMATCH, "model layout %016llx is not the cluster's %016llx",
                           (unsigned long long)h.layout, (unsigned long long)c->layout);

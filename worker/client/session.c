@@ -52,8 +52,9 @@ void pc_tick(psync_client *c)
 static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
 {
     bool first = !c->welcomed || c->inc != h->inc;
-    if (c->held_inc != h->inc)
-        c->held = 0; /* a version of another daemon: wait for this one's */
+    /* held is kept across daemon incarnations: version numbers continue
+     * (the daemon restores the newest held version), so a merged version
+     * below it is never applied (docs/recovery.md, fencing). */
     c->inc = h->inc;
     c->member = h->m;
     c->dversion = h->version;
@@ -112,6 +113,11 @@ static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pay
         break;
     case PSYNC_MSG_ERROR: pc_on_error(c, h); break;
     case PSYNC_MSG_MERGED:
+        if (h->version < c->held || (h->version == c->held && c->held_inc == c->inc)) {
+            PSYNC_DEBUG("merged_ignored", "version=%llu held=%llu", (unsigned long long)h->version,
+                        (unsigned long long)c->held);
+            break; /* never go back to an older merged version */
+        }
         if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX) && h->version > c->dversion)
             c->dversion = h->version;
         break;
@@ -199,6 +205,7 @@ void psync_client_destroy(psync_client **cp)
     pc_sockets_close(c);
     pc_stage_free(&c->merged);
     pc_stage_free(&c->boot);
+    free(c->mcopy);
     free(c->ranges);
     free(c);
     *cp = NULL;
