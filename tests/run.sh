@@ -3,7 +3,10 @@
 #   1. release build with -Werror, every ctest test;
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, every test not
 #      labelled "slow" (the long training-to-accuracy runs);
-#   3. each libFuzzer harness for a bounded time (PSYNC_FUZZ_SECONDS, 20 s),
+#   3. ThreadSanitizer build, the daemon's integration tests (label
+#      "daemon": psyncd's event loop and ZAP handler threads, the clients'
+#      ZeroMQ threads), each bounded by a 120 s ctest timeout;
+#   4. each libFuzzer harness for a bounded time (PSYNC_FUZZ_SECONDS, 20 s),
 #      when clang's fuzzer runtime is installed.
 # Usage: tests/run.sh [BUILD_ROOT]   (default: ./build)
 set -eu
@@ -27,6 +30,13 @@ cmake --build "$ROOT/asan" -j "$JOBS"
 step "tests (ASan + UBSan, without the slow ones)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --test-dir "$ROOT/asan" --output-on-failure --timeout 600 -LE slow
+
+step "ThreadSanitizer build ($ROOT/tsan)"
+cmake -S "$SRC" -B "$ROOT/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPSYNC_WERROR=ON \
+    -DPSYNC_TSAN=ON -DPSYNC_BENCH=OFF >/dev/null
+cmake --build "$ROOT/tsan" -j "$JOBS"
+step "daemon integration tests (ThreadSanitizer, tests/tsan.supp)"
+ctest --test-dir "$ROOT/tsan" --output-on-failure --timeout 120 -L daemon
 
 if [ -x "$SRC/tests/fuzz/run-fuzzers.sh" ] && command -v clang >/dev/null 2>&1; then
     step "fuzzers, ${FUZZ_SECONDS}s each"

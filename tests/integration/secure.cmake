@@ -21,4 +21,13 @@ if(TARGET psyncd AND TARGET psync_client AND TARGET psync-worker AND TARGET psyn
   if(TEST cluster_test)
     set_tests_properties(cluster_test PROPERTIES LABELS daemon)
   endif()
+  if(PSYNC_TSAN) # ctest -L daemon under ThreadSanitizer (tests/run.sh does)
+    foreach(t secure_cluster_test limits_test flood_test cluster_test)
+      if(TEST ${t})
+        set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
+          "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp:exitcode=66")
+        set_property(TEST ${t} PROPERTY TIMEOUT 120)
+      endif()
+    endforeach()
+  endif()
 endif()
