@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "kernels.h"
 
 /* The default build is -O2, whose cost model skips loops of unknown length. */
 #pragma GCC optimize("O3")
@@ -25,6 +26,20 @@ void psd_k_lerp(float *restrict d, const float *restrict c, const psd_f32u *rest
 {
     for (uint64_t i = 0; i < n; i++)
         d[i] = c[i] + a * (x[i] - c[i]);
+}
+
+uint32_t psd_k_average(float *restrict d, const psd_f32u *const *x, const float *w, uint32_t nx,
+                       uint64_t n, uint64_t block, uint32_t crc)
+{
+    block = block ? block : PSD_K_BLOCK_FLOATS;
+    for (uint64_t b = 0; b < n && nx; b += block) {
+        uint64_t m = n - b < block ? n - b : block;
+        psd_k_scale(d + b, x[0] + b, w[0], m);
+        for (uint32_t i = 1; i < nx; i++)
+            psd_k_axpy(d + b, x[i] + b, w[i], m);
+        crc = psync_wire_crc_update(crc, d + b, m * 4);
+    }
+    return crc;
 }
 
 typedef uint32_t psd_u32u __attribute__((aligned(1)));

@@ -104,9 +104,7 @@ static void psd_round_try(psd *d, uint64_t k)
     for (uint32_t i = 0; i < r->n; i++)
         if (!psd_round_has(d, r->who[i], k))
             return;
-    psd_merge_average_chunk(d, k, r->who, r->w, r->n, r->out);
-    uint64_t off = k * cb, len = d->payload_len - off < cb ? d->payload_len - off : cb;
-    r->out->crc[k] = psync_wire_crc(r->out->data + off, len);
+    psd_merge_average_chunk(d, k, r->who, r->w, r->n, r->out); /* and its crc */
     r->done[k] = 1;
     r->n_done++;
     while (r->prefix < d->n_chunks && r->done[r->prefix])
