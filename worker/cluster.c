@@ -135,24 +135,30 @@ bool psync_cluster_bootstrapped(const psync_cluster *c) { return c && c->bootstr
 
 void psync_cluster_catch_up(psync_cluster *c, psync_model *m, uint64_t train_n)
 {
-    if (!c || !c->bootstrapped || !c->o.every_steps || !train_n)
+    if (!c || !c->bootstrapped || !train_n)
         return;
-    /* Versions count merges since the upload (version 1). Sync: one merge
-     * is one round of every_steps steps per worker; easgd/async: one merge
-     * is one worker's snapshot, so a worker's steps are shared by the
-     * world. */
-    uint64_t v = psync_client_held_version(c->client), w = c->o.world_size ? c->o.world_size : 1;
-    uint64_t merges = v > 1 ? v - 1 : 0;
-    uint64_t steps = c->sync ? merges * c->o.every_steps : merges * c->o.every_steps / w;
-    if (steps <= m->state.global_step)
+    /* The daemon keeps its template's training state current from every
+     * snapshot (largest global step, samples seen and optimizer step of
+     * any worker), so the bootstrap blob carries the exact step. */
+    uint64_t v = psync_client_held_version(c->client), steps = m->state.global_step;
+    const char *from = "blob";
+    if (!steps && c->o.every_steps) {
+        /* A daemon without that state: estimate from the version number
+         * (sync: one merge per round; else one per worker snapshot). */
+        uint64_t w = c->o.world_size ? c->o.world_size : 1, merges = v > 1 ? v - 1 : 0;
+        steps = c->sync ? merges * c->o.every_steps : merges * c->o.every_steps / w;
+        m->state.global_step = steps;
+        m->state.samples_seen = steps * m->state.batch_size;
+        m->opt.step = steps > m->opt.step ? steps : m->opt.step;
+        from = "estimate";
+    }
+    if (!steps)
         return;
-    m->state.global_step = steps;
-    m->state.samples_seen = steps * m->state.batch_size;
-    m->opt.step = steps > m->opt.step ? steps : m->opt.step;
-    m->state.epoch = steps * m->state.batch_size / train_n;
+    m->state.epoch = m->state.samples_seen / train_n;
     m->state.cursor = 0;
-    PSYNC_INFO("caught_up", "version=%" PRIu64 " global_step=%" PRIu64 " epoch=%" PRIu64
-               " estimate=%s", v, steps, m->state.epoch, c->sync ? "rounds" : "snapshots/world");
+    PSYNC_INFO("caught_up", "version=%" PRIu64 " global_step=%" PRIu64 " samples_seen=%" PRIu64
+               " opt_step=%" PRIu64 " epoch=%" PRIu64 " from=%s", v, steps,
+               m->state.samples_seen, m->opt.step, m->state.epoch, from);
 }
 
 psync_err psync_cluster_evaluate(psync_cluster *c, psync_trainer *t, const psync_dataset *test,
