@@ -24,6 +24,7 @@ struct psync_cluster {
     uint64_t steps;        /* steps since the last publish */
     uint64_t last_pub_ms;
     uint64_t published, applied, skipped, late;
+    bool down;             /* the daemon is unreachable (logged once) */
 };
 
 static uint64_t cl_now_ms(void)
@@ -182,6 +183,7 @@ static psync_err cl_poll(psync_cluster *c, psync_model *m, int timeout_ms, bool 
     psync_err e = psync_client_poll(c->client, c->async ? c->scratch : m, timeout_ms, applied);
     if (!e && *applied) {
         c->applied++;
+        c->down = false;
         if (c->async)
             cl_async_rebase(c, m);
         if (c->sync) { /* our steps since the last publish were replaced */
@@ -211,6 +213,16 @@ static psync_err cl_wait_merge(psync_cluster *c, psync_model *m)
         psync_err e = cl_poll(c, m, 100, &applied);
         if (e)
             return e;
+        if (!applied && psync_client_rejoining(c->client)) {
+            c->late++;
+            if (c->down)
+                return PSYNC_OK; /* logged once per outage */
+            c->down = true;
+            PSYNC_WARN("daemon_unreachable", "waited_ms=%" PRIu64 " held=%" PRIu64
+                       " action=\"keep training, rejoin with backoff\"", cl_now_ms() - start,
+                       psync_client_held_version(c->client));
+            return PSYNC_OK;
+        }
     }
     return PSYNC_OK;
 }

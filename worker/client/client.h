@@ -46,6 +46,7 @@ struct psync_client {
     /* ours */
     uint64_t held, held_inc, my_layout, my_model_bytes;
     uint64_t last_hb_ms, last_heard_ms, last_hello_ms;
+    uint64_t rejoin_backoff_ms;  /* between hellos while rejoining */
     pc_stage merged, boot;
     /* The last merged payload we received, as the daemon sent it (not our
      * trained weights): what we upload when a restarted daemon asks. */

@@ -120,6 +120,10 @@ uint64_t psync_client_member_id(const psync_client *c);
 /* Incarnation of the daemon that last welcomed us (0 before); it changes
  * when the daemon restarted and we rejoined. */
 uint64_t psync_client_incarnation(const psync_client *c);
+/* true while the daemon is unreachable or restarted and we are saying
+ * hello again (with backoff, 250 ms doubling to 5 s): keep training,
+ * publish is refused with PSYNC_EBUSY until the welcome. */
+bool psync_client_rejoining(const psync_client *c);
 /* Last error the daemon sent us (PSYNC_OK if none) and its detail. */
 psync_err psync_client_last_error(const psync_client *c, const char **detail);
 

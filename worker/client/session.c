@@ -30,8 +30,10 @@ psync_err pc_send_hello(psync_client *c)
 void pc_tick(psync_client *c)
 {
     uint64_t now = pc_now_ms();
-    if (c->rejoin && now - c->last_hello_ms >= 500) {
-        pc_send_hello(c);
+    if (c->rejoin && now - c->last_hello_ms >= c->rejoin_backoff_ms) {
+        /* backoff: 250 ms doubling to 5 s while the daemon does not answer */
+        if (pc_send_hello(c) != PSYNC_EBUSY && c->last_hello_ms)
+            c->rejoin_backoff_ms = c->rejoin_backoff_ms >= 2500 ? 5000 : c->rejoin_backoff_ms * 2;
         return;
     }
     if (!c->welcomed || now - c->last_hb_ms < c->heartbeat_ms)
@@ -71,6 +73,7 @@ static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
     c->upload_asked = c->action == PSYNC_CLIENT_UPLOAD;
     c->welcomed = true;
     c->rejoin = false;
+    c->rejoin_backoff_ms = 250;
     c->last_hb_ms = pc_now_ms();
     psync_wire_hdr a;
     psync_wire_init(&a, PSYNC_MSG_ATTACH, c->inc);
@@ -177,6 +180,7 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
         snprintf(c->name, sizeof c->name, "%s:%d", host, (int)getpid());
     c->heartbeat_ms = 1000;
     c->timeout_ms = 10000;
+    c->rejoin_backoff_ms = 250;
     c->merged.hold = true; /* apply straight from the received frames */
     psync_err e = pc_endpoints(c, opts);
     if (!e)
@@ -286,6 +290,7 @@ uint64_t psync_client_daemon_version(const psync_client *c) { return c->dversion
 const char *psync_client_policy(const psync_client *c) { return c->policy; }
 uint64_t psync_client_member_id(const psync_client *c) { return c->member; }
 uint64_t psync_client_incarnation(const psync_client *c) { return c->inc; }
+bool psync_client_rejoining(const psync_client *c) { return !c->welcomed || c->rejoin; }
 
 psync_err psync_client_last_error(const psync_client *c, const char **detail)
 {
