@@ -1,15 +1,15 @@
-# Fuzz harnesses. psync_fuzz_target(NAME SOURCE CORPUS_DIR): with
+# Fuzz harnesses. psync_fuzz_target(NAME SOURCE CORPUS_DIR [EXTRA_SOURCES...]): with
 # -DPSYNC_FUZZ=ON (clang) NAME is a libFuzzer binary; otherwise the same
 # source is built with its replay main() as NAME_replay, a ctest that runs
 # every file of CORPUS_DIR. tests/fuzz/run-fuzzers.sh runs the harnesses.
 function(psync_fuzz_target name source corpus)
   if(PSYNC_FUZZ)
-    add_executable(${name} ${source})
+    add_executable(${name} ${source} ${ARGN})
     target_compile_definitions(${name} PRIVATE PSYNC_FUZZ_ENGINE=1)
     target_link_libraries(${name} PRIVATE psync)
     target_link_options(${name} PRIVATE -fsanitize=fuzzer)
   else()
-    add_executable(${name}_replay ${source})
+    add_executable(${name}_replay ${source} ${ARGN})
     target_link_libraries(${name}_replay PRIVATE psync)
     add_test(NAME ${name}_replay COMMAND ${name}_replay ${corpus})
     set_tests_properties(${name}_replay PROPERTIES TIMEOUT 60)
