@@ -1,8 +1,7 @@
 /* blob_fuzz.c: fuzzes the blob decoder with arbitrary bytes. With
- * -DPSYNC_FUZZ=ON it is a libFuzzer harness; otherwise main() replays every
- * file of the corpus directories/files given as arguments as a plain test.
+ * -DPSYNC_FUZZ=ON it is a libFuzzer harness; otherwise fuzz_replay.c replays
+ * every file of the corpus directories/files given as arguments as a test.
  * A successful decode must re-encode and decode again to the same layout. */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,63 +52,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(buf);
     return 0;
 }
-
-#ifndef PSYNC_FUZZ_ENGINE
-/* Replays one file; returns 0 if it was read. */
-static int fuzz_replay_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    uint8_t *data = NULL;
-    size_t n = 0, cap = 0, r;
-    do {
-        if (n == cap) {
-            cap = cap ? 2 * cap : 4096;
-            uint8_t *p = realloc(data, cap);
-            if (!p)
-                break;
-            data = p;
-        }
-        r = fread(data + n, 1, cap - n, f);
-        n += r;
-    } while (r > 0);
-    fclose(f);
-    LLVMFuzzerTestOneInput(data, n);
-    free(data);
-    return 0;
-}
-
-static int fuzz_replay(const char *path, unsigned *count)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        (*count)++;
-        return fuzz_replay_file(path);
-    }
-    struct dirent *e;
-    int rc = 0;
-    while ((e = readdir(d)) && !rc) {
-        char sub[4096];
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-        rc = fuzz_replay(sub, count);
-    }
-    closedir(d);
-    return rc;
-}
-
-int main(int argc, char **argv)
-{
-    unsigned count = 0;
-    for (int i = 1; i < argc; i++) {
-        if (fuzz_replay(argv[i], &count)) {
-            fprintf(stderr, "cannot read %s\n", argv[i]);
-            return 1;
-        }
-    }
-    printf("replayed %u inputs\n", count);
-    return count ? 0 : 1;
-}
-#endif

@@ -1,6 +1,6 @@
 # Fuzz harnesses. psync_fuzz_target(NAME SOURCE CORPUS_DIR [EXTRA_SOURCES...]): with
 # -DPSYNC_FUZZ=ON (clang) NAME is a libFuzzer binary; otherwise the same
-# source is built with its replay main() as NAME_replay, a ctest that runs
+# sources are built with a replay main() (pass fuzz_replay.c) as NAME_replay, a ctest that runs
 # every file of CORPUS_DIR. tests/fuzz/run-fuzzers.sh runs the harnesses.
 function(psync_fuzz_target name source corpus)
   if(PSYNC_FUZZ)
@@ -17,7 +17,7 @@ function(psync_fuzz_target name source corpus)
 endfunction()
 
 psync_fuzz_target(blob_fuzz ${CMAKE_CURRENT_LIST_DIR}/blob_fuzz.c
-  ${CMAKE_CURRENT_LIST_DIR}/corpus/blob)
+  ${CMAKE_CURRENT_LIST_DIR}/corpus/blob ${CMAKE_CURRENT_LIST_DIR}/fuzz_replay.c)
 
 # Writes the seed blobs: blob_corpus_gen tests/fuzz/corpus/blob
 if(NOT PSYNC_FUZZ)

@@ -3,5 +3,5 @@
 # wire_corpus_gen, plus hostile variants.
 if(COMMAND psync_fuzz_target)
   psync_fuzz_target(wire_fuzz ${CMAKE_CURRENT_LIST_DIR}/wire_fuzz.c
-    ${CMAKE_CURRENT_LIST_DIR}/corpus/wire)
+    ${CMAKE_CURRENT_LIST_DIR}/corpus/wire ${CMAKE_CURRENT_LIST_DIR}/fuzz_replay.c)
 endif()
