@@ -4,6 +4,7 @@
  * and assembles it into a reused staging buffer, latest version wins. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "client.h"
 #include "decode_limits.h"
@@ -51,6 +52,24 @@ void pc_stage_free(pc_stage *st)
     st->hold = hold;
 }
 
+/* A staging buffer of len bytes. Past 2 MiB it is 2 MiB-aligned and asked
+ * for huge pages: a joiner's fresh buffer is touched for the first time by
+ * the receive copy, and faulting it 4 KiB at a time ran at 0.35 GB/s here
+ * (the kernel may refuse huge pages: then it is an ordinary buffer). */
+static uint8_t *pc_stage_alloc(uint64_t len)
+{
+    const uint64_t huge = 2u << 20;
+    if (len < huge)
+        return aligned_alloc(64, (len + 63) & ~(uint64_t)63);
+    uint64_t cap = (len + huge - 1) & ~(huge - 1);
+    uint8_t *p = aligned_alloc(huge, cap);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, cap, MADV_HUGEPAGE); /* advice only: failure changes nothing */
+#endif
+    return p;
+}
+
 /* Starts assembling a new stream (arrays and buffers reused). */
 static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t cb)
 {
@@ -65,7 +84,7 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
     }
     if (!st->hold && st->cap < h->total) {
         free(st->buf);
-        st->buf = aligned_alloc(64, (h->total + 63) & ~(uint64_t)63);
+        st->buf = pc_stage_alloc(h->total);
         st->cap = st->buf ? h->total : 0;
     }
     if (st->cap_chunks < n || (!st->hold && !st->buf))
