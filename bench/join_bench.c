@@ -3,11 +3,14 @@
  * raw ZeroMQ transfer of the same bytes in 4 MiB chunks (zero-copy send,
  * receiver copies into a buffer), over the same transport, in one run. The
  * daemon is started here (--psyncd PATH) and given the model by an uploader
- * client. Medians of --reps joins. */
+ * client. Medians of --reps joins. With --curve, also the same join over
+ * TCP with CURVE on both sockets (psyncd with a key and an allow-list)
+ * against plain TCP, alternating, in one run. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -17,19 +20,26 @@
 #include "blob.h"
 #include "log.h"
 #include "psync_client.h"
+#include "keys.h"
 
 #ifndef PSYNC_BENCH_PSYNCD
 #define PSYNC_BENCH_PSYNCD "psyncd"
 #endif
 #define JOIN_CHUNK ((size_t)4 << 20)
 
-/* Starts psyncd on the two endpoints; returns its pid or -1. */
-static pid_t join_start_daemon(const char *psyncd, const char *control, const char *bulk)
+/* Starts psyncd on the two endpoints (with CURVE when key is not NULL:
+ * its key pair file and the allow-list); returns its pid or -1. */
+static pid_t join_start_daemon(const char *psyncd, const char *control, const char *bulk,
+                               const char *key, const char *allow)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        execl(psyncd, psyncd, "--bind-control", control, "--bind-bulk", bulk, "--log-level",
-              "warn", (char *)NULL);
+        if (key)
+            execl(psyncd, psyncd, "--bind-control", control, "--bind-bulk", bulk, "--log-level",
+                  "warn", "--key-file", key, "--allow-list", allow, (char *)NULL);
+        else
+            execl(psyncd, psyncd, "--bind-control", control, "--bind-bulk", bulk, "--log-level",
+                  "warn", (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -147,7 +157,7 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
         snprintf(raw, sizeof raw, "tcp://127.0.0.1:%d", port + 2);
     }
     psync_client_opts o = {.control = control, .bulk = bulk, .rank = -1};
-    pid_t pid = join_start_daemon(psyncd, control, bulk);
+    pid_t pid = join_start_daemon(psyncd, control, bulk, NULL, NULL);
     psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
                             : join_measure(&o, m, reps, &join_ms);
     join_stop_daemon(pid);
@@ -170,11 +180,89 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     return err ? 1 : 0;
 }
 
+/* Key pairs server and worker in dir, the worker's .pub in dir/allow. */
+static psync_err join_keys(const char *dir)
+{
+    psync_keypair s, w;
+    char p[300];
+    psync_err e = psync_keypair_generate(&s);
+    if (!e)
+        e = psync_keypair_generate(&w);
+    snprintf(p, sizeof p, "%s/server.key", dir);
+    if (!e)
+        e = psync_keypair_save(&s, p, 1);
+    snprintf(p, sizeof p, "%s/server.pub", dir);
+    if (!e)
+        e = psync_pubkey_save(s.public_key, p, 1);
+    snprintf(p, sizeof p, "%s/worker.key", dir);
+    if (!e)
+        e = psync_keypair_save(&w, p, 1);
+    snprintf(p, sizeof p, "%s/allow", dir);
+    if (!e && mkdir(p, 0700))
+        e = psync_fail(PSYNC_EIO, "mkdir %s", p);
+    snprintf(p, sizeof p, "%s/allow/worker.pub", dir);
+    if (!e)
+        e = psync_pubkey_save(w.public_key, p, 1);
+    return e;
+}
+
+/* Median hot join over TCP, plain or CURVE (keys in dir). */
+static double join_tcp(const char *psyncd, psync_model *m, int reps, const char *dir, int curve)
+{
+    char control[64], bulk[64], key[300], allow[300], wkey[300], spub[300];
+    int port = 30000 + (getpid() + 7 * curve) % 20000 + 3;
+    double ms = -1;
+    snprintf(control, sizeof control, "tcp://127.0.0.1:%d", port);
+    snprintf(bulk, sizeof bulk, "tcp://127.0.0.1:%d", port + 1);
+    snprintf(key, sizeof key, "%s/server.key", dir);
+    snprintf(allow, sizeof allow, "%s/allow", dir);
+    snprintf(wkey, sizeof wkey, "%s/worker.key", dir);
+    snprintf(spub, sizeof spub, "%s/server.pub", dir);
+    psync_client_opts o = {.control = control, .bulk = bulk, .rank = -1,
+                           .key_file = curve ? wkey : NULL, .server_key = curve ? spub : NULL};
+    pid_t pid = join_start_daemon(psyncd, control, bulk, curve ? key : NULL, allow);
+    psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
+                            : join_measure(&o, m, reps, &ms);
+    join_stop_daemon(pid);
+    if (err)
+        fprintf(stderr, "join_bench: curve=%d: %s: %s\n", curve, psync_strerror(err),
+                psync_errdetail());
+    return err ? -1 : ms;
+}
+
+/* CURVE vs plain hot join over TCP, three alternating rounds of each. */
+static int join_curve(const char *psyncd, psync_model *m, int reps)
+{
+    char dir[] = "/tmp/psync-joincurve-XXXXXX", cmd[300];
+    double plain[3], curve[3];
+    size_t len = 0;
+    if (!mkdtemp(dir) || join_keys(dir)) {
+        fprintf(stderr, "join_bench: keys: %s\n", psync_errdetail());
+        return 1;
+    }
+    for (int i = 0; i < 3; i++) {
+        plain[i] = join_tcp(psyncd, m, reps, dir, 0);
+        curve[i] = join_tcp(psyncd, m, reps, dir, 1);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd))
+        fprintf(stderr, "join_bench: cannot remove %s\n", dir);
+    double p = bench_median(plain, 3), c = bench_median(curve, 3);
+    psync_blob_size(m, &len);
+    printf("psync transport=tcp security=plain join_ms=%.2f join_gbps=%.2f\n", p,
+           p > 0 ? (double)len / p / 1e6 : 0.0);
+    printf("psync transport=tcp security=curve join_ms=%.2f join_gbps=%.2f\n", c,
+           c > 0 ? (double)len / c / 1e6 : 0.0);
+    bench_ratio("join_tcp/curve_vs_plain", p > 0 && c > 0 ? c / p : -1, "<=", 4.0);
+    return p > 0 && c > 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (bench_flag_set(argc, argv, "--help")) {
         printf("usage: join_bench [--size-mb MB(100)] [--reps N(5)] [--transport ipc|tcp|both]\n"
-               "                  [--psyncd PATH]\n");
+               "                  [--psyncd PATH] [--curve]\n"
+               "--curve: TCP hot join with CURVE vs plain TCP (instead of the raw comparison)\n");
         return 0;
     }
     uint64_t n = (uint64_t)(bench_flag_num(argc, argv, "--size-mb", 100) * 1e6 / 4);
@@ -193,9 +281,11 @@ int main(int argc, char **argv)
     printf("env payload_bytes=%llu reps=%d zmq_io_threads=default\n",
            (unsigned long long)m->payload_len, reps);
     fflush(stdout);
-    if (strcmp(tr, "tcp") != 0)
+    if (bench_flag_set(argc, argv, "--curve"))
+        rc |= join_curve(psyncd, m, reps);
+    else if (strcmp(tr, "tcp") != 0)
         rc |= join_transport("ipc", psyncd, m, reps);
-    if (strcmp(tr, "ipc") != 0)
+    if (!bench_flag_set(argc, argv, "--curve") && strcmp(tr, "ipc") != 0)
         rc |= join_transport("tcp", psyncd, m, reps);
     psync_model_destroy(&m);
     return rc;
