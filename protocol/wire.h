@@ -105,6 +105,11 @@ uint32_t psync_wire_crc(const void *data, size_t len);
 /* Continues a crc32 over more bytes: crc_update(crc(a), b) == crc(a||b). */
 uint32_t psync_wire_crc_update(uint32_t crc, const void *data, size_t len);
 
+/* Continues a crc32 over len bytes (a multiple of 4) and, in the same pass,
+ * sets *finite to whether every 4-byte little-endian f32 in them is finite
+ * (no NaN, no Inf): a snapshot chunk is checked reading it once. */
+uint32_t psync_wire_crc_finite(uint32_t crc, const void *data, size_t len, bool *finite);
+
 /* Copies len bytes and returns their crc32, in one pass over memory. */
 uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len);
 

@@ -4,6 +4,7 @@
  * Gopal et al., "Fast CRC Computation for Generic Polynomials Using
  * PCLMULQDQ", Intel 2009), several times faster than a table; the tail and
  * other CPUs use zlib. tests/unit/wire_test.c checks it against zlib. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -88,18 +89,34 @@ crc_fold512(__m512i acc, __m512i k, __m512i next)
     return _mm512_ternarylogic_epi64(lo, hi, next, 0x96); /* lo ^ hi ^ next */
 }
 
-__attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.1"))) static uint32_t
-crc_avx512(uint32_t c, const uint8_t *p, size_t n)
+/* The loads of crc_avx512, optionally ORing into *bad a bit for every
+ * 4-byte lane whose f32 exponent is all ones (NaN or Inf). */
+__attribute__((target("avx512f"))) static inline __m512i crc_load512(const uint8_t *p, int check,
+                                                                     __mmask16 *bad)
 {
-    __m512i x0 = _mm512_xor_si512(_mm512_loadu_si512(p), _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)c)));
-    __m512i x1 = _mm512_loadu_si512(p + 64), x2 = _mm512_loadu_si512(p + 128);
-    __m512i x3 = _mm512_loadu_si512(p + 192);
+    __m512i v = _mm512_loadu_si512(p);
+    if (check) {
+        const __m512i e = _mm512_set1_epi32(0x7f800000);
+        *bad |= _mm512_cmpeq_epi32_mask(_mm512_and_si512(v, e), e);
+    }
+    return v;
+}
+
+/* n >= 256, a multiple of 16; with check, n a multiple of 256 (every byte
+ * then goes through crc_load512). */
+__attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.1"), always_inline)) static inline uint32_t
+crc_avx512_body(uint32_t c, const uint8_t *p, size_t n, int check, __mmask16 *bad)
+{
+    __m512i x0 = _mm512_xor_si512(crc_load512(p, check, bad),
+                                  _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)c)));
+    __m512i x1 = crc_load512(p + 64, check, bad), x2 = crc_load512(p + 128, check, bad);
+    __m512i x3 = crc_load512(p + 192, check, bad);
     __m512i k = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K_FOLD16_HI, (long long)K_FOLD16_LO));
     for (p += 256, n -= 256; n >= 256; p += 256, n -= 256) {
-        x0 = crc_fold512(x0, k, _mm512_loadu_si512(p));
-        x1 = crc_fold512(x1, k, _mm512_loadu_si512(p + 64));
-        x2 = crc_fold512(x2, k, _mm512_loadu_si512(p + 128));
-        x3 = crc_fold512(x3, k, _mm512_loadu_si512(p + 192));
+        x0 = crc_fold512(x0, k, crc_load512(p, check, bad));
+        x1 = crc_fold512(x1, k, crc_load512(p + 64, check, bad));
+        x2 = crc_fold512(x2, k, crc_load512(p + 128, check, bad));
+        x3 = crc_fold512(x3, k, crc_load512(p + 192, check, bad));
     }
     k = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K_FOLD4_HI, (long long)K_FOLD4_LO));
     x0 = crc_fold512(crc_fold512(crc_fold512(x0, k, x1), k, x2), k, x3);
@@ -112,6 +129,22 @@ crc_avx512(uint32_t c, const uint8_t *p, size_t n)
     for (; n >= 16; p += 16, n -= 16)
         y = crc_fold(y, k1, _mm_loadu_si128((const __m128i *)p));
     return crc_reduce(y);
+}
+
+__attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.1"))) static uint32_t
+crc_avx512(uint32_t c, const uint8_t *p, size_t n)
+{
+    return crc_avx512_body(c, p, n, 0, NULL);
+}
+
+/* crc_avx512 that also finds NaN/Inf; n a multiple of 256. */
+__attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.1"))) static uint32_t
+crc_avx512_finite(uint32_t c, const uint8_t *p, size_t n, bool *finite)
+{
+    __mmask16 bad = 0;
+    c = crc_avx512_body(c, p, n, 1, &bad);
+    *finite = !bad;
+    return c;
 }
 
 static int crc_have_avx512(void)
@@ -178,4 +211,31 @@ uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len)
         c = crc_update(c, (const uint8_t *)dst + off, n);
     }
     return c;
+}
+
+/* true if every 4-byte f32 in p[0, n) is finite (n a multiple of 4). */
+static bool crc_floats_finite(const uint8_t *p, size_t n)
+{
+    uint32_t bad = 0, u;
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        memcpy(&u, p + i, 4);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
+}
+
+uint32_t psync_wire_crc_finite(uint32_t crc, const void *data, size_t len, bool *finite)
+{
+    const uint8_t *p = data;
+    bool ok = true;
+#ifdef WIRE_CRC_SIMD
+    if (len >= 256 && crc_have_avx512()) {
+        size_t bulk = len & ~(size_t)255;
+        crc = ~crc_avx512_finite(~crc, p, bulk, &ok);
+        p += bulk;
+        len -= bulk;
+    }
+#endif
+    *finite = crc_floats_finite(p, len) && ok;
+    return crc_update(crc, p, len);
 }

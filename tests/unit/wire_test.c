@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -181,6 +182,35 @@ static void test_chunk_check(void **state)
     assert_int_equal(psync_wire_chunk_check(&h, data, 36, 64, 1000), PSYNC_EPROTO);
 }
 
+/* crc + finite check in one pass: the crc is zlib's and a NaN or Inf
+ * anywhere (bulk or tail, any lane) is found; finite data passes. */
+static void test_crc_finite(void **state)
+{
+    (void)state;
+    static float f[17000];
+    for (size_t i = 0; i < 17000; i++)
+        f[i] = (float)i * 0.5f - 100.0f;
+    size_t lens[] = {0, 4, 60, 252, 256, 260, 1024, 1028, 4100, 65536, 68000};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int i = 0; i < 11; i++) {
+        size_t n = lens[i];
+        bool ok = false;
+        uint32_t z = (uint32_t)crc32(0, (const Bytef *)f, (uInt)n);
+        assert_int_equal(psync_wire_crc_finite(0, f, n, &ok), z);
+        assert_true(ok);
+        size_t at[] = {0, n / 8, n / 4 - 1, n / 4 > 70 ? n / 4 - 70 : 0};
+        for (int j = 0; j < 4 && n; j++)
+            for (int b = 0; b < 3; b++) {
+                float keep = f[at[j]];
+                f[at[j]] = bad[b];
+                z = (uint32_t)crc32(0, (const Bytef *)f, (uInt)n);
+                assert_int_equal(psync_wire_crc_finite(0, f, n, &ok), z);
+                assert_false(ok);
+                f[at[j]] = keep;
+            }
+    }
+}
+
 /* The accelerated crc32 equals zlib's for every length and alignment. */
 static void test_crc_matches_zlib(void **state)
 {
@@ -264,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses_out_of_bounds),
         cmocka_unit_test(test_chunk_check),
         cmocka_unit_test(test_crc_matches_zlib),
+        cmocka_unit_test(test_crc_finite),
         cmocka_unit_test(test_error_names),
         cmocka_unit_test(test_docs_cover_table),
     };
