@@ -245,9 +245,9 @@ psync_err psync_client_connect(psync_client *c, const psync_model *model, int ti
                            (unsigned long long)backoff);
             if (pc_send_hello(c) == PSYNC_EBUSY) {
                 /* not connected yet (ZMQ_IMMEDIATE): retry soon, quietly */
-                c->last_hello_ms = now - backoff + 10;
+                c->last_hello_ms = now - backoff + 1;
                 attempt--;
-                pc_pump(c, 10);
+                pc_pump(c, 1);
                 continue;
             }
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
