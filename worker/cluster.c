@@ -156,7 +156,9 @@ void psync_cluster_catch_up(psync_cluster *c, psync_model *m, uint64_t train_n)
     if (!steps)
         return;
     m->state.epoch = m->state.samples_seen / train_n;
-    m->state.cursor = 0;
+    /* Resume mid-epoch (the blob's epoch permutation seed, if it has one)
+     * so a joiner stops at the same step as the workers it joins. */
+    m->state.cursor = psync_model_get_meta(m, "perm_seed") ? m->state.samples_seen % train_n : 0;
     PSYNC_INFO("caught_up", "version=%" PRIu64 " global_step=%" PRIu64 " samples_seen=%" PRIu64
                " opt_step=%" PRIu64 " epoch=%" PRIu64 " from=%s", v, steps,
                m->state.samples_seen, m->opt.step, m->state.epoch, from);

@@ -11,3 +11,9 @@ if(TARGET psyncd AND TARGET psync_client)
   add_dependencies(recovery_test psyncd)
   set_tests_properties(recovery_test PROPERTIES TIMEOUT 60 LABELS daemon)
 endif()
+if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
+  add_test(NAME chaos
+    COMMAND sh ${PROJECT_SOURCE_DIR}/tests/chaos/chaos.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+  set_tests_properties(chaos PROPERTIES TIMEOUT 180 LABELS slow
+    ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+endif()

@@ -152,6 +152,9 @@ psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t s
         return psync_fail(PSYNC_ECLOSED, "not a member (yet): connect first");
     if (c->rejoin)
         return psync_fail(PSYNC_EBUSY, "rejoining psyncd at %s", c->control_ep);
+    if (!c->layout) /* a restarted daemon collecting what its members hold */
+        return psync_fail(PSYNC_EBUSY, "psyncd at %s has no model yet (recovering)",
+                          c->control_ep);
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, c->inc);
     h.m = c->member;
