@@ -56,7 +56,9 @@ typedef enum psync_client_action {
  * 5555), else tcp://127.0.0.1:5555. Creates the ZeroMQ context (after
  * tuning malloc, process-wide, see docs/api.md) and connects both sockets;
  * nothing is sent yet. *out owned by the caller (psync_client_destroy).
- * PSYNC_ECONFIG for a bad endpoint, PSYNC_EIO, PSYNC_ENOMEM. */
+ * PSYNC_ECONFIG for a bad endpoint or security setting (plain to a
+ * non-loopback daemon, only one of key_file/server_key), key file errors
+ * (keys.h), PSYNC_EIO, PSYNC_ENOMEM. */
 psync_err psync_client_new(psync_client **out, const psync_client_opts *opts);
 
 /* Resolves the control and bulk endpoints as psync_client_new does (opts
@@ -71,8 +73,9 @@ void psync_client_destroy(psync_client **c);
 /* Says hello and waits for the welcome, resending with backoff (0.25 s
  * doubling to 5 s) and logging what it waits for. model (may be NULL) is
  * the model this process already has: its layout hash and merge version
- * are announced. timeout_ms < 0: forever. PSYNC_ETIMEOUT, or the daemon's
- * refusal (e.g. PSYNC_ELIMIT when the cluster is full). */
+ * are announced. timeout_ms < 0: forever. PSYNC_ETIMEOUT, PSYNC_EAUTH as
+ * soon as the daemon refuses our handshake (unless opts.retry_auth), or
+ * the daemon's refusal (e.g. PSYNC_ELIMIT when the cluster is full). */
 psync_err psync_client_connect(psync_client *c, const psync_model *model, int timeout_ms);
 
 /* The action of the last welcome (valid after connect). */
