@@ -17,3 +17,12 @@ if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
   set_tests_properties(chaos PROPERTIES TIMEOUT 180 LABELS slow
     ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
 endif()
+# Daemon and workers in separate network namespaces joined by veth pairs
+# (link-local 169.254.N.0/24), netem delay/loss where the kernel has it, a
+# partition of one worker that heals; skipped (77) without root or iproute2.
+if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
+  add_test(NAME netns_partition
+    COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/netns_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+  set_tests_properties(netns_partition PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
+    ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+endif()
