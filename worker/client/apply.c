@@ -33,13 +33,14 @@ static psync_err pc_ranges(psync_client *c, const psync_model *m, uint64_t layou
 bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t version,
                     uint64_t layout)
 {
-    if (c->mcopy_cap < len) {
-        uint8_t *p = realloc(c->mcopy, len);
+    if (c->mcopy_cap < len) { /* every byte is rewritten below or by the caller */
+        uint8_t *p = pc_buf_alloc(len);
         if (!p) {
             PSYNC_WARN("merged_copy_failed", "bytes=%llu version=%llu", (unsigned long long)len,
                        (unsigned long long)version);
             return false;
         }
+        free(c->mcopy);
         c->mcopy = p;
         c->mcopy_cap = len;
     }

@@ -94,6 +94,11 @@ void pc_stage_free(pc_stage *st);
 
 /* apply.c: applying a staged merged version to a model */
 psync_err pc_apply(psync_client *c, psync_model *m);
+/* A free()-able buffer of len bytes for a whole payload or blob, 64-byte
+ * aligned; past 2 MiB 2 MiB-aligned, asked for huge pages and pre-faulted
+ * (first touch of fresh 4 KiB pages ran at 0.35 GB/s here); NULL if out
+ * of memory (transfer.c). */
+uint8_t *pc_buf_alloc(uint64_t len);
 /* Keeps a copy of len bytes of a merged payload (version, layout) as the
  * one to upload on recovery. false (copy unchanged) when out of memory. */
 bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t version,

@@ -52,11 +52,7 @@ void pc_stage_free(pc_stage *st)
     st->hold = hold;
 }
 
-/* A staging buffer of len bytes. Past 2 MiB it is 2 MiB-aligned and asked
- * for huge pages: a joiner's fresh buffer is touched for the first time by
- * the receive copy, and faulting it 4 KiB at a time ran at 0.35 GB/s here
- * (the kernel may refuse huge pages: then it is an ordinary buffer). */
-static uint8_t *pc_stage_alloc(uint64_t len)
+uint8_t *pc_buf_alloc(uint64_t len)
 {
     const uint64_t huge = 2u << 20;
     if (len < huge)
@@ -88,7 +84,7 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
     }
     if (!st->hold && st->cap < h->total) {
         free(st->buf);
-        st->buf = pc_stage_alloc(h->total);
+        st->buf = pc_buf_alloc(h->total);
         st->cap = st->buf ? h->total : 0;
     }
     if (st->cap_chunks < n || (!st->hold && !st->buf))
