@@ -52,18 +52,6 @@ bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t
     return true;
 }
 
-/* Copies the staged frames (the whole merged payload) into the copy. */
-static void pc_keep_staged(psync_client *c, const pc_stage *st)
-{
-    if (!pc_keep_merged(c, NULL, st->total, st->version, st->layout))
-        return;
-    for (uint64_t k = 0, off = 0; k < st->n_chunks; k++) {
-        uint64_t n = zmq_msg_size((zmq_msg_t *)&st->frames[k]);
-        memcpy(c->mcopy + off, zmq_msg_data((zmq_msg_t *)&st->frames[k]), n);
-        off += n;
-    }
-}
-
 psync_err pc_apply(psync_client *c, psync_model *m)
 {
     pc_stage *st = &c->merged;
@@ -82,10 +70,13 @@ psync_err pc_apply(psync_client *c, psync_model *m)
     /* Written in place: a bootstrapped model's arena lives in the blob it
      * owns, so the engine's tensor pointers stay valid. */
     bool easgd = !strcmp(c->policy, "easgd");
+    bool keep = pc_keep_merged(c, NULL, st->total, st->version, st->layout);
     uint64_t cb = c->chunk_bytes;
     for (uint64_t k = 0; k < st->n_chunks; k++) {
         const uint8_t *src = zmq_msg_data(&st->frames[k]);
         uint64_t lo = k * cb, hi = lo + zmq_msg_size(&st->frames[k]);
+        if (keep) /* the whole chunk, kept for recovery, read while in cache */
+            memcpy(c->mcopy + lo, src, hi - lo);
         for (uint32_t i = 0; i < c->n_ranges; i++) {
             uint64_t a = c->ranges[i].off, b = a + c->ranges[i].len;
             a = a < lo ? lo : a;
@@ -99,7 +90,6 @@ psync_err pc_apply(psync_client *c, psync_model *m)
                 memcpy(m->payload + a, src + a - lo, b - a);
         }
     }
-    pc_keep_staged(c, st);
     pc_stage_drop(st);
     c->held = st->version;
     c->held_inc = c->inc;
