@@ -199,9 +199,11 @@ static psync_err cl_poll(psync_cluster *c, psync_model *m, int timeout_ms, bool 
 /* Sync: waits until the merge of the round we are in is applied. */
 static psync_err cl_wait_merge(psync_cluster *c, psync_model *m)
 {
-    uint64_t start = cl_now_ms();
+    uint64_t start = cl_now_ms(), inc = psync_client_incarnation(c->client);
     bool applied = false;
     while (!applied) {
+        if (psync_client_incarnation(c->client) != inc)
+            return PSYNC_OK; /* the daemon restarted: our round died with it */
         uint64_t waited = cl_now_ms() - start;
         if (c->o.stop && *c->o.stop)
             return PSYNC_OK; /* stopping: the caller ends the run */
