@@ -11,7 +11,7 @@ if(COMMAND psync_fuzz_target AND TARGET psyncd_core AND TARGET psync_client)
     # The in-process daemon keeps its members and model to the end, as
     # psyncd does at exit: no leak report for them.
     set_tests_properties(rogue_peer_fuzz_replay PROPERTIES LABELS daemon
-      ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1")
+      ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1;TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp:exitcode=66")
     add_executable(rogue_corpus_gen ${CMAKE_CURRENT_LIST_DIR}/rogue_corpus_gen.c)
     target_link_libraries(rogue_corpus_gen PRIVATE psync)
   endif()
