@@ -262,6 +262,44 @@ static void test_worker_wrong_server_key_exits(void **state)
     drop_keys();
 }
 
+/* `psync status KEYS ENDPOINT`: exit status; elapsed ms in *ms. */
+static int run_status(const kit_daemon *d, const char *key, const char *srv, uint64_t *ms)
+{
+    char cmd[1024], k[256], s[256];
+    path(k, sizeof k, key);
+    path(s, sizeof s, srv);
+    snprintf(cmd, sizeof cmd, "%s status --timeout-ms 3000 --key-file %s --server-key %s %s "
+             ">/dev/null 2>&1", PSYNC_CLI_PATH, k, s, d->control);
+    uint64_t t0 = now_ms();
+    int st = system(cmd);
+    *ms = now_ms() - t0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* psync status answers an allow-listed key; a refused key, a wrong server
+ * key or no CURVE at all exit 77 (EX_NOPERM) at once, not on the timeout. */
+static void test_status_with_curve(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    uint64_t ms = 0;
+    char cmd[512];
+    make_keys();
+    start_daemon(&d);
+    usleep(200000);
+    assert_int_equal(run_status(&d, "w1.key", "server.pub", &ms), 0);
+    assert_int_equal(run_status(&d, "rogue.key", "server.pub", &ms), 77);
+    assert_true(ms < 2000);
+    assert_int_equal(run_status(&d, "w1.key", "rogue.pub", &ms), 77);
+    assert_true(ms < 2000);
+    snprintf(cmd, sizeof cmd, "%s status --timeout-ms 3000 %s >/dev/null 2>&1", PSYNC_CLI_PATH,
+             d.control);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 77);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+    drop_keys();
+}
+
 /* Plain psyncd on a non-loopback bind is refused unless asked for. */
 static void test_plain_remote_needs_flag(void **state)
 {
@@ -291,6 +329,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_intruders_refused_workers_served, teardown),
         cmocka_unit_test_teardown(test_worker_wrong_server_key_exits, teardown),
+        cmocka_unit_test_teardown(test_status_with_curve, teardown),
         cmocka_unit_test(test_plain_remote_needs_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
