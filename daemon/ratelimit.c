@@ -26,8 +26,7 @@ struct psd_rate {
 psync_err psd_rate_new(psd *d)
 {
     d->rate = calloc(1, sizeof *d->rate);
-    if (!d->rate)
-        return psync_fail(PSYNC_ENOMEM, "rate table");
+    if (!d->rate) return psync_fail(PSYNC_ENOMEM, "rate table");
     d->rate->seed = psync_fnv1a64_u64(PSYNC_FNV_OFFSET, d->inc ^ psd_now_us());
     return PSYNC_OK;
 }
@@ -57,8 +56,7 @@ static psd_bucket *psd_rate_bucket(psd *d, uint64_t tag, uint64_t now)
 
 bool psd_rate_admit(psd *d, const uint8_t *rid, size_t len)
 {
-    if (!d->rate || !d->set.rate_per_s)
-        return true;
+    if (!d->rate || !d->set.rate_per_s) return true;
     uint64_t tag = psync_fnv1a64(d->rate->seed, rid, len);
     psd_bucket *b = psd_rate_bucket(d, tag, psd_now_us());
     if (b->tokens >= 1.0) {

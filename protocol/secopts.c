@@ -26,10 +26,8 @@ static psync_err secopts_curve(psync_security **out, const char *key, const char
     char server[PSYNC_KEY_Z85_LEN + 1];
     psync_err e;
     bool z85 = strlen(srv) == PSYNC_KEY_Z85_LEN && !psync_key_decode(srv, NULL);
-    if (!z85 && (e = psync_pubkey_load(srv, server)))
-        return e;
-    if ((e = psync_keypair_load(key, &kp)))
-        return e;
+    if (!z85 && (e = psync_pubkey_load(srv, server))) return e;
+    if ((e = psync_keypair_load(key, &kp))) return e;
     e = psync_security_client_new(out, &kp, z85 ? srv : server); /* logs security_curve */
     memset(&kp, 0, sizeof kp);
     return e;
@@ -40,17 +38,18 @@ psync_err psync_secopts_client(psync_security **out, const char *key_file, const
 {
     const char *key = secopts_env(key_file, "PSYNC_KEY_FILE");
     const char *srv = secopts_env(server_key, "PSYNC_SERVER_KEY");
-    bool remote = psync_security_required(endpoint) ||
-                  (endpoint2 && psync_security_required(endpoint2));
+    bool remote =
+        psync_security_required(endpoint) || (endpoint2 && psync_security_required(endpoint2));
     *out = NULL;
     if (!key != !srv)
-        return psync_fail(PSYNC_ECONFIG, "CURVE needs both --key-file (ours, psync keygen NAME) and "
-                                         "--server-key (psyncd's .pub file or Z85 key); got only %s",
+        return psync_fail(PSYNC_ECONFIG,
+                          "CURVE needs both --key-file (ours, psync keygen NAME) and "
+                          "--server-key (psyncd's .pub file or Z85 key); got only %s",
                           key ? "key_file" : "server_key");
-    if (key)
-        return secopts_curve(out, key, srv);
+    if (key) return secopts_curve(out, key, srv);
     if (remote && !secopts_plain_ok(insecure_plain))
-        return psync_fail(PSYNC_ECONFIG, "daemon %s is not loopback: give --key-file and "
+        return psync_fail(PSYNC_ECONFIG,
+                          "daemon %s is not loopback: give --key-file and "
                           "--server-key (docs/security.md) or, knowingly, --insecure-plain",
                           endpoint);
     PSYNC_WARN("security", "mode=plain remote=%s endpoint=%s", remote ? "true" : "false", endpoint);

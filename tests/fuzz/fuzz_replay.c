@@ -29,8 +29,7 @@ static int fr_replay(const char *path, unsigned *count)
     }
     static uint8_t data[1 << 20];
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t n = fread(data, 1, sizeof data, f);
     fclose(f);
     LLVMFuzzerTestOneInput(data, n);
@@ -46,8 +45,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "cannot read %s\n", argv[i]);
             return 1;
         }
-    if (psync_fuzz_replay_done)
-        psync_fuzz_replay_done();
+    if (psync_fuzz_replay_done) psync_fuzz_replay_done();
     printf("replayed %u inputs\n", count);
     return count ? 0 : 1;
 }

@@ -27,8 +27,7 @@ static void rg_record(rg_buf *o, psync_msg_type t, int bulk, size_t plen)
     h.crc = 1;
     h.samples = 1;
     snprintf(h.name, sizeof h.name, "rogue");
-    if (psync_wire_encode(&h, hb, sizeof hb, &hl))
-        return;
+    if (psync_wire_encode(&h, hb, sizeof hb, &hl)) return;
     o->b[o->n++] = (unsigned char)((bulk ? 1 : 0) | (plen ? 2 : 0) | 8);
     o->b[o->n++] = (unsigned char)hl;
     o->b[o->n++] = (unsigned char)(hl >> 8);

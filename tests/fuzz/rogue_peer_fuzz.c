@@ -50,23 +50,22 @@ static void rf_die(const char *what)
 /* psyncd as main.c starts it, minus signals, on ipc:// endpoints. */
 static void rf_daemon(rf_state *s)
 {
-    char *argv[] = {"psyncd", "--bind-control", s->ctl, "--bind-bulk", s->bulk, "--policy",
-                    "async", "--chunk-bytes", "4096", "--max-staleness", "1000000",
-                    "--rate-per-s", "20000", "--rate-burst", "20000", "--log-level", "error",
-                    "--member-timeout-ms", "600000"};
+    char *argv[] = {
+        "psyncd", "--bind-control", s->ctl,  "--bind-bulk",     s->bulk,   "--policy",
+        "async",  "--chunk-bytes",  "4096",  "--max-staleness", "1000000", "--rate-per-s",
+        "20000",  "--rate-burst",   "20000", "--log-level",     "error",   "--member-timeout-ms",
+        "600000"};
     psync_config *cfg = NULL;
     if (psd_settings_load(&s->d.set, (int)(sizeof argv / sizeof argv[0]), argv, &cfg))
         rf_die("settings");
     psync_config_destroy(&cfg);
     s->d.inc = 0x5eed0001;
     s->d.members = calloc(s->d.set.max_members, sizeof *s->d.members);
-    if (!s->d.members || psd_rate_new(&s->d) || psd_sockets_open(&s->d))
-        rf_die("daemon start");
+    if (!s->d.members || psd_rate_new(&s->d) || psd_sockets_open(&s->d)) rf_die("daemon start");
     psd_loop_timer(&s->d, 200, psd_members_tick);
     psd_loop_timer(&s->d, 20, psd_merge_tick);
     psd_loop_timer(&s->d, 50, psd_recover_tick); /* the timers of main.c's psd_start */
-    if (pthread_create(&s->loop, NULL, rf_loop, &s->d))
-        rf_die("thread");
+    if (pthread_create(&s->loop, NULL, rf_loop, &s->d)) rf_die("thread");
 }
 
 static void *rf_dealer(rf_state *s, const char *ep, const char *rid)
@@ -75,8 +74,7 @@ static void *rf_dealer(rf_state *s, const char *ep, const char *rid)
     int zero = 0;
     zmq_setsockopt(z, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(z, ZMQ_ROUTING_ID, rid, strlen(rid));
-    if (zmq_connect(z, ep))
-        rf_die("connect");
+    if (zmq_connect(z, ep)) rf_die("connect");
     return z;
 }
 
@@ -84,13 +82,10 @@ static void *rf_dealer(rf_state *s, const char *ep, const char *rid)
 static void rf_good_round(rf_state *s)
 {
     bool applied = false;
-    if (psync_client_publish(s->good, s->model, 1))
-        rf_die("good client publish");
+    if (psync_client_publish(s->good, s->model, 1)) rf_die("good client publish");
     for (int i = 0; i < 100 && !applied; i++)
-        if (psync_client_poll(s->good, s->model, 50, &applied))
-            rf_die("good client poll");
-    if (!applied)
-        rf_die("good client got no merge within 5 s");
+        if (psync_client_poll(s->good, s->model, 50, &applied)) rf_die("good client poll");
+    if (!applied) rf_die("good client got no merge within 5 s");
 }
 
 static rf_state *rf_init(void)
@@ -126,19 +121,15 @@ static bool rf_fix_header(const uint8_t *p, size_t n, const uint8_t *pl, size_t 
                           size_t *len)
 {
     psync_wire_hdr h;
-    if (psync_wire_decode(p, n, &h))
-        return false;
+    if (psync_wire_decode(p, n, &h)) return false;
     h.inc = rf->d.inc;
     if (h.m == 1)
         h.m = psync_client_member_id(rf->good);
     else if (h.m == 2 && rf->rogue_member)
         h.m = rf->rogue_member;
-    if (h.layout == 1)
-        h.layout = psync_model_layout_hash(rf->model);
-    if (h.total == 1)
-        h.total = rf->model->payload_len;
-    if (h.crc == 1 && pl)
-        h.crc = psync_wire_crc(pl, pn);
+    if (h.layout == 1) h.layout = psync_model_layout_hash(rf->model);
+    if (h.total == 1) h.total = rf->model->payload_len;
+    if (h.crc == 1 && pl) h.crc = psync_wire_crc(pl, pn);
     return !psync_wire_encode(&h, out, PSYNC_WIRE_MAX_HEADER, len);
 }
 
@@ -148,8 +139,7 @@ static size_t rf_send_one(const uint8_t *p, size_t n)
     const uint8_t *fr[4];
     size_t len[4], at = 1;
     uint8_t fixed[PSYNC_WIRE_MAX_HEADER];
-    if (n < 1)
-        return 0;
+    if (n < 1) return 0;
     int frames = 1 + ((p[0] >> 1) & 3);
     void *sock = p[0] & 1 ? rf->rogue_bulk : rf->rogue_ctl;
     for (int f = 0; f < frames; f++) {
@@ -175,8 +165,7 @@ static void rf_drain(void *sock)
     psync_wire_hdr h;
     zmq_msg_init(&m);
     for (int i = 0; i < 4096 && zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) >= 0; i++)
-        if (!psync_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), &h) &&
-            h.t == PSYNC_MSG_WELCOME)
+        if (!psync_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), &h) && h.t == PSYNC_MSG_WELCOME)
             rf->rogue_member = h.m;
     zmq_msg_close(&m);
 }
@@ -186,19 +175,16 @@ static void rf_probe(void)
 {
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
-    if (psync_wire_send(rf->probe, NULL, 0, &h, NULL, 0))
-        rf_die("probe send");
+    if (psync_wire_send(rf->probe, NULL, 0, &h, NULL, 0)) rf_die("probe send");
     zmq_pollitem_t it = {rf->probe, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, 2000) != 1)
-        rf_die("daemon did not answer a status request within 2 s");
+    if (zmq_poll(&it, 1, 2000) != 1) rf_die("daemon did not answer a status request within 2 s");
     rf_drain(rf->probe);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!rf)
-        rf = rf_init();
+    if (!rf) rf = rf_init();
     size_t at = 0, used;
     for (int i = 0; i < RF_MAX_MSGS && (used = rf_send_one(data + at, size - at)); i++)
         at += used;
@@ -206,8 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rf_drain(rf->rogue_ctl);
     rf_drain(rf->rogue_bulk);
     psync_client_poll(rf->good, rf->model, 0, NULL); /* heartbeats */
-    if (++rf->inputs % 64 == 0)
-        rf_good_round(rf);
+    if (++rf->inputs % 64 == 0) rf_good_round(rf);
     return 0;
 }
 
@@ -217,6 +202,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 void psync_fuzz_replay_done(void);
 void psync_fuzz_replay_done(void)
 {
-    if (rf)
-        rf_good_round(rf);
+    if (rf) rf_good_round(rf);
 }

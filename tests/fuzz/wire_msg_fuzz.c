@@ -18,8 +18,7 @@ typedef struct wm_in {
 
 static uint8_t wm_byte(wm_in *in)
 {
-    if (!in->n)
-        return 0;
+    if (!in->n) return 0;
     in->n--;
     return *in->p++;
 }
@@ -59,13 +58,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     psync_wire_hdr h, again;
     unsigned char buf[PSYNC_WIRE_MAX_HEADER], buf2[PSYNC_WIRE_MAX_HEADER];
     size_t len = 0, len2 = 0;
-    psync_wire_init(&h, (psync_msg_type)(1 + wm_byte(&in) % (PSYNC_MSG_COUNT_ - 1)),
-                    wm_u64(&in));
+    psync_wire_init(&h, (psync_msg_type)(1 + wm_byte(&in) % (PSYNC_MSG_COUNT_ - 1)), wm_u64(&in));
 #define PSYNC_WIRE_FIELD(id, kind, lo, hi, doc) WM_FILL_##kind(id, hi)
 #include "messages.def"
 #undef PSYNC_WIRE_FIELD
-    if (psync_wire_encode(&h, buf, sizeof buf, &len))
-        return 0; /* out of bounds: never sent */
+    if (psync_wire_encode(&h, buf, sizeof buf, &len)) return 0; /* out of bounds: never sent */
     if (psync_wire_decode(buf, len, &again) ||
         psync_wire_encode(&again, buf2, sizeof buf2, &len2) || len2 != len ||
         memcmp(buf, buf2, len))

@@ -97,8 +97,7 @@ static void fl_chunks(void *bulk, uint64_t inc, const uint8_t *junk, unsigned se
         h.crc = r ^ 0x5a5a;
         unsigned char hb[PSYNC_WIRE_MAX_HEADER];
         size_t hl = 0;
-        if (psync_wire_encode(&h, hb, sizeof hb, &hl))
-            continue;
+        if (psync_wire_encode(&h, hb, sizeof hb, &hl)) continue;
         bool pl = t == PSYNC_MSG_SNAPSHOT || t == PSYNC_MSG_MODEL;
         fl_send(bulk, hb, hl, pl ? junk : NULL, pl ? 4096 : 0);
     }
@@ -112,8 +111,7 @@ static void fl_storm(void *ctl)
         psync_wire_init(&h, i % 2 ? PSYNC_MSG_HELLO : PSYNC_MSG_STATUS_REQ, 0);
         unsigned char hb[PSYNC_WIRE_MAX_HEADER];
         size_t hl = 0;
-        if (!psync_wire_encode(&h, hb, sizeof hb, &hl))
-            fl_send(ctl, hb, hl, NULL, 0);
+        if (!psync_wire_encode(&h, hb, sizeof hb, &hl)) fl_send(ctl, hb, hl, NULL, 0);
     }
 }
 
@@ -156,10 +154,8 @@ static long rss_kb(pid_t pid)
     snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
     FILE *f = fopen(p, "r");
     while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmRSS:", 6))
-            kb = strtol(line + 6, NULL, 10);
-    if (f)
-        fclose(f);
+        if (!strncmp(line, "VmRSS:", 6)) kb = strtol(line + 6, NULL, 10);
+    if (f) fclose(f);
     return kb;
 }
 
@@ -195,8 +191,7 @@ static long round_ms(psync_client *a, psync_model *ma, psync_client *b, psync_mo
     uint64_t t0 = now_ms();
     kit_fill(ma, "w", v);
     kit_fill(mb, "w", v + 2);
-    if (psync_client_publish(a, ma, 1) || psync_client_publish(b, mb, 1))
-        return -1;
+    if (psync_client_publish(a, ma, 1) || psync_client_publish(b, mb, 1)) return -1;
     psync_client *cs[2] = {a, b};
     psync_model *ms[2] = {ma, mb};
     if (!kit_poll_all(cs, ms, 2, 8000) || kit_maxdiff(ma, "w", v + 1) > 1e-6 ||
@@ -268,8 +263,7 @@ static int teardown(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc == 6 && !strcmp(argv[1], "--flood"))
-        return flood_main(argv);
+    if (argc == 6 && !strcmp(argv[1], "--flood")) return flood_main(argv);
     if (RSS_QUARANTINE_KB) { /* ASan's freed-memory quarantine counts in RSS: keep it small */
         char opts[512];
         snprintf(opts, sizeof opts, "%s:quarantine_size_mb=16",

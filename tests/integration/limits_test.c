@@ -45,8 +45,7 @@ static void test_upload_over_max_tensors(void **state)
 static void test_upload_over_max_model_bytes(void **state)
 {
     (void)state;
-    static const char *const flags[] = {"--chunk-bytes", "4096", "--max-model-bytes", "8192",
-                                        NULL};
+    static const char *const flags[] = {"--chunk-bytes", "4096", "--max-model-bytes", "8192", NULL};
     upload_refused(flags, kit_model(N, 1.0f, 0.0f), "bad_chunk");
 }
 

@@ -76,14 +76,14 @@ static void start_daemon(kit_daemon *d)
     static char key[256], allow[256];
     path(key, sizeof key, "server.key");
     path(allow, sizeof allow, "allow");
-    const char *const flags[] = {"--chunk-bytes", "4096", "--key-file", key, "--allow-list",
-                                 allow, NULL};
+    const char *const flags[] = {"--chunk-bytes", "4096", "--key-file", key,
+                                 "--allow-list",  allow,  NULL};
     assert_int_equal(kit_daemon_start(d, flags), 0);
 }
 
 /* One sync round of a and b (w = va, vb, equal samples): both apply the mean. */
-static void round_two(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb,
-                      float va, float vb)
+static void round_two(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb, float va,
+                      float vb)
 {
     kit_fill(ma, "w", va);
     kit_fill(mb, "w", vb);
@@ -108,8 +108,12 @@ static void intruder_client(const kit_daemon *d, const char *key_file, const cha
 {
     psync_client *c = NULL;
     psync_model *m = NULL;
-    psync_client_opts o = {.control = d->control, .bulk = d->bulk, .name = "intruder",
-                           .rank = -1, .key_file = key_file, .server_key = server_key};
+    psync_client_opts o = {.control = d->control,
+                           .bulk = d->bulk,
+                           .name = "intruder",
+                           .rank = -1,
+                           .key_file = key_file,
+                           .server_key = server_key};
     uint64_t t0 = now_ms();
     assert_int_equal(psync_client_new(&c, &o), PSYNC_OK);
     assert_int_equal(psync_client_connect(c, NULL, 5000), PSYNC_EAUTH);
@@ -268,8 +272,10 @@ static int run_status(const kit_daemon *d, const char *key, const char *srv, uin
     char cmd[1024], k[256], s[256];
     path(k, sizeof k, key);
     path(s, sizeof s, srv);
-    snprintf(cmd, sizeof cmd, "%s status --timeout-ms 3000 --key-file %s --server-key %s %s "
-             ">/dev/null 2>&1", PSYNC_CLI_PATH, k, s, d->control);
+    snprintf(cmd, sizeof cmd,
+             "%s status --timeout-ms 3000 --key-file %s --server-key %s %s "
+             ">/dev/null 2>&1",
+             PSYNC_CLI_PATH, k, s, d->control);
     uint64_t t0 = now_ms();
     int st = system(cmd);
     *ms = now_ms() - t0;
