@@ -20,6 +20,7 @@ void psd_control_welcome(psd *d, psd_member *m, const char *action)
     h.heartbeat_ms = (uint64_t)d->set.heartbeat_ms;
     h.timeout_ms = (uint64_t)d->set.member_timeout_ms;
     h.chunk_bytes = d->set.chunk_bytes;
+    h.epoch = d->epoch;
     psync_wire_send(d->control, m->rid, m->rid_len, &h, NULL, ZMQ_DONTWAIT);
 }
 
@@ -49,6 +50,8 @@ static const char *psd_hello_action(psd *d, psd_member *m)
 static void psd_on_hello(psd *d, psd_msg *msg)
 {
     psd_member *m;
+    if (!psd_standby_admit(d, msg->rid, msg->rid_len, msg->h.epoch))
+        return;
     psync_err e = psd_member_join(d, msg->rid, msg->rid_len, &m);
     if (e) {
         psd_refuse(d, d->control, msg->rid, msg->rid_len, PSD_R_FULL, e, "hello");
@@ -80,6 +83,7 @@ static void psd_on_heartbeat(psd *d, psd_msg *msg)
     psync_wire_init(&h, PSYNC_MSG_HEARTBEAT_ACK, d->inc);
     h.version = d->version;
     h.layout = d->layout;
+    h.epoch = d->epoch;
     psync_wire_send(d->control, m->rid, m->rid_len, &h, NULL, ZMQ_DONTWAIT);
 }
 

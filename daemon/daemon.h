@@ -63,6 +63,8 @@ typedef struct psd_settings {
     uint32_t async_members;     /* async: N of the weight (0: largest membership seen) */
     int64_t recovery_window_ms; /* no model: wait this long after the first hello */
     uint32_t expected_members;  /* ... or until this many said hello (0: window only) */
+    char standby_of[256];       /* primary's control endpoint: run as its standby */
+    int64_t standby_silence_ms; /* promote after the primary is silent this long */
     bool merge_slots;
     /* security (sockets.c) and hard limits (docs/security.md) */
     char key_file[512], allow_list[512];
@@ -177,6 +179,11 @@ struct psd {
     uint64_t recover_until_ms;  /* end of the collection window (0: not opened) */
     uint32_t peak_members;    /* largest attached membership seen (async weight) */
     uint64_t samples_total;   /* samples of every complete snapshot since start */
+    /* lineage epoch and standby (standby.c, docs/recovery.md) */
+    uint64_t epoch;           /* 1, or a promoted standby's primary epoch + 1 */
+    bool standby, fenced;     /* not serving yet / a higher epoch exists: exit */
+    void *watch;              /* standby: DEALER to the primary's control */
+    uint64_t primary_epoch, primary_version, primary_seen_ms;
     /* counters */
     uint64_t refused[PSD_R_COUNT_];
     uint64_t merges, snapshots_in, bytes_in, bytes_out;
@@ -350,6 +357,18 @@ bool psd_recover_newer(psd *d, psd_member *m);
 void psd_recover_tick(psd *d);
 /* Keeps the template's training state current from a complete snapshot. */
 void psd_recover_note(psd *d, const psd_inbound *in);
+
+/* --- standby.c: hot standby of another psyncd, epochs, fencing --- */
+/* Sets the epoch (1) or, with standby_of, opens the watch socket and
+ * starts as a standby. PSYNC_EIO naming the endpoint. */
+psync_err psd_standby_open(psd *d);
+void psd_standby_close(psd *d);
+/* Timer: asks the primary for its status; promotes after its silence. */
+void psd_standby_tick(psd *d);
+/* Hello from a member: false (refused, answered) if this daemon is a
+ * standby or the member has seen a higher epoch (then it fences itself:
+ * refuses everyone and stops). */
+bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoch);
 
 /* --- control.c / bulk.c: message dispatch per socket --- */
 void psd_control_readable(psd *d);

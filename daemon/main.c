@@ -35,13 +35,15 @@ static int psd_start(psd *d)
     d->members = calloc(d->set.max_members, sizeof *d->members);
     if (!d->members || psd_rate_new(d))
         return EX_OSERR;
-    if ((e = psd_sockets_open(d))) {
+    if ((e = psd_sockets_open(d)) || (e = psd_standby_open(d))) {
         PSYNC_ERROR("bind_failed", "error=%s detail=\"%s\"", psync_wire_err_name(e), psync_errdetail());
         return e == PSYNC_ECONFIG ? EX_CONFIG : EX_UNAVAILABLE;
     }
     psd_loop_timer(d, (uint64_t)(d->set.heartbeat_ms < 200 ? d->set.heartbeat_ms : 200), psd_members_tick);
     psd_loop_timer(d, 20, psd_merge_tick);
     psd_loop_timer(d, 50, psd_recover_tick);
+    psd_loop_timer(d, (uint64_t)(d->set.heartbeat_ms < 200 ? d->set.heartbeat_ms : 200),
+                   psd_standby_tick);
     PSYNC_INFO("started", "version=%s control=%s bulk=%s policy=%s inc=%016llx pid=%d",
                PSYNC_VERSION_STRING, d->set.bind_control, d->set.bind_bulk,
                psd_policy_name(d->set.policy), (unsigned long long)d->inc, (int)getpid());
@@ -52,9 +54,10 @@ static int psd_start(psd *d)
     e = psd_loop_run(d);
     PSYNC_INFO("stopped", "signal=%d version=%llu merges=%llu", (int)d->stopping,
                (unsigned long long)d->version, (unsigned long long)d->merges);
+    psd_standby_close(d);
     psd_sockets_close(d, 0);
     psd_rate_destroy(d);
-    return e ? EX_SOFTWARE : 0;
+    return e ? EX_SOFTWARE : d->fenced ? EX_TEMPFAIL : 0;
 }
 
 int main(int argc, char **argv)

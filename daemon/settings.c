@@ -26,6 +26,10 @@ static const psync_cfg_def psd_table[] = {
      "no model yet: after the first hello, collect hellos this long, then restore the newest"},
     {"expected_members", PSYNC_CFG_INT, "0", 0, 65536,
      "close the recovery window early once this many members said hello (0: never)"},
+    {"standby_of", PSYNC_CFG_STR, "", 1, 0,
+     "run as a hot standby of the psyncd at this control endpoint (docs/recovery.md)"},
+    {"standby_silence_ms", PSYNC_CFG_INT, "3000", 100, 3600000,
+     "standby: promote (epoch + 1) after the primary is silent this long"},
     {"merge_slots", PSYNC_CFG_BOOL, "true", 1, 0,
      "merge f32 optimizer slots as well as params"},
     {"chunk_bytes", PSYNC_CFG_INT, "4194304", 4096, 268435456,
@@ -132,6 +136,8 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
     s->async_members = (uint32_t)psync_config_int(c, "async_members");
     s->recovery_window_ms = psync_config_int(c, "recovery_window_ms");
     s->expected_members = (uint32_t)psync_config_int(c, "expected_members");
+    snprintf(s->standby_of, sizeof s->standby_of, "%s", psync_config_str(c, "standby_of"));
+    s->standby_silence_ms = psync_config_int(c, "standby_silence_ms");
     s->chunk_bytes = (uint64_t)psync_config_int(c, "chunk_bytes");
     s->max_message_bytes = (uint64_t)psync_config_int(c, "max_message_bytes");
     s->max_model_bytes = (uint64_t)psync_config_int(c, "max_model_bytes");

@@ -39,8 +39,11 @@ static void psd_status_pack(msgpack_packer *pk, const psd *d)
     psync_security_counts sc = {0, 0};
     if (d->sec)
         psync_security_counts_get(d->sec, &sc);
-    msgpack_pack_map(pk, 15);
+    msgpack_pack_map(pk, 17);
     psd_kv_u(pk, "inc", d->inc);
+    psd_kv_u(pk, "epoch", d->epoch);
+    psync_mp_pack_cstr(pk, "role");
+    psync_mp_pack_cstr(pk, d->standby ? "standby" : "primary");
     psync_mp_pack_cstr(pk, "security");
     psync_mp_pack_cstr(pk, !d->sec || psync_security_is_plain(d->sec) ? "plain" : "curve");
     psd_kv_u(pk, "auth_accepted", sc.accepted);
@@ -79,6 +82,7 @@ void psd_status_reply(psd *d, const uint8_t *rid, size_t rid_len)
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_STATUS, d->inc);
     h.version = d->version;
+    h.epoch = d->epoch;
     if (psync_wire_send(d->control, rid, rid_len, &h, &doc, ZMQ_DONTWAIT))
         zmq_msg_close(&doc);
 }

@@ -17,7 +17,7 @@ SRC=$1 BUILD=$2 SEED=${3:-${PSYNC_CHAOS_SEED:-1}}
 PSYNCD=$BUILD/daemon/psyncd WORKER=$BUILD/worker/psync-worker PSYNC=$BUILD/cli/psync
 DATA=${PSYNC_DATA_DIR:-/usr/share/datasets/fashion-mnist}
 MODEL=$SRC/deploy/models/mlp.psync
-EPOCHS=40 T_END=${PSYNC_CHAOS_SECONDS:-40} MAX_RSS_KB=262144
+EPOCHS=40 T_END=${PSYNC_CHAOS_SECONDS:-45} MAX_RSS_KB=262144
 LOGS=$(mktemp -d /tmp/psync-chaos.XXXXXX)
 PIDS= SAMPLER=
 say() { printf '[chaos %s] %s\n' "$(date +%H:%M:%S)" "$*"; }

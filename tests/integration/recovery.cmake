@@ -2,14 +2,18 @@
 # the newest merged version its workers hold, with fencing (recovery_test);
 # the chaos harness kills workers and the daemon at random while a cluster
 # trains (tests/chaos/chaos.sh, label slow).
+# recovery_test, standby_test (a hot standby psyncd: failover of workers
+# given both addresses, split-brain fencing): real daemons + client library.
 if(TARGET psyncd AND TARGET psync_client)
-  psync_unit_test(recovery_test
-    SOURCES ${CMAKE_CURRENT_LIST_DIR}/recovery_test.c ${CMAKE_CURRENT_LIST_DIR}/cluster_kit.c
-    LIBS psync_client psync)
-  target_compile_definitions(recovery_test PRIVATE PSYNCD_PATH="$<TARGET_FILE:psyncd>")
-  target_include_directories(recovery_test PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-  add_dependencies(recovery_test psyncd)
-  set_tests_properties(recovery_test PROPERTIES TIMEOUT 60 LABELS daemon)
+  foreach(t recovery_test standby_test)
+    psync_unit_test(${t}
+      SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c ${CMAKE_CURRENT_LIST_DIR}/cluster_kit.c
+      LIBS psync_client psync)
+    target_compile_definitions(${t} PRIVATE PSYNCD_PATH="$<TARGET_FILE:psyncd>")
+    target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
+    add_dependencies(${t} psyncd)
+    set_tests_properties(${t} PROPERTIES TIMEOUT 60 LABELS daemon)
+  endforeach()
 endif()
 if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
   add_test(NAME chaos

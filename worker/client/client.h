@@ -16,6 +16,8 @@
 /* A chunked stream being received: MERGED keeps the received frames as
  * they are (hold: no copy until applied), BOOTSTRAP assembles the blob
  * into one buffer. Latest version wins. */
+#define PC_MAX_EPS 4
+
 typedef struct pc_stage {
     bool hold;
     uint8_t *buf;        /* !hold: the assembled bytes */
@@ -57,9 +59,28 @@ struct psync_client {
     uint64_t ranges_layout;
     psync_err last_err;
     char last_detail[600];
+    /* failover.c: daemon endpoints (primary, standbys) and epochs */
+    char eps[PC_MAX_EPS][256];
+    uint32_t n_eps, cur_ep;
+    psync_client_opts opts;          /* as given, strings copied below */
+    char key_file[512], server_key[512];
+    uint64_t epoch;                  /* highest daemon epoch seen */
+    bool failover_pending;           /* switch endpoint after this receive */
+    uint64_t boot_inc;               /* incarnation a bootstrap was asked of */
 };
 
 uint64_t pc_now_ms(void);
+
+/* failover.c */
+/* Keeps o (strings copied) and splits a control list "A,B" (at most
+ * PC_MAX_EPS) into c->eps; *first is o with the first endpoint. */
+psync_err pc_failover_init(psync_client *c, const psync_client_opts *o, psync_client_opts *first);
+/* Closes the sockets and connects to the next endpoint (with one endpoint:
+ * only rejoins); logs why. */
+void pc_failover(psync_client *c, const char *why);
+/* true (and a failover is pending) if a daemon's epoch is below the
+ * highest seen; else records it. */
+bool pc_epoch_stale(psync_client *c, uint64_t epoch);
 
 /* sockets.c */
 psync_err pc_endpoints(psync_client *c, const psync_client_opts *o);

@@ -34,7 +34,11 @@ static bool pc_layout_or_upload(const psync_client *c)
 {
     return pc_has_layout(c) || c->upload_asked;
 }
-static bool pc_boot_done(const psync_client *c) { return c->boot.complete || c->last_err; }
+/* Done, refused, or the daemon restarted (the request died with it). */
+static bool pc_boot_done(const psync_client *c)
+{
+    return c->boot.complete || c->last_err || (c->welcomed && !c->rejoin && c->inc != c->boot_inc);
+}
 
 /* The model to upload: m itself, or (after a merge) m's graph, optimizer
  * and state around the last merged payload we received, numbered with its
@@ -91,19 +95,25 @@ psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int t
 
 psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout_ms)
 {
-    psync_err e = pc_wait(c, pc_has_layout, timeout_ms, "a model (announce)");
-    if (e)
-        return e;
-    psync_wire_hdr h;
-    psync_wire_init(&h, PSYNC_MSG_BOOTSTRAP_REQ, c->inc);
-    h.m = c->member;
-    c->last_err = PSYNC_OK;
+    psync_err e = PSYNC_OK;
     c->boot.complete = false;
-    if ((e = psync_wire_send(c->bulk, NULL, 0, &h, NULL, 0)) ||
-        (e = pc_wait(c, pc_boot_done, timeout_ms, "the bootstrap blob")))
-        return e;
+    for (int tries = 0; !c->boot.complete && tries < 10; tries++) {
+        if ((e = pc_wait(c, pc_has_layout, timeout_ms, "a model (announce)")))
+            return e;
+        psync_wire_hdr h;
+        psync_wire_init(&h, PSYNC_MSG_BOOTSTRAP_REQ, c->inc);
+        h.m = c->member;
+        c->last_err = PSYNC_OK;
+        c->boot_inc = c->inc;
+        if ((e = psync_wire_send(c->bulk, NULL, 0, &h, NULL, 0)) ||
+            (e = pc_wait(c, pc_boot_done, timeout_ms, "the bootstrap blob")))
+            return e;
+        if (c->last_err)
+            break;
+    }
     if (!c->boot.complete)
-        return psync_fail(c->last_err, "bootstrap refused: %s", c->last_detail);
+        return psync_fail(c->last_err ? c->last_err : PSYNC_ETIMEOUT, "bootstrap refused: %s",
+                          c->last_detail);
     psync_model *m = NULL;
     if ((e = psync_blob_decode(c->boot.buf, c->boot.total, NULL, PSYNC_DECODE_TAKE, &m)))
         return e;

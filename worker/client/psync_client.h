@@ -28,7 +28,11 @@
 typedef struct psync_client psync_client;
 
 typedef struct psync_client_opts {
-    const char *control;  /* "tcp://host:5555"; NULL: from the environment */
+    const char *control;  /* "tcp://host:5555"; NULL: from the environment.
+                           * "A,B" (up to 4): a primary and its standbys;
+                           * the client fails over to the next when the
+                           * current one is silent for the member timeout,
+                           * is a standby or fenced (docs/recovery.md) */
     const char *bulk;     /* NULL: control's port + 1 (ipc://P -> ipc://P.bulk) */
     const char *name;     /* NULL: "hostname:pid" */
     int rank;             /* -1: from RANK or SLURM_PROCID, else -1 */

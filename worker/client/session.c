@@ -23,6 +23,7 @@ psync_err pc_send_hello(psync_client *c)
     h.held = c->held;
     h.held_inc = c->held_inc;
     h.model_bytes = c->my_model_bytes;
+    h.epoch = c->epoch;
     c->last_hello_ms = pc_now_ms();
     return pc_send(c, c->control, &h);
 }
@@ -30,6 +31,10 @@ psync_err pc_send_hello(psync_client *c)
 void pc_tick(psync_client *c)
 {
     uint64_t now = pc_now_ms();
+    if (c->n_eps > 1 && now - c->last_heard_ms > c->timeout_ms) {
+        pc_failover(c, "silent");
+        now = pc_now_ms();
+    }
     if (c->rejoin && now - c->last_hello_ms >= c->rejoin_backoff_ms) {
         /* backoff: 250 ms doubling to 5 s while the daemon does not answer */
         if (pc_send_hello(c) != PSYNC_EBUSY && c->last_hello_ms)
@@ -53,6 +58,8 @@ void pc_tick(psync_client *c)
 
 static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
 {
+    if (pc_epoch_stale(c, h->epoch))
+        return; /* a daemon a standby replaced: never go back to it */
     bool first = !c->welcomed || c->inc != h->inc;
     /* held is kept across daemon incarnations: version numbers continue
      * (the daemon restores the newest held version), so a merged version
@@ -90,6 +97,9 @@ static void pc_on_error(psync_client *c, const psync_wire_hdr *h)
     c->last_err = psync_wire_err_parse(h->code);
     snprintf(c->last_detail, sizeof c->last_detail, "%s (refused %s)", h->detail, h->ref);
     PSYNC_WARN("daemon_refused", "code=%s ref=%s detail=\"%s\"", h->code, h->ref, h->detail);
+    if ((c->last_err == PSYNC_EBUSY && strstr(h->detail, "standby")) ||
+        (c->last_err == PSYNC_ESTALE && strstr(h->detail, "fenced")))
+        c->failover_pending = c->n_eps > 1;
     if (c->last_err == PSYNC_ENOTFOUND ||
         (c->last_err == PSYNC_ESTALE && strstr(h->detail, "incarnation"))) {
         c->rejoin = true;
@@ -110,6 +120,9 @@ static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pay
     switch (h->t) {
     case PSYNC_MSG_WELCOME: pc_on_welcome(c, h); break;
     case PSYNC_MSG_HEARTBEAT_ACK:
+        if (pc_epoch_stale(c, h->epoch))
+            break;
+        /* fall through */
     case PSYNC_MSG_ANNOUNCE:
         c->dversion = h->version;
         c->layout = h->layout;
@@ -154,14 +167,21 @@ static bool pc_recv_one(psync_client *c, void *sock)
 
 psync_err pc_pump(psync_client *c, int timeout_ms)
 {
-    zmq_pollitem_t it[2] = {{c->control, 0, ZMQ_POLLIN, 0}, {c->bulk, 0, ZMQ_POLLIN, 0}};
     pc_tick(c);
+    if (!c->control) { /* a failover could not open the sockets: next one */
+        pc_failover(c, "no socket");
+        zmq_poll(NULL, 0, timeout_ms);
+        return PSYNC_OK;
+    }
+    zmq_pollitem_t it[2] = {{c->control, 0, ZMQ_POLLIN, 0}, {c->bulk, 0, ZMQ_POLLIN, 0}};
     if (zmq_poll(it, 2, timeout_ms) < 0 && zmq_errno() != EINTR)
         return psync_fail(PSYNC_EIO, "zmq_poll: %s", zmq_strerror(zmq_errno()));
-    while (pc_recv_one(c, c->control))
+    while (!c->failover_pending && pc_recv_one(c, c->control))
         ;
-    for (int i = 0; i < 256 && pc_recv_one(c, c->bulk); i++)
+    for (int i = 0; i < 256 && !c->failover_pending && pc_recv_one(c, c->bulk); i++)
         ;
+    if (c->failover_pending)
+        pc_failover(c, "refused");
     return PSYNC_OK;
 }
 
@@ -182,9 +202,13 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
     c->timeout_ms = 10000;
     c->rejoin_backoff_ms = 250;
     c->merged.hold = true; /* apply straight from the received frames */
-    psync_err e = pc_endpoints(c, opts);
+    psync_client_opts first;
+    c->last_heard_ms = pc_now_ms();
+    psync_err e = pc_failover_init(c, opts, &first);
     if (!e)
-        e = pc_sockets_open(c, opts);
+        e = pc_endpoints(c, &first);
+    if (!e)
+        e = pc_sockets_open(c, &first);
     if (e) {
         psync_client_destroy(&c);
         return e;

@@ -1,0 +1,101 @@
+/* standby.c: lineage epochs and the hot standby (docs/recovery.md). A
+ * daemon starts at epoch 1. With standby_of it is a standby: it refuses
+ * members and asks the primary for its status every tick; once the primary
+ * has been silent for standby_silence_ms it promotes itself to the
+ * primary's epoch + 1 and serves (restoring the model from the workers that
+ * fail over to it). A daemon that hears a hello carrying a higher epoch has
+ * been replaced: it fences itself (refuses everyone) and stops. */
+#include <signal.h>
+#include <string.h>
+
+#include "daemon.h"
+
+psync_err psd_standby_open(psd *d)
+{
+    int zero = 0, hwm = 4;
+    d->epoch = 1;
+    if (!d->set.standby_of[0])
+        return PSYNC_OK;
+    d->watch = zmq_socket(d->ctx, ZMQ_DEALER);
+    if (!d->watch || zmq_setsockopt(d->watch, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_setsockopt(d->watch, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
+        zmq_connect(d->watch, d->set.standby_of))
+        return psync_fail(PSYNC_EIO, "standby_of %s: %s", d->set.standby_of,
+                          zmq_strerror(zmq_errno()));
+    d->standby = true;
+    d->primary_seen_ms = psd_now_ms();
+    PSYNC_INFO("standby", "primary=%s silence_ms=%lld", d->set.standby_of,
+               (long long)d->set.standby_silence_ms);
+    return PSYNC_OK;
+}
+
+void psd_standby_close(psd *d)
+{
+    if (d->watch)
+        zmq_close(d->watch);
+    d->watch = NULL;
+}
+
+/* Reads the primary's STATUS replies: it is alive, at this epoch. */
+static void psd_standby_drain(psd *d, uint64_t now)
+{
+    zmq_msg_t fr[PSYNC_WIRE_MAX_FRAMES];
+    int n;
+    bool extra;
+    psync_wire_hdr h;
+    while (!psync_wire_recv(d->watch, fr, &n, &extra)) {
+        if (n >= 1 && !psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), &h) &&
+            h.t == PSYNC_MSG_STATUS) {
+            d->primary_seen_ms = now;
+            d->primary_epoch = h.epoch;
+            d->primary_version = h.version;
+        }
+        for (int i = 0; i < n; i++)
+            zmq_msg_close(&fr[i]);
+    }
+}
+
+void psd_standby_tick(psd *d)
+{
+    if (!d->standby)
+        return;
+    uint64_t now = psd_now_ms();
+    psd_standby_drain(d, now);
+    if (now - d->primary_seen_ms > (uint64_t)d->set.standby_silence_ms) {
+        d->epoch = (d->primary_epoch ? d->primary_epoch : 1) + 1;
+        d->standby = false;
+        psd_standby_close(d);
+        PSYNC_WARN("promoted", "epoch=%llu primary=%s silent_ms=%llu primary_version=%llu",
+                   (unsigned long long)d->epoch, d->set.standby_of,
+                   (unsigned long long)(now - d->primary_seen_ms),
+                   (unsigned long long)d->primary_version);
+        return;
+    }
+    psync_wire_hdr h;
+    psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
+    psync_wire_send(d->watch, NULL, 0, &h, NULL, ZMQ_DONTWAIT); /* dropped if not connected */
+}
+
+bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoch)
+{
+    psync_err e;
+    if (epoch > d->epoch && !d->standby && !d->fenced) {
+        d->fenced = true;
+        d->stopping = SIGTERM;
+        PSYNC_WARN("fenced", "epoch=%llu seen_epoch=%llu action=\"refuse everyone, stop\"",
+                   (unsigned long long)d->epoch, (unsigned long long)epoch);
+    }
+    if (d->fenced || (d->standby && epoch > d->epoch)) {
+        e = psync_fail(PSYNC_ESTALE, "epoch %llu is newer than this daemon's %llu: fenced",
+                       (unsigned long long)epoch, (unsigned long long)d->epoch);
+        psd_refuse(d, d->control, rid, rid_len, PSD_R_STALE, e, "hello");
+        return false;
+    }
+    if (d->standby) {
+        e = psync_fail(PSYNC_EBUSY, "standby of %s: not serving until promoted",
+                       d->set.standby_of);
+        psd_refuse(d, d->control, rid, rid_len, PSD_R_STATE, e, "hello");
+        return false;
+    }
+    return true;
+}
