@@ -40,7 +40,8 @@ static void mf_set_out(mf_layer_ctx *c, uint32_t rank, const uint64_t *dims)
 {
     c->out.rank = rank;
     c->out.dtype = PSYNC_DTYPE_F32;
-    memcpy(c->out.dims, dims, rank * sizeof *dims);
+    if (rank)  /* a scalar output passes no dims (NULL) */
+        memcpy(c->out.dims, dims, rank * sizeof *dims);
 }
 
 /* Reads init=he|glorot|zeros into the node (default he). */
