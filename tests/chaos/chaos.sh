@@ -3,10 +3,11 @@
 # over 127.0.0.1 while a seeded schedule SIGKILLs random workers (restarted
 # as hot joiners with no model file) and the daemon (restarted empty on the
 # same address: it restores the newest merged version from the workers).
-# Training is time-boxed: at T_END every worker gets SIGTERM together (a
+# Training is boxed by merged version: once the cluster reaches V_END (500
+# sync rounds, ~16 epochs per worker) every worker gets SIGTERM together (a
 # drained stop), so the final merged model averages every replica instead
 # of being the last replica left (workers restarted mid-run do not finish
-# their epochs at the same moment as the others).
+# their epochs at the same moment as the others). Bounded by T_MAX.
 # Passes if the final merged model is >= 88% accurate, no process we did
 # not kill died (exit status and signal), the merged version never goes
 # back (psync status --json samples: per incarnation, and never below a
@@ -17,7 +18,7 @@ SRC=$1 BUILD=$2 SEED=${3:-${PSYNC_CHAOS_SEED:-1}}
 PSYNCD=$BUILD/daemon/psyncd WORKER=$BUILD/worker/psync-worker PSYNC=$BUILD/cli/psync
 DATA=${PSYNC_DATA_DIR:-/usr/share/datasets/fashion-mnist}
 MODEL=$SRC/deploy/models/mlp.psync
-EPOCHS=40 T_END=${PSYNC_CHAOS_SECONDS:-45} MAX_RSS_KB=262144
+EPOCHS=60 V_END=${PSYNC_CHAOS_VERSIONS:-500} T_MAX=150 MAX_RSS_KB=262144
 LOGS=$(mktemp -d /tmp/psync-chaos.XXXXXX)
 PIDS= SAMPLER=
 say() { printf '[chaos %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -120,8 +121,12 @@ for ev in $SCHEDULE; do
         start_worker "$r" joiner
     fi
 done
-while [ $(($(date +%s) - START)) -lt "$T_END" ] && [ "$(running)" -gt 0 ]; do sleep 0.2; done
-say "t=${T_END}s SIGTERM every worker (time-boxed training)"
+version() { v=$(tail -n 1 "$LOGS/samples" 2>/dev/null | cut -d' ' -f2); echo "${v:-0}"; }
+while [ "$(version)" -lt "$V_END" ] && [ $(($(date +%s) - START)) -lt "$T_MAX" ] &&
+      [ "$(running)" -gt 0 ]; do
+    sleep 0.2
+done
+say "t=$(($(date +%s) - START))s version=$(version): SIGTERM every worker (training boxed by version)"
 for r in 0 1 2; do eval "p=\$W$r"; kill -TERM "$p" 2>/dev/null || true; done
 
 # --- every worker we did not kill must exit 0 ----------------------------------
