@@ -18,7 +18,14 @@ TAG=psn$$ PIDS=
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" = 0 ] || skip "needs root for ip netns"
 command -v ip >/dev/null && command -v tc >/dev/null || skip "needs ip and tc (iproute2)"
+# Namespaces of an earlier run that was killed before its cleanup (ctest
+# timeout): psn<pid><d|0-2> whose pid is gone.
+for ns in $(ip netns list 2>/dev/null | sed -n 's/^\(psn[0-9]*[d0-2]\)\( .*\)\{0,1\}$/\1/p'); do
+    pid=$(echo "$ns" | sed 's/^psn\([0-9]*\)[d0-2]$/\1/')
+    kill -0 "$pid" 2>/dev/null || ip netns del "$ns" 2>/dev/null || true
+done
 ip netns add "${TAG}d" 2>/dev/null || skip "ip netns add refused (no CAP_SYS_ADMIN?)"
+START=$(date +%s)
 LOGS=$(mktemp -d /tmp/psync-netns.XXXXXX)
 cleanup() {
     trap - EXIT INT TERM
@@ -76,9 +83,9 @@ status() {
 d = json.load(sys.stdin)
 print(len(d["members"]) if sys.argv[1] == "members" else d[sys.argv[1]])' "$1" 2>/dev/null || echo -1
 }
-wait_for() { # FIELD OP VALUE SECONDS
+wait_for() { # FIELD OP VALUE SECONDS (and never past 50 s of the whole test)
     i=0
-    while [ $i -lt $(($4 * 5)) ]; do
+    while [ $i -lt $(($4 * 5)) ] && [ $(($(date +%s) - START)) -lt 50 ]; do
         v=$(status "$1")
         [ "$v" -ge 0 ] && [ "$v" "$2" "$3" ] && { echo "$v"; return 0; }
         sleep 0.2
