@@ -42,8 +42,9 @@ static const psync_cfg_def worker_settings[] = {
     {"log_every", PSYNC_CFG_INT, "0", 0, 1e12, "log the loss of every Nth step (0: never)"},
     {"freeze_to", PSYNC_CFG_STR, "", 1, 0, "freeze the model at the end and on SIGUSR1 to -, "
      "fd:N or unix:PATH"},
-    {"connect", PSYNC_CFG_STR, "", 1, 0, "psyncd endpoint tcp://HOST:PORT (else PSYNC_ADDR, "
-     "MASTER_ADDR:MASTER_PORT); without --model: hot join"},
+    {"connect", PSYNC_CFG_STR, "", 1, 0, "psyncd control endpoint tcp://HOST:PORT, or "
+     "PRIMARY,STANDBY to fail over (else PSYNC_ADDR, MASTER_ADDR:MASTER_PORT); without "
+     "--model: hot join"},
     {"publish_every_steps", PSYNC_CFG_INT, "10", 0, 1e12, "cluster: publish every K steps"},
     {"publish_every_ms", PSYNC_CFG_INT, "0", 0, 1e9, "cluster: publish every T ms (0: off)"},
     {"sync_timeout_ms", PSYNC_CFG_INT, "30000", 1, 1e9, "cluster, sync: longest wait for a merge"},

@@ -7,7 +7,7 @@ set(PSYNC_ITEST ${CMAKE_CURRENT_LIST_DIR})
 add_test(NAME trainer_mlp_accuracy
   COMMAND sh ${PSYNC_ITEST}/mlp_accuracy_test.sh $<TARGET_FILE:psync-worker>
     ${PSYNC_MODELS}/mlp.psync)
-set_tests_properties(trainer_mlp_accuracy PROPERTIES TIMEOUT 180
+set_tests_properties(trainer_mlp_accuracy PROPERTIES TIMEOUT 180 LABELS slow
   ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
 
 # name  model  optimizer  k  m  via
