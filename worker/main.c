@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +62,17 @@ static const psync_cfg_def worker_settings[] = {
 };
 #define WORKER_NSETTINGS (sizeof worker_settings / sizeof worker_settings[0])
 
-static volatile sig_atomic_t worker_freeze_requested, worker_stop_requested;
+static volatile sig_atomic_t worker_freeze_requested, worker_stop_requested, worker_training;
 
+/* SIGUSR1 asks for a freeze at the next step; SIGTERM/SIGINT stop at the next
+ * step boundary. Before training starts (loading, joining) there is nothing
+ * to save or drain, so a stop signal exits at once, cleanly. */
 static void worker_on_signal(int sig)
 {
     if (sig == SIGUSR1)
         worker_freeze_requested = 1;
+    else if (!worker_training)
+        _exit(0);
     else
         worker_stop_requested = 1;
 }
@@ -259,6 +265,7 @@ static psync_err worker_main(worker *w)
 {
     int threads = (int)psync_config_int(w->cfg, "threads");
     psync_err err = worker_logging(w->cfg);
+    worker_signals();
     if (err || (err = worker_load_model(w)) || (err = worker_join(w)) ||
         (err = worker_load_data(w)))
         return err;
@@ -279,7 +286,7 @@ static psync_err worker_main(worker *w)
     PSYNC_INFO("training", "optimizer=%s lr=%g batch_size=%u epochs=%" PRIu64 " threads=%d "
                "blas_core=%s", psync_opt_name(w->m->opt.kind), w->m->opt.lr,
                w->m->state.batch_size, o.epochs, threads, openblas_get_corename());
-    worker_signals();
+    worker_training = 1;
     if ((err = psync_trainer_run(w->t, &o)))
         return err;
     /* A stop signal leaves at once; a finished run takes part in a last round. */
