@@ -4,6 +4,7 @@
  * Gopal et al., "Fast CRC Computation for Generic Polynomials Using
  * PCLMULQDQ", Intel 2009), several times faster than a table; the tail and
  * other CPUs use zlib. tests/unit/wire_test.c checks it against zlib. */
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -147,21 +148,29 @@ crc_avx512_finite(uint32_t c, const uint8_t *p, size_t n, bool *finite)
     return c;
 }
 
+/* CPU feature answers, probed once; relaxed atomics because the daemon's
+ * and the client's threads may ask first at the same time (same answer). */
 static int crc_have_avx512(void)
 {
-    static int have = -1;
-    if (have < 0)
-        have = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq") &&
-               __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-    return have;
+    static _Atomic int have = -1;
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h < 0) {
+        h = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq") &&
+            __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+        atomic_store_explicit(&have, h, memory_order_relaxed);
+    }
+    return h;
 }
 
 static int crc_have_simd(void)
 {
-    static int have = -1;
-    if (have < 0)
-        have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
-    return have;
+    static _Atomic int have = -1;
+    int h = atomic_load_explicit(&have, memory_order_relaxed);
+    if (h < 0) {
+        h = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+        atomic_store_explicit(&have, h, memory_order_relaxed);
+    }
+    return h;
 }
 #endif
 
