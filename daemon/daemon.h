@@ -64,6 +64,7 @@ typedef struct psd_settings {
     int64_t recovery_window_ms; /* no model: wait this long after the first hello */
     uint32_t expected_members;  /* ... or until this many said hello (0: window only) */
     char standby_of[256];       /* primary's control endpoint: run as its standby */
+    char standby_server_key[512]; /* primary's public key for a CURVE watch */
     int64_t standby_silence_ms; /* promote after the primary is silent this long */
     bool merge_slots;
     /* security (sockets.c) and hard limits (docs/security.md) */
@@ -183,6 +184,7 @@ struct psd {
     uint64_t epoch;           /* 1, or a promoted standby's primary epoch + 1 */
     bool standby, fenced;     /* not serving yet / a higher epoch exists: exit */
     void *watch;              /* standby: DEALER to the primary's control */
+    psync_security *watch_sec; /* standby: the watch connection's CURVE or plain */
     uint64_t primary_epoch, primary_version, primary_seen_ms;
     /* counters */
     uint64_t refused[PSD_R_COUNT_];

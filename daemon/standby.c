@@ -9,17 +9,36 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "secopts.h"
+
+/* The watch connection is a client of the primary like a worker: CURVE
+ * with our key_file and the primary's standby_server_key, or plain (loopback,
+ * or insecure_plain), by the same rules (protocol/secopts.h). */
+static psync_err psd_standby_security(psd *d)
+{
+    const psd_settings *s = &d->set;
+    psync_err e = psync_secopts_client(&d->watch_sec, s->key_file, s->standby_server_key,
+                                       s->insecure_plain, s->standby_of, NULL);
+    if (e)
+        return psync_fail(e, "standby_of %s: %s", s->standby_of, psync_errdetail());
+    return psync_security_apply(d->watch_sec, d->watch, s->standby_of);
+}
 
 psync_err psd_standby_open(psd *d)
 {
     int zero = 0, hwm = 4;
+    psync_err e;
     d->epoch = 1;
     if (!d->set.standby_of[0])
         return PSYNC_OK;
     d->watch = zmq_socket(d->ctx, ZMQ_DEALER);
     if (!d->watch || zmq_setsockopt(d->watch, ZMQ_LINGER, &zero, sizeof zero) ||
-        zmq_setsockopt(d->watch, ZMQ_SNDHWM, &hwm, sizeof hwm) ||
-        zmq_connect(d->watch, d->set.standby_of))
+        zmq_setsockopt(d->watch, ZMQ_SNDHWM, &hwm, sizeof hwm))
+        return psync_fail(PSYNC_EIO, "standby_of %s: %s", d->set.standby_of,
+                          zmq_strerror(zmq_errno()));
+    if ((e = psd_standby_security(d)))
+        return e;
+    if (zmq_connect(d->watch, d->set.standby_of))
         return psync_fail(PSYNC_EIO, "standby_of %s: %s", d->set.standby_of,
                           zmq_strerror(zmq_errno()));
     d->standby = true;
@@ -34,6 +53,7 @@ void psd_standby_close(psd *d)
     if (d->watch)
         zmq_close(d->watch);
     d->watch = NULL;
+    psync_security_destroy(&d->watch_sec);
 }
 
 /* Reads the primary's STATUS replies: it is alive, at this epoch. */

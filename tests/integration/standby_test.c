@@ -12,13 +12,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include <cmocka.h>
 
 #include "cluster_kit.h"
+#include "keys.h"
 
 #define N 1500
 static pid_t live[2];
@@ -150,6 +153,97 @@ static void test_split_brain(void **state)
     psync_model_destroy(&my);
 }
 
+/* Key pairs "primary" and "standby" in kdir; kdir/allow holds standby.pub,
+ * the one key both daemons admit (the standby's watch and the test's status
+ * probes use it). */
+static char kdir[] = "/tmp/psync-standby-keys-XXXXXX";
+static char kpath_buf[4][300];
+
+static const char *kpath(int slot, const char *name)
+{
+    snprintf(kpath_buf[slot], sizeof kpath_buf[slot], "%s/%s", kdir, name);
+    return kpath_buf[slot];
+}
+
+static void keys_make(void)
+{
+    static const char *const names[] = {"primary", "standby"};
+    char p[300];
+    assert_non_null(mkdtemp(kdir));
+    snprintf(p, sizeof p, "%s/allow", kdir);
+    assert_int_equal(mkdir(p, 0700), 0);
+    for (int i = 0; i < 2; i++) {
+        psync_keypair kp;
+        assert_int_equal(psync_keypair_generate(&kp), PSYNC_OK);
+        snprintf(p, sizeof p, "%s/%s.key", kdir, names[i]);
+        assert_int_equal(psync_keypair_save(&kp, p, 0), PSYNC_OK);
+        snprintf(p, sizeof p, "%s/%s.pub", kdir, names[i]);
+        assert_int_equal(psync_pubkey_save(kp.public_key, p, 0), PSYNC_OK);
+        if (i == 1) {
+            snprintf(p, sizeof p, "%s/allow/standby.pub", kdir);
+            assert_int_equal(psync_pubkey_save(kp.public_key, p, 0), PSYNC_OK);
+        }
+    }
+}
+
+/* The epoch a CURVE daemon reports to a probe holding the standby's key. */
+static uint64_t curve_epoch(const kit_daemon *d, const char *server_pub)
+{
+    uint64_t epoch = 0;
+    setenv("PSYNC_KEY_FILE", kpath(3, "standby.key"), 1);
+    setenv("PSYNC_SERVER_KEY", server_pub, 1);
+    int rc = kit_status_u64(d, "epoch", &epoch);
+    unsetenv("PSYNC_KEY_FILE");
+    unsetenv("PSYNC_SERVER_KEY");
+    return rc ? 0 : epoch;
+}
+
+/* Starts a CURVE standby of pa whose watch trusts server_pub. */
+static void start_curve_standby(kit_daemon *sb, const kit_daemon *pa, const char *server_pub)
+{
+    const char *flags[] = {"--policy", "async", "--heartbeat-ms", "100", "--standby-of",
+                           pa->control, "--standby-silence-ms", "400", "--key-file",
+                           kpath(0, "standby.key"), "--allow-list", kpath(1, "allow"),
+                           "--standby-server-key", server_pub, NULL};
+    assert_int_equal(kit_daemon_start(sb, flags), 0);
+    live[1] = sb->pid;
+}
+
+/* The standby's watch of the primary is CURVE-authenticated both ways: with
+ * the primary's real key it keeps hearing the primary (stays epoch 1 well
+ * past its silence limit); trusting another key it cannot hear the primary
+ * at all and promotes itself. */
+static void test_curve_watch(void **state)
+{
+    kit_daemon pa, sb;
+    char primary_pub[300];
+    keys_make();
+    snprintf(primary_pub, sizeof primary_pub, "%s/primary.pub", kdir);
+    const char *pflags[] = {"--policy", "async", "--heartbeat-ms", "100", "--key-file",
+                            kpath(2, "primary.key"), "--allow-list", kpath(1, "allow"), NULL};
+    assert_int_equal(kit_daemon_start(&pa, pflags), 0);
+    live[0] = pa.pid;
+    start_curve_standby(&sb, &pa, primary_pub);
+    poll(NULL, 0, 1500); /* more than three silence limits */
+    assert_int_equal(curve_epoch(&sb, kpath(3, "standby.pub")), 1);
+    assert_int_equal(curve_epoch(&pa, primary_pub), 1);
+    assert_int_equal(kit_daemon_stop(&sb), 0);
+    live[1] = 0;
+    char wrong_pub[300];
+    snprintf(wrong_pub, sizeof wrong_pub, "%s/standby.pub", kdir);
+    start_curve_standby(&sb, &pa, wrong_pub);
+    uint64_t epoch = 0;
+    for (int i = 0; i < 300 && epoch != 2; i++) {
+        poll(NULL, 0, 10);
+        epoch = curve_epoch(&sb, wrong_pub);
+    }
+    assert_int_equal(epoch, 2);
+    assert_int_equal(kit_daemon_stop(&sb), 0);
+    live[1] = 0;
+    assert_int_equal(kit_daemon_stop(&pa), 0);
+    live[0] = 0;
+}
+
 static int teardown(void **state)
 {
     for (int i = 0; i < 2; i++)
@@ -167,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_failover, teardown),
         cmocka_unit_test_teardown(test_split_brain, teardown),
+        cmocka_unit_test_teardown(test_curve_watch, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
