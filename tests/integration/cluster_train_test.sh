@@ -1,11 +1,9 @@
 #!/bin/sh
 # cluster_train_test.sh SRC BUILD POLICY EPOCHS: psyncd + 3 workers on
 # shards of Fashion-MNIST over 127.0.0.1 (deploy/local-cluster.sh, no
-# joiner). Passes if the cluster reaches >= 88% test accuracy: the best of
-# the workers' per-epoch evaluations and of the daemon's final merged model
-# (as trainer_mlp_accuracy takes a single worker's best epoch), and the
-# final merged model itself is >= 85% (async: >= 88%, as its merge weight
-# no longer grows when workers finish). Prints both and the wall time.
+# joiner). Passes if the cluster's result, the daemon's final merged model,
+# reaches >= 88% test accuracy. Prints it, the best of the workers'
+# per-epoch evaluations, and the wall time.
 set -eu
 SRC=$1 BUILD=$2 POLICY=$3 EPOCHS=$4
 LOGS=$(mktemp -d /tmp/psync-train-test.XXXXXX)
@@ -20,8 +18,6 @@ BEST=$(cat "$LOGS"/worker*.log | sed -n 's/.*event=progress .*test_accuracy=\([0
     awk -v f="$FINAL" 'BEGIN { b = f } $1 > b { b = $1 } END { print b }')
 echo "policy=$POLICY epochs=$EPOCHS final_merged_accuracy=$FINAL best_accuracy=$BEST seconds=$SECS"
 [ -n "$FINAL" ] || { echo "FAIL: no final accuracy"; echo "$OUT"; exit 1; }
-MIN_FINAL=0.85
-[ "$POLICY" != async ] || MIN_FINAL=0.88
-awk -v b="$BEST" -v f="$FINAL" -v m="$MIN_FINAL" 'BEGIN { exit !(b >= 0.88 && f >= m) }' ||
-    { echo "FAIL: best below 0.88 or final below $MIN_FINAL"; exit 1; }
+awk -v f="$FINAL" 'BEGIN { exit !(f >= 0.88) }' ||
+    { echo "FAIL: final merged accuracy $FINAL below 0.88"; exit 1; }
 echo PASS
