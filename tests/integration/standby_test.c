@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -186,6 +187,19 @@ static void keys_make(void)
     }
 }
 
+/* Removes what keys_make wrote (nothing if it did not run). */
+static void keys_remove(void)
+{
+    static const char *const files[] = {"primary.key", "primary.pub", "standby.key",
+                                        "standby.pub", "allow/standby.pub"};
+    if (strstr(kdir, "XXXXXX"))
+        return;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        unlink(kpath(0, files[i]));
+    rmdir(kpath(0, "allow"));
+    rmdir(kdir);
+}
+
 /* The epoch a CURVE daemon reports to a probe holding the standby's key. */
 static uint64_t curve_epoch(const kit_daemon *d, const char *server_pub)
 {
@@ -253,6 +267,7 @@ static int teardown(void **state)
             live[i] = 0;
         }
     kit_cleanup();
+    keys_remove();
     return 0;
 }
 
