@@ -165,8 +165,12 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
         fprintf(stderr, "join_bench: %s: %s: %s\n", tr, psync_strerror(err), psync_errdetail());
     psync_blob_size(m, &len);
     double raw_ms = raw_measure(raw, len, reps, 0), fresh_ms = raw_measure(raw, len, reps, 1);
-    if (strcmp(tr, "ipc") == 0)
+    if (strcmp(tr, "ipc") == 0) { /* the ipc socket files, then the directory */
+        unlink(control + 6);
+        unlink(bulk + 6);
+        unlink(raw + 6);
         rmdir(dir);
+    }
     printf("psync transport=%s join_ms=%.2f join_gbps=%.2f\n", tr, join_ms,
            join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0);
     printf("peer transport=%s raw_zmq_ms=%.2f raw_zmq_gbps=%.2f raw_zmq_fresh_buffer_ms=%.2f "
