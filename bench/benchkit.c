@@ -30,8 +30,7 @@ static int cmp_double(const void *a, const void *b)
 
 double bench_median(double *v, int n)
 {
-    if (n <= 0)
-        return 0.0;
+    if (n <= 0) return 0.0;
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -40,10 +39,8 @@ const char *bench_flag_str(int argc, char **argv, const char *name, const char *
 {
     size_t len = strlen(name);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], name) == 0 && i + 1 < argc)
-            return argv[i + 1];
-        if (strncmp(argv[i], name, len) == 0 && argv[i][len] == '=')
-            return argv[i] + len + 1;
+        if (strcmp(argv[i], name) == 0 && i + 1 < argc) return argv[i + 1];
+        if (strncmp(argv[i], name, len) == 0 && argv[i][len] == '=') return argv[i] + len + 1;
     }
     return dflt;
 }
@@ -57,8 +54,7 @@ double bench_flag_num(int argc, char **argv, const char *name, double dflt)
 int bench_flag_set(int argc, char **argv, const char *name)
 {
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return 1;
+        if (strcmp(argv[i], name) == 0) return 1;
     return 0;
 }
 
@@ -67,23 +63,21 @@ void *bench_alloc_hot(size_t len, double *first_touch_gbps)
     size_t align = (size_t)2 << 20;
     size_t cap = (len + align - 1) / align * align;
     void *p = NULL;
-    if (cap == 0 || posix_memalign(&p, align, cap) != 0)
-        return NULL;
+    if (cap == 0 || posix_memalign(&p, align, cap) != 0) return NULL;
     madvise(p, cap, MADV_HUGEPAGE);
     double t0 = bench_now();
     memset(p, 0, cap);
     double dt = bench_now() - t0;
-    if (first_touch_gbps)
-        *first_touch_gbps = dt > 0 ? (double)cap / dt / 1e9 : 0.0;
+    if (first_touch_gbps) *first_touch_gbps = dt > 0 ? (double)cap / dt / 1e9 : 0.0;
     return p;
 }
 
 void bench_log_env(const char *name)
 {
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    printf("env bench=%s openblas_core=%s blas_threads=%d OPENBLAS_CORETYPE=%s cpus=%ld\n",
-           name, openblas_get_corename(), openblas_get_num_threads(),
-           ct && *ct ? ct : "unset", sysconf(_SC_NPROCESSORS_ONLN));
+    printf("env bench=%s openblas_core=%s blas_threads=%d OPENBLAS_CORETYPE=%s cpus=%ld\n", name,
+           openblas_get_corename(), openblas_get_num_threads(), ct && *ct ? ct : "unset",
+           sysconf(_SC_NPROCESSORS_ONLN));
     fflush(stdout);
 }
 
@@ -93,12 +87,10 @@ static void peer_parse_line(char *line, bench_kv *kv)
     char *save = NULL;
     for (char *tok = strtok_r(line, " \t\n", &save); tok; tok = strtok_r(NULL, " \t\n", &save)) {
         char *eq = strchr(tok, '=');
-        if (!eq || kv->n >= BENCH_KV_MAX || (size_t)(eq - tok) >= sizeof kv->key[0])
-            continue;
+        if (!eq || kv->n >= BENCH_KV_MAX || (size_t)(eq - tok) >= sizeof kv->key[0]) continue;
         char *end = NULL;
         double v = strtod(eq + 1, &end);
-        if (end == eq + 1)
-            continue;
+        if (end == eq + 1) continue;
         memcpy(kv->key[kv->n], tok, (size_t)(eq - tok));
         kv->key[kv->n][eq - tok] = '\0';
         kv->val[kv->n++] = v;
@@ -110,12 +102,10 @@ int bench_peer_run(const char *cmd, bench_kv *kv)
     char line[1024];
     fflush(stdout);
     FILE *f = popen(cmd, "r");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     while (fgets(line, sizeof line, f)) {
         fputs(line, stdout);
-        if (strncmp(line, "peer", 4) == 0)
-            peer_parse_line(line, kv);
+        if (strncmp(line, "peer", 4) == 0) peer_parse_line(line, kv);
     }
     fflush(stdout);
     int st = pclose(f);
@@ -125,8 +115,7 @@ int bench_peer_run(const char *cmd, bench_kv *kv)
 double bench_kv_get(const bench_kv *kv, const char *key)
 {
     for (int i = 0; i < kv->n; i++)
-        if (strcmp(kv->key[i], key) == 0)
-            return kv->val[i];
+        if (strcmp(kv->key[i], key) == 0) return kv->val[i];
     return -1.0;
 }
 

@@ -29,15 +29,13 @@ static psync_err blob_add_param(psync_model *m, const char *name, uint32_t rank,
 {
     psync_tensor *t = NULL;
     char slot[PSYNC_NAME_MAX];
-    psync_err err = psync_model_add_tensor(m, name, PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, rank, shape,
-                                           NULL, &t);
-    if (err)
-        return err;
+    psync_err err =
+        psync_model_add_tensor(m, name, PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, rank, shape, NULL, &t);
+    if (err) return err;
     float *p = t->data;
     for (uint64_t i = 0; i < psync_tensor_elems(t); i++)
         p[i] = (float)(i % 1000) * 1e-3f - 0.5f;
-    if ((err = psync_slot_name(slot, name, "momentum")))
-        return err;
+    if ((err = psync_slot_name(slot, name, "momentum"))) return err;
     return psync_model_add_tensor(m, slot, PSYNC_ROLE_SLOT, PSYNC_DTYPE_F32, rank, shape, NULL,
                                   NULL);
 }
@@ -53,17 +51,14 @@ static psync_err blob_add_layer(psync_model *m, int k, uint64_t in, uint64_t out
     snprintf(name, sizeof name, "fc%d", k);
     snprintf(w, sizeof w, "fc%d.w", k);
     snprintf(b, sizeof b, "fc%d.b", k);
-    if ((err = blob_add_param(m, w, 2, ws)) || (err = blob_add_param(m, b, 1, bs)))
-        return err;
+    if ((err = blob_add_param(m, w, 2, ws)) || (err = blob_add_param(m, b, 1, bs))) return err;
     psync_node_init(&n, name, "dense");
     psync_node_add_input(&n, prev);
     psync_node_add_param(&n, w);
     psync_node_add_param(&n, b);
-    if ((err = psync_graph_add_node(&m->graph, &n, 64, NULL)))
-        return err;
+    if ((err = psync_graph_add_node(&m->graph, &n, 64, NULL))) return err;
     snprintf(prev, PSYNC_NAME_MAX, "%s", name);
-    if (last)
-        return PSYNC_OK;
+    if (last) return PSYNC_OK;
     snprintf(name, sizeof name, "relu%d", k);
     psync_node_init(&n, name, "relu");
     psync_node_add_input(&n, prev);
@@ -79,24 +74,20 @@ static psync_err blob_build(uint64_t w, psync_model **out)
     psync_model *m = NULL;
     psync_node n;
     psync_err err = psync_model_new(&m);
-    if (err)
-        return err;
+    if (err) return err;
     m->opt.kind = PSYNC_OPT_MOMENTUM;
     m->opt.momentum = 0.9;
     err = psync_graph_add_input(&m->graph, "x", PSYNC_DTYPE_F32, 1, in_shape);
-    if (!err)
-        err = psync_graph_add_input(&m->graph, "y", PSYNC_DTYPE_I32, 0, NULL);
+    if (!err) err = psync_graph_add_input(&m->graph, "y", PSYNC_DTYPE_I32, 0, NULL);
     for (int k = 1; !err && k <= HIDDEN + 1; k++)
         err = blob_add_layer(m, k, widths[k - 1], widths[k], k == HIDDEN + 1, prev);
     psync_node_init(&n, "loss", "softmax_xent");
     psync_node_add_input(&n, prev);
     psync_node_add_input(&n, "y");
-    if (!err)
-        err = psync_graph_add_node(&m->graph, &n, 64, NULL);
+    if (!err) err = psync_graph_add_node(&m->graph, &n, 64, NULL);
     snprintf(m->graph.output, sizeof m->graph.output, "%s", prev);
     snprintf(m->graph.loss, sizeof m->graph.loss, "loss");
-    if (err)
-        psync_model_destroy(&m);
+    if (err) psync_model_destroy(&m);
     *out = m;
     return err;
 }
@@ -111,10 +102,9 @@ static psync_err blob_decode_once(void *buf, size_t len, int *zero_copy)
 {
     psync_model *d = NULL;
     psync_err err = psync_blob_decode(buf, len, NULL, 0, &d);
-    if (err)
-        return err;
-    *zero_copy = !d->payload_owned && d->payload >= (uint8_t *)buf &&
-                 d->payload < (uint8_t *)buf + len;
+    if (err) return err;
+    *zero_copy =
+        !d->payload_owned && d->payload >= (uint8_t *)buf && d->payload < (uint8_t *)buf + len;
     psync_model_destroy(&d);
     return PSYNC_OK;
 }
@@ -132,14 +122,12 @@ static psync_err blob_measure(psync_model *m, void *buf, size_t cap, void *dst, 
         double f0 = bench_now();
         err = psync_blob_freeze(m, &frozen, &flen);
         double f1 = bench_now();
-        if (!err)
-            err = blob_decode_once((void *)frozen, flen, &zc);
+        if (!err) err = blob_decode_once((void *)frozen, flen, &zc);
         frz[r] = (f1 - f0) * 1e3, thw[r] = (bench_now() - f1) * 1e3;
         double t0 = bench_now();
         err = psync_blob_encode_into(m, buf, cap, len);
         double t1 = bench_now();
-        if (!err)
-            err = blob_decode_once(buf, *len, &t->zero_copy);
+        if (!err) err = blob_decode_once(buf, *len, &t->zero_copy);
         double t2 = bench_now();
         memcpy(dst, buf, *len);
         double t3 = bench_now();
@@ -170,10 +158,12 @@ static void blob_report(const blob_times *t, size_t len, const bench_kv *kv)
     double ds = bench_kv_get(kv, "torch_default_save_ms");
     double dl = bench_kv_get(kv, "torch_default_load_ms");
     printf("psync blob_bytes=%zu encode_ms=%.2f decode_ms=%.3f zero_copy=%s memcpy_ms=%.2f "
-           "memcpy_gbps=%.2f\n", len, t->enc_ms, t->dec_ms, t->zero_copy ? "yes" : "NO",
-           t->copy_ms, (double)len / (t->copy_ms * 1e-3) / 1e9);
+           "memcpy_gbps=%.2f\n",
+           len, t->enc_ms, t->dec_ms, t->zero_copy ? "yes" : "NO", t->copy_ms,
+           (double)len / (t->copy_ms * 1e-3) / 1e9);
     printf("psync freeze_in_place_ms=%.3f thaw_ms=%.3f (header written into the model's "
-           "headroom, payload not copied)\n", t->freeze_ms, t->thaw_ms);
+           "headroom, payload not copied)\n",
+           t->freeze_ms, t->thaw_ms);
     bench_ratio("(encode+decode)/memcpy", psync_ms / t->copy_ms, "<=", 2.0);
     double frozen_ms = t->freeze_ms + t->thaw_ms;
     bench_ratio("torch_warm(save+load)/psync_freeze+thaw",
@@ -201,18 +191,17 @@ int main(int argc, char **argv)
     reps = reps < 1 ? 1 : reps > 1000 ? 1000 : reps;
     bench_log_env("blob");
     psync_err err = blob_build(w, &m);
-    if (!err)
-        err = psync_blob_size(m, &cap);
+    if (!err) err = psync_blob_size(m, &cap);
     if (err) {
         fprintf(stderr, "blob_bench: %s: %s\n", psync_strerror(err), psync_errdetail());
         return 1;
     }
     void *buf = bench_alloc_hot(cap, &touch), *dst = bench_alloc_hot(cap, NULL);
-    if (!buf || !dst)
-        return 1;
+    if (!buf || !dst) return 1;
     printf("psync model=784-%llu-%llu-10 payload_bytes=%llu reps=%d first_touch_gbps=%.2f "
-           "(buffers pre-faulted and reused)\n", (unsigned long long)w, (unsigned long long)w,
-           (unsigned long long)m->payload_len, reps, touch);
+           "(buffers pre-faulted and reused)\n",
+           (unsigned long long)w, (unsigned long long)w, (unsigned long long)m->payload_len, reps,
+           touch);
     err = blob_measure(m, buf, cap, dst, reps, &len, &t);
     if (err) {
         fprintf(stderr, "blob_bench: %s: %s\n", psync_strerror(err), psync_errdetail());

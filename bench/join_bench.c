@@ -47,8 +47,7 @@ static pid_t join_start_daemon(const char *psyncd, const char *control, const ch
 
 static void join_stop_daemon(pid_t pid)
 {
-    if (pid <= 0)
-        return;
+    if (pid <= 0) return;
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
 }
@@ -60,8 +59,7 @@ static psync_err join_once(const psync_client_opts *o, uint64_t expect, double *
     psync_model *m = NULL;
     double t0 = bench_now();
     psync_err err = psync_client_new(&c, o);
-    if (!err)
-        err = psync_client_join(c, &m, 60000);
+    if (!err) err = psync_client_join(c, &m, 60000);
     *ms = (bench_now() - t0) * 1e3;
     if (!err && m->payload_len != expect)
         err = psync_fail(PSYNC_EMISMATCH, "joined payload %llu bytes, expected %llu",
@@ -81,15 +79,13 @@ static int raw_once(void *push, void *pull, const uint8_t *src, uint8_t *dst, si
         zmq_msg_t msg;
         size_t n = len - off < JOIN_CHUNK ? len - off : JOIN_CHUNK;
         zmq_msg_init_data(&msg, (void *)(src + off), n, NULL, NULL);
-        if (zmq_msg_send(&msg, push, 0) < 0)
-            return -1;
+        if (zmq_msg_send(&msg, push, 0) < 0) return -1;
     }
     for (size_t off = 0; off < len;) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         int n = zmq_msg_recv(&msg, pull, 0);
-        if (n < 0 || off + (size_t)n > len)
-            return -1;
+        if (n < 0 || off + (size_t)n > len) return -1;
         memcpy(dst + off, zmq_msg_data(&msg), (size_t)n);
         off += (size_t)n;
         zmq_msg_close(&msg);
@@ -109,11 +105,9 @@ static double raw_measure(const char *ep, size_t len, int reps, int fresh)
     for (int r = 0; ok && r <= reps; r++) {
         uint8_t *d = fresh ? malloc(len) : dst;
         ok = d && raw_once(push, pull, src, d, len, &t[r]) == 0;
-        if (fresh)
-            free(d);
+        if (fresh) free(d);
     }
-    if (ok)
-        med = bench_median(t + 1, reps);
+    if (ok) med = bench_median(t + 1, reps);
     zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(push);
     zmq_close(pull);
@@ -129,8 +123,7 @@ static psync_err join_measure(const psync_client_opts *o, psync_model *m, int re
     psync_client *up = NULL;
     double t[reps + 1];
     psync_err err = psync_client_new(&up, o);
-    if (!err)
-        err = psync_client_join(up, &m, 60000);
+    if (!err) err = psync_client_join(up, &m, 60000);
     for (int r = 0; !err && r <= reps; r++)
         err = join_once(o, m->payload_len, &t[r]);
     psync_client_destroy(&up);
@@ -145,8 +138,7 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     int port = 30000 + getpid() % 20000;
     size_t len = 0;
     double join_ms = -1;
-    if (strcmp(tr, "ipc") == 0 && !mkdtemp(dir))
-        return 1;
+    if (strcmp(tr, "ipc") == 0 && !mkdtemp(dir)) return 1;
     if (strcmp(tr, "ipc") == 0) {
         snprintf(control, sizeof control, "ipc://%s/c.sock", dir);
         snprintf(bulk, sizeof bulk, "ipc://%s/b.sock", dir);
@@ -174,8 +166,8 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     printf("psync transport=%s join_ms=%.2f join_gbps=%.2f\n", tr, join_ms,
            join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0);
     printf("peer transport=%s raw_zmq_ms=%.2f raw_zmq_gbps=%.2f raw_zmq_fresh_buffer_ms=%.2f "
-           "chunk_bytes=%zu\n", tr, raw_ms, raw_ms > 0 ? (double)len / raw_ms / 1e6 : 0.0,
-           fresh_ms, JOIN_CHUNK);
+           "chunk_bytes=%zu\n",
+           tr, raw_ms, raw_ms > 0 ? (double)len / raw_ms / 1e6 : 0.0, fresh_ms, JOIN_CHUNK);
     char name[64];
     snprintf(name, sizeof name, "join_%s/raw_zmq", tr);
     bench_ratio(name, join_ms > 0 && raw_ms > 0 ? join_ms / raw_ms : -1, "<=", 1.5);
@@ -190,23 +182,17 @@ static psync_err join_keys(const char *dir)
     psync_keypair s, w;
     char p[300];
     psync_err e = psync_keypair_generate(&s);
-    if (!e)
-        e = psync_keypair_generate(&w);
+    if (!e) e = psync_keypair_generate(&w);
     snprintf(p, sizeof p, "%s/server.key", dir);
-    if (!e)
-        e = psync_keypair_save(&s, p, 1);
+    if (!e) e = psync_keypair_save(&s, p, 1);
     snprintf(p, sizeof p, "%s/server.pub", dir);
-    if (!e)
-        e = psync_pubkey_save(s.public_key, p, 1);
+    if (!e) e = psync_pubkey_save(s.public_key, p, 1);
     snprintf(p, sizeof p, "%s/worker.key", dir);
-    if (!e)
-        e = psync_keypair_save(&w, p, 1);
+    if (!e) e = psync_keypair_save(&w, p, 1);
     snprintf(p, sizeof p, "%s/allow", dir);
-    if (!e && mkdir(p, 0700))
-        e = psync_fail(PSYNC_EIO, "mkdir %s", p);
+    if (!e && mkdir(p, 0700)) e = psync_fail(PSYNC_EIO, "mkdir %s", p);
     snprintf(p, sizeof p, "%s/allow/worker.pub", dir);
-    if (!e)
-        e = psync_pubkey_save(w.public_key, p, 1);
+    if (!e) e = psync_pubkey_save(w.public_key, p, 1);
     return e;
 }
 
@@ -222,11 +208,14 @@ static double join_tcp(const char *psyncd, psync_model *m, int reps, const char 
     snprintf(allow, sizeof allow, "%s/allow", dir);
     snprintf(wkey, sizeof wkey, "%s/worker.key", dir);
     snprintf(spub, sizeof spub, "%s/server.pub", dir);
-    psync_client_opts o = {.control = control, .bulk = bulk, .rank = -1,
-                           .key_file = curve ? wkey : NULL, .server_key = curve ? spub : NULL};
+    psync_client_opts o = {.control = control,
+                           .bulk = bulk,
+                           .rank = -1,
+                           .key_file = curve ? wkey : NULL,
+                           .server_key = curve ? spub : NULL};
     pid_t pid = join_start_daemon(psyncd, control, bulk, curve ? key : NULL, allow);
-    psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
-                            : join_measure(&o, m, reps, &ms);
+    psync_err err =
+        pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd) : join_measure(&o, m, reps, &ms);
     join_stop_daemon(pid);
     if (err)
         fprintf(stderr, "join_bench: curve=%d: %s: %s\n", curve, psync_strerror(err),
@@ -249,8 +238,7 @@ static int join_curve(const char *psyncd, psync_model *m, int reps)
         curve[i] = join_tcp(psyncd, m, reps, dir, 1);
     }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd))
-        fprintf(stderr, "join_bench: cannot remove %s\n", dir);
+    if (system(cmd)) fprintf(stderr, "join_bench: cannot remove %s\n", dir);
     double p = bench_median(plain, 3), c = bench_median(curve, 3);
     psync_blob_size(m, &len);
     printf("psync transport=tcp security=plain join_ms=%.2f join_gbps=%.2f\n", p,

@@ -36,8 +36,8 @@ static void merge_daemon(psd_rcbuf *out, float *const *x, const float *w, uint64
         uint64_t b = k * per, m = n - b < per ? n - b : per;
         for (int i = 0; i < MERGE_N; i++)
             xs[i] = x[i] + b;
-        out->crc[k] = psd_k_average((float *)(void *)out->data + b, xs, w, MERGE_N, m,
-                                    merge_block, 0);
+        out->crc[k] =
+            psd_k_average((float *)(void *)out->data + b, xs, w, MERGE_N, m, merge_block, 0);
     }
 }
 
@@ -73,8 +73,8 @@ typedef struct merge_ms {
     double fused, daemon, copy, verify;
 } merge_ms;
 
-static void merge_measure(psd *d, float *const *x, const uint32_t *crcs, psd_rcbuf *out,
-                          float *ref, uint64_t n, int reps, merge_ms *ms)
+static void merge_measure(psd *d, float *const *x, const uint32_t *crcs, psd_rcbuf *out, float *ref,
+                          uint64_t n, int reps, merge_ms *ms)
 {
     double f[reps + 1], dm[reps + 1], c[reps + 1], v[reps + 1];
     const float w[MERGE_N] = {0.25f, 0.25f, 0.25f, 0.25f};
@@ -105,8 +105,7 @@ static double merge_check(float *const *x, const float *dst, float *ref, uint64_
     for (uint64_t i = 0; i < n; i++) {
         double diff = (double)dst[i] - (double)ref[i], mag = ref[i] < 0 ? -ref[i] : ref[i];
         diff = diff < 0 ? -diff : diff;
-        if (diff > worst * (mag + 1e-6))
-            worst = diff / (mag + 1e-6);
+        if (diff > worst * (mag + 1e-6)) worst = diff / (mag + 1e-6);
     }
     return worst;
 }
@@ -115,8 +114,8 @@ static void merge_report(const merge_ms *ms, uint64_t bytes, double err)
 {
     double useful = 5.0 * (double)bytes;
     printf("peer fused_loop_ms=%.2f fused_gbps=%.2f memcpy_ms=%.2f memcpy_gbps=%.2f "
-           "(read+write)\n", ms->fused, useful / ms->fused / 1e6, ms->copy,
-           2.0 * (double)bytes / ms->copy / 1e6);
+           "(read+write)\n",
+           ms->fused, useful / ms->fused / 1e6, ms->copy, 2.0 * (double)bytes / ms->copy / 1e6);
     printf("psync daemon_merge_ms=%.2f daemon_gbps=%.2f max_rel_diff=%.2g (crcs of the result "
            "included) verify_4_snapshots_ms=%.2f (crc + finite, -1: a check failed)\n",
            ms->daemon, useful / ms->daemon / 1e6, err, ms->verify);
@@ -144,18 +143,17 @@ int main(int argc, char **argv)
     merge_block = blk < 16 ? 16 : (uint64_t)blk;
     chunk = chunk < 64 ? 64 : chunk / 64 * 64;
     bench_log_env("merge");
-    if (!ref || psd_rcbuf_new(n * 4, (n * 4 + chunk - 1) / chunk, &out))
-        return 1;
+    if (!ref || psd_rcbuf_new(n * 4, (n * 4 + chunk - 1) / chunk, &out)) return 1;
     memset(out->data, 0, n * 4); /* pre-fault, as the daemon's pool is reused */
     for (int i = 0; i < MERGE_N; i++) {
-        if (!(x[i] = bench_alloc_hot(n * 4, NULL)))
-            return 1;
+        if (!(x[i] = bench_alloc_hot(n * 4, NULL))) return 1;
         for (uint64_t j = 0; j < n; j++)
             x[i][j] = (float)((j * (uint64_t)(i + 3)) % 1024) * 1e-3f - 0.5f;
     }
     printf("env snapshots=%d snapshot_bytes=%llu reps=%d threads=1 chunk_bytes=%llu "
-           "block_floats=%llu\n", MERGE_N, (unsigned long long)(n * 4), reps,
-           (unsigned long long)chunk, (unsigned long long)merge_block);
+           "block_floats=%llu\n",
+           MERGE_N, (unsigned long long)(n * 4), reps, (unsigned long long)chunk,
+           (unsigned long long)merge_block);
     static psd d; /* what psd_merge_chunk_verify reads: chunking, merge ranges */
     psync_wire_range all = {0, n * 4};
     d.set.chunk_bytes = chunk;
@@ -163,8 +161,7 @@ int main(int argc, char **argv)
     d.ranges = &all;
     d.n_ranges = 1;
     uint32_t *crcs = merge_crcs(x, n * 4, chunk, d.n_chunks);
-    if (!crcs)
-        return 1;
+    if (!crcs) return 1;
     merge_measure(&d, x, crcs, out, ref, n, reps, &ms);
     merge_report(&ms, n * 4, merge_check(x, (const float *)(void *)out->data, ref, n));
     for (int i = 0; i < MERGE_N; i++)

@@ -22,18 +22,15 @@ static int rw_barrier(const char *dir, const char *what, int rank, int count)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.%d", dir, what, rank);
     int fd = rank < 0 ? 0 : open(path, O_CREAT | O_WRONLY, 0600);
-    if (fd < 0)
-        return -1;
-    if (rank >= 0)
-        close(fd);
+    if (fd < 0) return -1;
+    if (rank >= 0) close(fd);
     for (int waited = 0; waited < 120000; waited += 5) {
         int ready = 0;
         for (int r = 0; r < count; r++) {
             snprintf(path, sizeof path, "%s/%s.%d", dir, what, r);
             ready += access(path, F_OK) == 0;
         }
-        if (ready == count)
-            return 0;
+        if (ready == count) return 0;
         usleep(5000);
     }
     return -1;
@@ -59,17 +56,14 @@ static psync_err rw_join(psync_client *c, psync_model **m, const char *dir, int 
     if (rank > 0 && rw_barrier(dir, "joined", -1, 1))
         return psync_fail(PSYNC_ETIMEOUT, "rank 0 did not join");
     psync_err err = psync_client_join(c, m, 120000);
-    if (err)
-        return err;
+    if (err) return err;
     if (rank == 0 && rw_barrier(dir, "joined", 0, 1))
         return psync_fail(PSYNC_EIO, "barrier file in %s", dir);
     for (int i = 0; !err && i < 1200; i++) { /* hold the cluster's version first */
-        if (psync_client_held_version(c) >= psync_client_daemon_version(c))
-            break;
+        if (psync_client_held_version(c) >= psync_client_daemon_version(c)) break;
         err = psync_client_poll(c, *m, 100, NULL);
     }
-    if (err)
-        return err;
+    if (err) return err;
     float *w = (float *)(void *)(*m)->payload;
     for (uint64_t i = 0; i < (*m)->payload_len / 4; i++)
         w[i] = (float)(rank + 1);
@@ -97,17 +91,16 @@ int main(int argc, char **argv)
     int rounds = 1 + (int)bench_flag_num(argc, argv, "--reps", 3);
     uint64_t n = (uint64_t)bench_flag_num(argc, argv, "--params", 25000000);
     psync_client_opts o = {.control = bench_flag_str(argc, argv, "--control", NULL),
-                           .bulk = bench_flag_str(argc, argv, "--bulk", NULL), .rank = rank};
+                           .bulk = bench_flag_str(argc, argv, "--bulk", NULL),
+                           .rank = rank};
     psync_client *c = NULL;
     psync_model *m = NULL;
     double ms[101];
     rounds = rounds < 2 ? 2 : rounds > 101 ? 101 : rounds;
     psync_log_set_level(PSYNC_LOG_WARN);
     psync_err err = bench_flat_model(n ? n : 1, (float)(rank + 1), &m);
-    if (!err)
-        err = psync_client_new(&c, &o);
-    if (!err)
-        err = rw_run(c, &m, argc, argv, ms, rounds);
+    if (!err) err = psync_client_new(&c, &o);
+    if (!err) err = rw_run(c, &m, argc, argv, ms, rounds);
     if (err) {
         fprintf(stderr, "round_worker %d: %s: %s\n", rank, psync_strerror(err), psync_errdetail());
         psync_client_destroy(&c);

@@ -50,8 +50,7 @@ static psync_err train_round(train_ctx *c, uint64_t samples, uint64_t seed, doub
 static psync_err train_accuracy(train_ctx *c, double *acc)
 {
     int32_t *cls = malloc(c->test->n * sizeof *cls);
-    if (!cls)
-        return psync_fail(PSYNC_ENOMEM, "test predictions");
+    if (!cls) return psync_fail(PSYNC_ENOMEM, "test predictions");
     psync_err err = psync_engine_predict(c->e, c->test->x, c->test->n, cls, NULL);
     uint64_t ok = 0;
     for (uint64_t i = 0; !err && i < c->test->n; i++)
@@ -66,15 +65,11 @@ static psync_err train_open(train_ctx *c, const char *model, const char *data, u
 {
     psync_model_overrides ov = {.batch_size = batch};
     psync_err err = psync_modelfile_load(model, &ov, &c->m);
-    if (!err)
-        err = psync_data_load_dir(data, true, &c->train);
-    if (!err)
-        err = psync_data_load_dir(data, false, &c->test);
-    if (err)
-        return err;
+    if (!err) err = psync_data_load_dir(data, true, &c->train);
+    if (!err) err = psync_data_load_dir(data, false, &c->test);
+    if (err) return err;
     c->batch = c->m->state.batch_size;
-    if ((err = psync_engine_new(c->m, c->batch, &c->e)))
-        return err;
+    if ((err = psync_engine_new(c->m, c->batch, &c->e))) return err;
     c->perm = malloc(c->train->n * sizeof *c->perm);
     c->xb = malloc((size_t)c->batch * c->train->dim * sizeof *c->xb);
     c->yb = malloc(c->batch * sizeof *c->yb);
@@ -93,24 +88,26 @@ static void train_close(train_ctx *c)
 }
 
 /* Runs torch_train.py with psync's batch size, optimizer and lr. */
-static int train_peer(int argc, char **argv, const train_ctx *c, const char *data,
-                      uint64_t samples, int reps, bench_kv *kv)
+static int train_peer(int argc, char **argv, const train_ctx *c, const char *data, uint64_t samples,
+                      int reps, bench_kv *kv)
 {
     char cmd[2048];
     const psync_optimizer *o = &c->m->opt;
-    snprintf(cmd, sizeof cmd, "timeout 900 %s %s/torch_train.py --data '%s' --batch %u "
+    snprintf(cmd, sizeof cmd,
+             "timeout 900 %s %s/torch_train.py --data '%s' --batch %u "
              "--samples %llu --reps %d --optimizer %s --lr %g --momentum %g --beta1 %g "
-             "--beta2 %g --eps %g", bench_python(argc, argv), bench_dir(argc, argv), data,
-             c->batch, (unsigned long long)samples, reps, psync_opt_name(o->kind), o->lr,
-             o->momentum, o->beta1, o->beta2, o->eps);
+             "--beta2 %g --eps %g",
+             bench_python(argc, argv), bench_dir(argc, argv), data, c->batch,
+             (unsigned long long)samples, reps, psync_opt_name(o->kind), o->lr, o->momentum,
+             o->beta1, o->beta2, o->eps);
     return bench_peer_run(cmd, kv);
 }
 
 static void train_report(const train_ctx *c, double rate, double acc, const bench_kv *kv)
 {
     double peer = bench_kv_get(kv, "torch_images_per_s");
-    printf("psync images_per_s=%.0f test_accuracy=%.4f batch=%u optimizer=%s lr=%g\n", rate,
-           acc, c->batch, psync_opt_name(c->m->opt.kind), c->m->opt.lr);
+    printf("psync images_per_s=%.0f test_accuracy=%.4f batch=%u optimizer=%s lr=%g\n", rate, acc,
+           c->batch, psync_opt_name(c->m->opt.kind), c->m->opt.lr);
     bench_ratio("psync/torch(images_per_s)", peer > 0 ? rate / peer : -1, ">=", 1.0);
 }
 
@@ -123,11 +120,10 @@ int main(int argc, char **argv)
                "                   [--model FILE] [--data DIR] [--no-peer] [--python PATH]\n");
         return 0;
     }
-    snprintf(model_dflt, sizeof model_dflt, "%s/../deploy/models/mlp.psync",
-             bench_dir(argc, argv));
+    snprintf(model_dflt, sizeof model_dflt, "%s/../deploy/models/mlp.psync", bench_dir(argc, argv));
     const char *model = bench_flag_str(argc, argv, "--model", model_dflt);
-    const char *data = bench_flag_str(argc, argv, "--data", env && *env ? env :
-                                      "/usr/share/datasets/fashion-mnist");
+    const char *data = bench_flag_str(argc, argv, "--data",
+                                      env && *env ? env : "/usr/share/datasets/fashion-mnist");
     uint64_t samples = (uint64_t)bench_flag_num(argc, argv, "--samples", 60000);
     int reps = (int)bench_flag_num(argc, argv, "--reps", 3);
     train_ctx c = {0};
@@ -141,8 +137,7 @@ int main(int argc, char **argv)
         err = train_round(&c, 20ull * c.batch, 1000, &rates[0]);
     for (int r = 0; r < reps && !err; r++)
         err = train_round(&c, samples, (uint64_t)r + 1, &rates[r]);
-    if (!err)
-        err = train_accuracy(&c, &acc);
+    if (!err) err = train_accuracy(&c, &acc);
     if (err) {
         fprintf(stderr, "train_bench: %s: %s\n", psync_strerror(err), psync_errdetail());
         train_close(&c);

@@ -16,15 +16,14 @@
 
 static void inspect_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: psync inspect [--json] [--verify] [FILE|-]\n\n"
-            "Reads a psync model blob from FILE (or stdin for - or no FILE) and prints its\n"
-            "graph, tensor table (with min/max/mean of every param), optimizer, training\n"
-            "state, metadata, graph hash and layout hash.\n\n"
-            "  --json    print one JSON document instead of text\n"
-            "  --verify  only check it: decodes, graph is valid, all floats are finite;\n"
-            "            exit 0 if so, else print the problem and exit non-zero\n"
-            "  --help    show this help\n");
+    fprintf(out, "usage: psync inspect [--json] [--verify] [FILE|-]\n\n"
+                 "Reads a psync model blob from FILE (or stdin for - or no FILE) and prints its\n"
+                 "graph, tensor table (with min/max/mean of every param), optimizer, training\n"
+                 "state, metadata, graph hash and layout hash.\n\n"
+                 "  --json    print one JSON document instead of text\n"
+                 "  --verify  only check it: decodes, graph is valid, all floats are finite;\n"
+                 "            exit 0 if so, else print the problem and exit non-zero\n"
+                 "  --help    show this help\n");
 }
 
 /* Reads all of fd into a buffer of at most max bytes (64-byte aligned). */
@@ -33,7 +32,7 @@ static psync_err inspect_read_fd(int fd, uint64_t max, uint8_t **out, size_t *le
     size_t cap = 1 << 16, n = 0;
     struct stat st;
     if (!fstat(fd, &st) && S_ISREG(st.st_mode) && st.st_size > 0)
-        cap = (size_t)st.st_size + 1;  /* +1 to see EOF in one pass */
+        cap = (size_t)st.st_size + 1; /* +1 to see EOF in one pass */
     if (cap > max + 1)
         return psync_fail(PSYNC_ELIMIT, "input of %zu bytes exceeds the %llu-byte blob limit",
                           cap - 1, (unsigned long long)max);
@@ -41,28 +40,24 @@ static psync_err inspect_read_fd(int fd, uint64_t max, uint8_t **out, size_t *le
     for (;;) {
         if (!buf || n == cap) {
             size_t ncap = buf ? cap * 2 : cap;
-            if (buf && n > max)
-                break;
+            if (buf && n > max) break;
             void *p = NULL;
             if (posix_memalign(&p, PSYNC_ALIGN, ncap)) {
                 free(buf);
                 return psync_fail(PSYNC_ENOMEM, "input buffer of %zu bytes", ncap);
             }
-            if (n)
-                memcpy(p, buf, n);
+            if (n) memcpy(p, buf, n);
             free(buf);
             buf = p;
             cap = ncap;
         }
         ssize_t r = read(fd, buf + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
+        if (r < 0 && errno == EINTR) continue;
         if (r < 0) {
             free(buf);
             return psync_fail(PSYNC_EIO, "read: %s", strerror(errno));
         }
-        if (r == 0)
-            break;
+        if (r == 0) break;
         n += (size_t)r;
     }
     if (n > max) {
@@ -78,8 +73,7 @@ static psync_err inspect_read_fd(int fd, uint64_t max, uint8_t **out, size_t *le
 static psync_err inspect_load(const char *path, uint8_t **buf, size_t *len)
 {
     uint64_t max = psync_default_limits.max_blob_bytes;
-    if (!strcmp(path, "-"))
-        return inspect_read_fd(STDIN_FILENO, max, buf, len);
+    if (!strcmp(path, "-")) return inspect_read_fd(STDIN_FILENO, max, buf, len);
     FILE *f = fopen(path, "rb");
     if (!f)
         return psync_fail(errno == ENOENT ? PSYNC_ENOTFOUND : PSYNC_EIO, "cannot open: %s",
@@ -92,11 +86,16 @@ static psync_err inspect_load(const char *path, uint8_t **buf, size_t *len)
 static double inspect_value(const psync_tensor *t, uint64_t i)
 {
     switch (t->dtype) {
-    case PSYNC_DTYPE_F32: return ((const float *)t->data)[i];
-    case PSYNC_DTYPE_F64: return ((const double *)t->data)[i];
-    case PSYNC_DTYPE_I32: return ((const int32_t *)t->data)[i];
-    case PSYNC_DTYPE_I64: return (double)((const int64_t *)t->data)[i];
-    default: return ((const uint8_t *)t->data)[i];
+    case PSYNC_DTYPE_F32:
+        return ((const float *)t->data)[i];
+    case PSYNC_DTYPE_F64:
+        return ((const double *)t->data)[i];
+    case PSYNC_DTYPE_I32:
+        return ((const int32_t *)t->data)[i];
+    case PSYNC_DTYPE_I64:
+        return (double)((const int64_t *)t->data)[i];
+    default:
+        return ((const uint8_t *)t->data)[i];
     }
 }
 
@@ -125,9 +124,15 @@ void inspect_tensor_stats(const psync_tensor *t, inspect_stats *s)
 static void inspect_print_attr(FILE *out, const psync_attr *a)
 {
     switch (a->type) {
-    case PSYNC_ATTR_INT: fprintf(out, "%s=%lld", a->key, (long long)a->i); break;
-    case PSYNC_ATTR_FLOAT: fprintf(out, "%s=%g", a->key, a->f); break;
-    case PSYNC_ATTR_STR: fprintf(out, "%s=\"%s\"", a->key, a->s); break;
+    case PSYNC_ATTR_INT:
+        fprintf(out, "%s=%lld", a->key, (long long)a->i);
+        break;
+    case PSYNC_ATTR_FLOAT:
+        fprintf(out, "%s=%g", a->key, a->f);
+        break;
+    case PSYNC_ATTR_STR:
+        fprintf(out, "%s=\"%s\"", a->key, a->s);
+        break;
     default:
         fprintf(out, "%s=[", a->key);
         for (uint32_t i = 0; i < a->n_ints; i++)
@@ -184,8 +189,7 @@ static void inspect_print_tensors(FILE *out, const psync_model *m)
             inspect_stats s;
             inspect_tensor_stats(t, &s);
             fprintf(out, "  %.6g / %.6g / %.6g", s.min, s.max, s.mean);
-            if (s.nonfinite)
-                fprintf(out, "  (%llu non-finite!)", (unsigned long long)s.nonfinite);
+            if (s.nonfinite) fprintf(out, "  (%llu non-finite!)", (unsigned long long)s.nonfinite);
         }
         fprintf(out, "\n");
     }
@@ -198,14 +202,17 @@ static void inspect_print_text(FILE *out, const inspect_doc *d)
     const psync_train_state *s = &m->state;
     fprintf(out, "blob: %s, %zu bytes, %s version %d\n", d->source, d->bytes, PSYNC_BLOB_FORMAT,
             PSYNC_BLOB_VERSION);
-    fprintf(out, "graph hash:  %016llx\nlayout hash: %016llx\n",
-            (unsigned long long)d->graph_hash, (unsigned long long)d->layout_hash);
+    fprintf(out, "graph hash:  %016llx\nlayout hash: %016llx\n", (unsigned long long)d->graph_hash,
+            (unsigned long long)d->layout_hash);
     inspect_print_graph(out, &m->graph);
     inspect_print_tensors(out, m);
-    fprintf(out, "optimizer: %s lr=%g momentum=%g beta1=%g beta2=%g eps=%g weight_decay=%g "
-            "step=%llu\n", psync_opt_name(o->kind), o->lr, o->momentum, o->beta1, o->beta2,
-            o->eps, o->weight_decay, (unsigned long long)o->step);
-    fprintf(out, "state: global_step=%llu samples_seen=%llu epoch=%llu cursor=%llu "
+    fprintf(out,
+            "optimizer: %s lr=%g momentum=%g beta1=%g beta2=%g eps=%g weight_decay=%g "
+            "step=%llu\n",
+            psync_opt_name(o->kind), o->lr, o->momentum, o->beta1, o->beta2, o->eps,
+            o->weight_decay, (unsigned long long)o->step);
+    fprintf(out,
+            "state: global_step=%llu samples_seen=%llu epoch=%llu cursor=%llu "
             "merge_version=%llu batch_size=%u rng=[%llx,%llx,%llx,%llx]\n",
             (unsigned long long)s->global_step, (unsigned long long)s->samples_seen,
             (unsigned long long)s->epoch, (unsigned long long)s->cursor,
@@ -253,8 +260,10 @@ static int inspect_report(const char *path, psync_err err)
 {
     fprintf(stderr, "psync inspect: %s: %s: %s\n", path, psync_strerror(err), psync_errdetail());
     if (err != PSYNC_ENOTFOUND && err != PSYNC_EIO && err != PSYNC_ENONFINITE)
-        fprintf(stderr, "psync inspect: is %s a psync model blob written by this version? "
-                "`psync inspect --help` describes the input\n", path);
+        fprintf(stderr,
+                "psync inspect: is %s a psync model blob written by this version? "
+                "`psync inspect --help` describes the input\n",
+                path);
     return psync_exit_code(err);
 }
 
@@ -263,8 +272,7 @@ static psync_err inspect_run(const inspect_args *a, const psync_model *m, size_t
     inspect_doc d = {a->path, len, m, psync_graph_hash(&m->graph), psync_model_layout_hash(m)};
     if (a->verify) {
         psync_err err = psync_model_check_finite(m, ~0u);
-        if (err)
-            return err;
+        if (err) return err;
         if (a->json)
             fprintf(stdout, "{\"ok\":true,\"tensors\":%u,\"layout_hash\":\"%016llx\"}\n",
                     m->n_tensors, (unsigned long long)d.layout_hash);
@@ -284,18 +292,14 @@ int psync_cmd_inspect(int argc, char **argv)
 {
     inspect_args a;
     int rc = inspect_parse(argc, argv, &a);
-    if (rc >= 0)
-        return rc;
+    if (rc >= 0) return rc;
     uint8_t *buf = NULL;
     size_t len = 0;
     psync_model *m = NULL;
     psync_err err = inspect_load(a.path, &buf, &len);
-    if (!err)
-        err = psync_blob_decode(buf, len, NULL, PSYNC_DECODE_TAKE, &m);
-    if (err)
-        free(buf);  /* TAKE only takes it on success */
-    if (!err)
-        err = inspect_run(&a, m, len);
+    if (!err) err = psync_blob_decode(buf, len, NULL, PSYNC_DECODE_TAKE, &m);
+    if (err) free(buf); /* TAKE only takes it on success */
+    if (!err) err = inspect_run(&a, m, len);
     psync_model_destroy(&m);
     return err ? inspect_report(a.path, err) : 0;
 }

@@ -10,8 +10,8 @@
 
 /* What is known about the blob being shown. */
 typedef struct inspect_doc {
-    const char *source;       /* file name or "-" */
-    size_t bytes;             /* blob size */
+    const char *source; /* file name or "-" */
+    size_t bytes;       /* blob size */
     const psync_model *m;
     uint64_t graph_hash, layout_hash;
 } inspect_doc;

@@ -23,8 +23,7 @@ static void json_str(FILE *out, const char *s)
 
 static void json_key(FILE *out, const char *key, bool first)
 {
-    if (!first)
-        fputc(',', out);
+    if (!first) fputc(',', out);
     json_str(out, key);
     fputc(':', out);
 }
@@ -55,8 +54,7 @@ static void json_names(FILE *out, uint32_t n, const char (*names)[PSYNC_NAME_MAX
 {
     fputc('[', out);
     for (uint32_t i = 0; i < n; i++) {
-        if (i)
-            fputc(',', out);
+        if (i) fputc(',', out);
         json_str(out, names[i]);
     }
     fputc(']', out);
@@ -66,9 +64,15 @@ static void json_attr(FILE *out, const psync_attr *a, bool first)
 {
     json_key(out, a->key, first);
     switch (a->type) {
-    case PSYNC_ATTR_INT: fprintf(out, "%lld", (long long)a->i); break;
-    case PSYNC_ATTR_FLOAT: json_num(out, a->f); break;
-    case PSYNC_ATTR_STR: json_str(out, a->s); break;
+    case PSYNC_ATTR_INT:
+        fprintf(out, "%lld", (long long)a->i);
+        break;
+    case PSYNC_ATTR_FLOAT:
+        json_num(out, a->f);
+        break;
+    case PSYNC_ATTR_STR:
+        json_str(out, a->s);
+        break;
     default:
         fputc('[', out);
         for (uint32_t i = 0; i < a->n_ints; i++)
@@ -108,8 +112,7 @@ static void json_graph(FILE *out, const psync_graph *g)
     }
     fputs("],\"nodes\":[", out);
     for (uint32_t i = 0; i < g->n_nodes; i++) {
-        if (i)
-            fputc(',', out);
+        if (i) fputc(',', out);
         json_node(out, &g->nodes[i]);
     }
     fputc(']', out);
@@ -148,9 +151,12 @@ static void json_tensor(FILE *out, const psync_tensor *t)
 
 static void json_optimizer(FILE *out, const psync_optimizer *o)
 {
-    const struct { const char *k; double v; } hp[] = {
-        {"lr", o->lr}, {"momentum", o->momentum}, {"beta1", o->beta1}, {"beta2", o->beta2},
-        {"eps", o->eps}, {"weight_decay", o->weight_decay},
+    const struct {
+        const char *k;
+        double v;
+    } hp[] = {
+        {"lr", o->lr},       {"momentum", o->momentum}, {"beta1", o->beta1},
+        {"beta2", o->beta2}, {"eps", o->eps},           {"weight_decay", o->weight_decay},
     };
     fputs("{\"kind\":", out);
     json_str(out, psync_opt_name(o->kind));
@@ -192,8 +198,7 @@ void inspect_print_json(FILE *out, const inspect_doc *d)
     json_uint(out, "payload_bytes", m->payload_len, false);
     fputs(",\"tensors\":[", out);
     for (uint32_t i = 0; i < m->n_tensors; i++) {
-        if (i)
-            fputc(',', out);
+        if (i) fputc(',', out);
         json_tensor(out, &m->tensors[i]);
     }
     fputc(']', out);

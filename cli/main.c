@@ -43,8 +43,7 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < CLI_NCOMMANDS; i++) {
-        if (strcmp(argv[1], cli_commands[i].name))
-            continue;
+        if (strcmp(argv[1], cli_commands[i].name)) continue;
         if (!cli_commands[i].run) {
             fprintf(stderr, "psync: '%s' is not built into this binary\n", argv[1]);
             return EX_UNAVAILABLE;

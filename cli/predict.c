@@ -42,7 +42,7 @@ static psync_err predict_load_data(predict_job *j)
     const char *idx = psync_config_str(j->cfg, "idx"), *lab = psync_config_str(j->cfg, "labels");
     if ((*dir != 0) + (*csv != 0) + (*idx != 0) != 1)
         return psync_fail(PSYNC_ECONFIG, "give exactly one of --data-dir, --csv or --idx");
-    psync_err err = *dir ? psync_data_load_dir(dir, false, &j->d)
+    psync_err err = *dir   ? psync_data_load_dir(dir, false, &j->d)
                     : *csv ? psync_data_load_csv(csv, psync_engine_input_size(j->e), &j->d)
                            : psync_data_load_idx(idx, *lab ? lab : NULL, &j->d);
     if (!err && j->d->dim != psync_engine_input_size(j->e))
@@ -59,8 +59,7 @@ static void predict_print_row(const predict_job *j, uint64_t i, bool scores, boo
         printf(json ? "{\"class\":%d}\n" : "%d\n", j->classes[i]);
         return;
     }
-    if (json)
-        printf("{\"class\":%d,\"scores\":[", j->classes[i]);
+    if (json) printf("{\"class\":%d,\"scores\":[", j->classes[i]);
     for (uint32_t c = 0; c < k; c++)
         printf("%s%.6g", c ? "," : "", (double)s[c]);
     printf(json ? "]}\n" : "\n");
@@ -72,8 +71,9 @@ static void predict_report(const predict_job *j, bool json)
     for (uint64_t i = 0; i < j->d->n; i++)
         correct += j->classes[i] == j->d->y[i];
     double acc = (double)correct / (double)j->d->n;
-    fprintf(stderr, json ? "{\"accuracy\":%.6f,\"correct\":%llu,\"n\":%llu}\n"
-                         : "accuracy=%.6f correct=%llu n=%llu\n",
+    fprintf(stderr,
+            json ? "{\"accuracy\":%.6f,\"correct\":%llu,\"n\":%llu}\n"
+                 : "accuracy=%.6f correct=%llu n=%llu\n",
             acc, (unsigned long long)correct, (unsigned long long)j->d->n);
 }
 
@@ -82,8 +82,7 @@ static psync_err predict_run(predict_job *j)
     bool scores = psync_config_bool(j->cfg, "scores"), json = psync_config_bool(j->cfg, "json");
     psync_err err = psync_model_thaw(psync_config_str(j->cfg, "model"), &j->m);
     openblas_set_num_threads((int)psync_config_int(j->cfg, "threads"));
-    if (err || (err = psync_engine_new(j->m, PREDICT_BATCH, &j->e)) ||
-        (err = predict_load_data(j)))
+    if (err || (err = psync_engine_new(j->m, PREDICT_BATCH, &j->e)) || (err = predict_load_data(j)))
         return err;
     uint32_t k = psync_engine_classes(j->e);
     j->classes = malloc(j->d->n * sizeof *j->classes);
@@ -91,12 +90,10 @@ static psync_err predict_run(predict_job *j)
     if (!j->classes || !j->scores)
         return psync_fail(PSYNC_ENOMEM, "predictions for %llu samples",
                           (unsigned long long)j->d->n);
-    if ((err = psync_engine_predict(j->e, j->d->x, j->d->n, j->classes, j->scores)))
-        return err;
+    if ((err = psync_engine_predict(j->e, j->d->x, j->d->n, j->classes, j->scores))) return err;
     for (uint64_t i = 0; i < j->d->n; i++)
         predict_print_row(j, i, scores, json);
-    if (j->d->labeled)
-        predict_report(j, json);
+    if (j->d->labeled) predict_report(j, json);
     return PSYNC_OK;
 }
 
@@ -112,16 +109,14 @@ int psync_cmd_predict(int argc, char **argv)
 {
     predict_job j = {0};
     psync_err err = psync_config_new(&j.cfg, predict_settings, PREDICT_NSETTINGS);
-    if (!err)
-        err = psync_config_load(j.cfg, argc, argv);
+    if (!err) err = psync_config_load(j.cfg, argc, argv);
     if (!err && psync_config_wants(j.cfg) == PSYNC_WANT_HELP)
         predict_usage();
     else if (!err && !*psync_config_str(j.cfg, "model"))
         err = psync_fail(PSYNC_ECONFIG, "--model BLOB is required; see psync predict --help");
     else if (!err)
         err = predict_run(&j);
-    if (err)
-        fprintf(stderr, "psync predict: %s: %s\n", psync_strerror(err), psync_errdetail());
+    if (err) fprintf(stderr, "psync predict: %s: %s\n", psync_strerror(err), psync_errdetail());
     fflush(stdout);
     free(j.classes);
     free(j.scores);

@@ -25,8 +25,7 @@ static psync_err st_json(psync_mp *mp, FILE *out)
     psync_err e = psync_mp_peek(mp, &k);
     uint32_t n;
     const char *s;
-    if (e)
-        return e;
+    if (e) return e;
     switch (k) {
     case PSYNC_MP_MAP:
     case PSYNC_MP_ARRAY: {
@@ -36,31 +35,47 @@ static psync_err st_json(psync_mp *mp, FILE *out)
         fputc(map ? '{' : '[', out);
         for (uint32_t i = 0; i < n && !e; i++) {
             fputs(i ? "," : "", out);
-            if (map && !(e = st_json(mp, out)))
-                fputc(':', out);
-            if (!e)
-                e = st_json(mp, out);
+            if (map && !(e = st_json(mp, out))) fputc(':', out);
+            if (!e) e = st_json(mp, out);
         }
         psync_mp_end(mp);
         fputc(map ? '}' : ']', out);
         return e;
     }
     case PSYNC_MP_STR:
-        if ((e = psync_mp_read_str(mp, &s, &n)))
-            return e;
+        if ((e = psync_mp_read_str(mp, &s, &n))) return e;
         fputc('"', out);
         for (uint32_t i = 0; i < n; i++) {
             unsigned char ch = (unsigned char)s[i];
-            if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
-            else if (ch < 0x20) fprintf(out, "\\u%04x", ch);
-            else fputc(ch, out);
+            if (ch == '"' || ch == '\\')
+                fprintf(out, "\\%c", ch);
+            else if (ch < 0x20)
+                fprintf(out, "\\u%04x", ch);
+            else
+                fputc(ch, out);
         }
         fputc('"', out);
         return PSYNC_OK;
-    case PSYNC_MP_UINT: { uint64_t u; if (!(e = psync_mp_read_uint(mp, &u))) fprintf(out, "%llu", (unsigned long long)u); return e; }
-    case PSYNC_MP_INT: { int64_t i; if (!(e = psync_mp_read_int(mp, &i))) fprintf(out, "%lld", (long long)i); return e; }
-    case PSYNC_MP_FLOAT: { double d; if (!(e = psync_mp_read_double(mp, &d))) fprintf(out, "%.17g", d); return e; }
-    case PSYNC_MP_BOOL: { bool b; if (!(e = psync_mp_read_bool(mp, &b))) fputs(b ? "true" : "false", out); return e; }
+    case PSYNC_MP_UINT: {
+        uint64_t u;
+        if (!(e = psync_mp_read_uint(mp, &u))) fprintf(out, "%llu", (unsigned long long)u);
+        return e;
+    }
+    case PSYNC_MP_INT: {
+        int64_t i;
+        if (!(e = psync_mp_read_int(mp, &i))) fprintf(out, "%lld", (long long)i);
+        return e;
+    }
+    case PSYNC_MP_FLOAT: {
+        double d;
+        if (!(e = psync_mp_read_double(mp, &d))) fprintf(out, "%.17g", d);
+        return e;
+    }
+    case PSYNC_MP_BOOL: {
+        bool b;
+        if (!(e = psync_mp_read_bool(mp, &b))) fputs(b ? "true" : "false", out);
+        return e;
+    }
     default:
         fputs("null", out);
         return psync_mp_skip(mp);
@@ -80,10 +95,8 @@ static psync_err st_read_int(psync_mp *mp, int64_t *out)
     psync_mp_kind k;
     uint64_t u;
     psync_err e = psync_mp_peek(mp, &k);
-    if (e || k != PSYNC_MP_UINT)
-        return e ? e : psync_mp_read_int(mp, out);
-    if (!(e = psync_mp_read_uint(mp, &u)))
-        *out = u > INT64_MAX ? INT64_MAX : (int64_t)u;
+    if (e || k != PSYNC_MP_UINT) return e ? e : psync_mp_read_int(mp, out);
+    if (!(e = psync_mp_read_uint(mp, &u))) *out = u > INT64_MAX ? INT64_MAX : (int64_t)u;
     return e;
 }
 
@@ -94,21 +107,26 @@ static psync_err st_read_member(psync_mp *mp, st_member *m)
     psync_err e = psync_mp_read_map(mp, &n, 64);
     memset(m, 0, sizeof *m);
     for (uint32_t i = 0; i < n && !e; i++) {
-        if ((e = psync_mp_read_key(mp, key, sizeof key)))
-            break;
-        uint64_t *u = !strcmp(key, "id") ? &m->id : !strcmp(key, "held") ? &m->held
-                    : !strcmp(key, "lag") ? &m->lag : !strcmp(key, "samples") ? &m->samples
-                    : !strcmp(key, "snapshots") ? &m->snapshots
-                    : !strcmp(key, "last_seen_ms") ? &m->last_seen_ms
-                    : !strcmp(key, "bytes_in") ? &m->bytes_in
-                    : !strcmp(key, "bytes_out") ? &m->bytes_out : NULL;
-        if (u) e = psync_mp_read_uint(mp, u);
-        else if (!strcmp(key, "rank")) e = st_read_int(mp, &m->rank);
-        else if (!strcmp(key, "name")) e = psync_mp_read_str_copy(mp, m->name, sizeof m->name);
-        else e = psync_mp_skip(mp);
+        if ((e = psync_mp_read_key(mp, key, sizeof key))) break;
+        uint64_t *u = !strcmp(key, "id")             ? &m->id
+                      : !strcmp(key, "held")         ? &m->held
+                      : !strcmp(key, "lag")          ? &m->lag
+                      : !strcmp(key, "samples")      ? &m->samples
+                      : !strcmp(key, "snapshots")    ? &m->snapshots
+                      : !strcmp(key, "last_seen_ms") ? &m->last_seen_ms
+                      : !strcmp(key, "bytes_in")     ? &m->bytes_in
+                      : !strcmp(key, "bytes_out")    ? &m->bytes_out
+                                                     : NULL;
+        if (u)
+            e = psync_mp_read_uint(mp, u);
+        else if (!strcmp(key, "rank"))
+            e = st_read_int(mp, &m->rank);
+        else if (!strcmp(key, "name"))
+            e = psync_mp_read_str_copy(mp, m->name, sizeof m->name);
+        else
+            e = psync_mp_skip(mp);
     }
-    if (!e)
-        psync_mp_end(mp);
+    if (!e) psync_mp_end(mp);
     return e;
 }
 
@@ -122,13 +140,11 @@ static psync_err st_members(psync_mp *mp, FILE *out)
     for (uint32_t i = 0; i < n && !e; i++)
         if (!(e = st_read_member(mp, &m)))
             fprintf(out, "%-6llu %-24s %5lld %8llu %5llu %10llu %6llu %8llu %12llu %12llu\n",
-                    (unsigned long long)m.id, m.name, (long long)m.rank,
-                    (unsigned long long)m.held, (unsigned long long)m.lag,
-                    (unsigned long long)m.samples, (unsigned long long)m.snapshots,
-                    (unsigned long long)m.last_seen_ms, (unsigned long long)m.bytes_in,
-                    (unsigned long long)m.bytes_out);
-    if (!e)
-        psync_mp_end(mp);
+                    (unsigned long long)m.id, m.name, (long long)m.rank, (unsigned long long)m.held,
+                    (unsigned long long)m.lag, (unsigned long long)m.samples,
+                    (unsigned long long)m.snapshots, (unsigned long long)m.last_seen_ms,
+                    (unsigned long long)m.bytes_in, (unsigned long long)m.bytes_out);
+    if (!e) psync_mp_end(mp);
     return e;
 }
 
@@ -139,8 +155,7 @@ static psync_err st_table(psync_mp *mp, FILE *out)
     char key[32];
     psync_err e = psync_mp_read_map(mp, &n, 64);
     for (uint32_t i = 0; i < n && !e; i++) {
-        if ((e = psync_mp_read_key(mp, key, sizeof key)))
-            break;
+        if ((e = psync_mp_read_key(mp, key, sizeof key))) break;
         if (!strcmp(key, "members")) {
             e = st_members(mp, out);
             continue;
@@ -160,12 +175,12 @@ typedef struct st_keys {
 
 /* Connects s to ep with the security of k, watching the handshake so a
  * refused key is reported at once (not as a timeout). */
-static psync_err st_connect(void *ctx, void *s, const char *ep, const st_keys *k,
-                            int timeout_ms, psync_security **sec)
+static psync_err st_connect(void *ctx, void *s, const char *ep, const st_keys *k, int timeout_ms,
+                            psync_security **sec)
 {
-    psync_err e = psync_secopts_client(sec, k->key_file, k->server_key, k->insecure_plain, ep, NULL);
-    if (e || (e = psync_security_apply(*sec, s, ep)))
-        return e;
+    psync_err e =
+        psync_secopts_client(sec, k->key_file, k->server_key, k->insecure_plain, ep, NULL);
+    if (e || (e = psync_security_apply(*sec, s, ep))) return e;
     e = psync_security_watch_handshake(ctx, s, ep, timeout_ms);
     return e == PSYNC_ETIMEOUT ? PSYNC_OK : e; /* the poll below times out */
 }
@@ -223,14 +238,22 @@ int psync_cmd_status(int argc, char **argv)
     psync_client_opts o = {.rank = -1};
     st_keys k = {NULL, NULL, false};
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "--key-file") && i + 1 < argc) k.key_file = argv[++i];
-        else if (!strcmp(argv[i], "--server-key") && i + 1 < argc) k.server_key = argv[++i];
-        else if (!strcmp(argv[i], "--insecure-plain")) k.insecure_plain = true;
-        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return st_usage(stdout, 0);
-        else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc) timeout = atoi(argv[++i]);
-        else if (argv[i][0] != '-' && !o.control) o.control = argv[i];
-        else return st_usage(stderr, EX_USAGE);
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (!strcmp(argv[i], "--key-file") && i + 1 < argc)
+            k.key_file = argv[++i];
+        else if (!strcmp(argv[i], "--server-key") && i + 1 < argc)
+            k.server_key = argv[++i];
+        else if (!strcmp(argv[i], "--insecure-plain"))
+            k.insecure_plain = true;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return st_usage(stdout, 0);
+        else if (!strcmp(argv[i], "--timeout-ms") && i + 1 < argc)
+            timeout = atoi(argv[++i]);
+        else if (argv[i][0] != '-' && !o.control)
+            o.control = argv[i];
+        else
+            return st_usage(stderr, EX_USAGE);
     }
     if (psync_client_endpoints(&o, control, bulk, sizeof control)) {
         fprintf(stderr, "psync status: %s\n", psync_errdetail());
@@ -243,14 +266,15 @@ int psync_cmd_status(int argc, char **argv)
         psync_mp mp;
         psync_mp_init(&mp, zmq_msg_data(&doc), zmq_msg_size(&doc), ST_DEPTH);
         e = json ? st_json(&mp, stdout) : st_table(&mp, stdout);
-        if (json)
-            fputc('\n', stdout);
+        if (json) fputc('\n', stdout);
     }
     zmq_msg_close(&doc);
     if (e) {
         fprintf(stderr, "psync status: %s\n", psync_errdetail());
-        return e == PSYNC_ETIMEOUT ? EX_UNAVAILABLE : e == PSYNC_ECONFIG ? EX_USAGE
-             : e == PSYNC_EAUTH ? EX_NOPERM : EX_PROTOCOL;
+        return e == PSYNC_ETIMEOUT  ? EX_UNAVAILABLE
+               : e == PSYNC_ECONFIG ? EX_USAGE
+               : e == PSYNC_EAUTH   ? EX_NOPERM
+                                    : EX_PROTOCOL;
     }
     return 0;
 }

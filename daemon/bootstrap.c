@@ -54,8 +54,7 @@ psync_err psd_model_install(psd *d, psync_model *model, uint64_t version)
         return psync_fail(PSYNC_EFORMAT, "model has an empty payload");
     }
     version = version ? version : 1;
-    if (d->tmpl)
-        return psd_model_replace(d, model, version);
+    if (d->tmpl) return psd_model_replace(d, model, version);
     d->payload_len = model->payload_len;
     d->n_chunks = (model->payload_len + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
     if ((e = psync_wire_merge_ranges(model, d->set.merge_slots, &d->ranges, &d->n_ranges)) ||
@@ -94,8 +93,7 @@ static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
             e = psync_model_check_finite(model, (1u << PSYNC_ROLE_PARAM) | (1u << PSYNC_ROLE_SLOT));
             why = e ? PSD_R_NONFINITE : why;
         }
-        if (e)
-            psync_model_destroy(&model);
+        if (e) psync_model_destroy(&model);
     }
     if (!e && d->tmpl && h->version <= d->version) {
         psync_model_destroy(&model); /* fencing: never go back to an older version */
@@ -103,8 +101,7 @@ static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
         e = psync_fail(PSYNC_ESTALE, "uploaded version %llu is not newer than %llu",
                        (unsigned long long)h->version, (unsigned long long)d->version);
     }
-    if (!e)
-        e = psd_model_install(d, model, h->version);
+    if (!e) e = psd_model_install(d, model, h->version);
     if (e) {
         psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "model");
         psd_upload_abort(d, "bad model");
@@ -167,8 +164,7 @@ void psd_upload_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t 
     memcpy(u->buf + h->offset, zmq_msg_data(frame), zmq_msg_size(frame));
     u->received += !u->have[k];
     u->have[k] = true;
-    if (u->received == u->n_chunks)
-        psd_upload_finish(d, m, h);
+    if (u->received == u->n_chunks) psd_upload_finish(d, m, h);
 }
 
 /* Re-encodes the bootstrap blob for the current version into d->boot. */
@@ -178,22 +174,19 @@ static psync_err psd_bootstrap_build(psd *d)
     psync_err e;
     uint8_t *saved = d->tmpl->payload;
     d->tmpl->state.merge_version = d->version;
-    if ((e = psync_blob_size(d->tmpl, &size)))
-        return e;
+    if ((e = psync_blob_size(d->tmpl, &size))) return e;
     uint64_t n = (size + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
     if (!d->boot || atomic_load(&d->boot->refs) != 1 || d->boot->len != size) {
         psd_rcbuf_unref(d->boot);
         d->boot = NULL;
-        if ((e = psd_rcbuf_new(size, n, &d->boot)))
-            return e;
+        if ((e = psd_rcbuf_new(size, n, &d->boot))) return e;
     }
     /* Encode from the merged buffer without copying it into the template
      * first: the encoder only reads m->payload. */
     d->tmpl->payload = d->cur->data;
     e = psync_blob_encode_into(d->tmpl, d->boot->data, size, &len);
     d->tmpl->payload = saved;
-    if (e)
-        return e;
+    if (e) return e;
     psd_rcbuf_crcs(d->boot, len, d->set.chunk_bytes);
     d->boot->version = d->version;
     d->boot->len = len;
@@ -203,10 +196,8 @@ static psync_err psd_bootstrap_build(psd *d)
 psync_err psd_bootstrap_serve(psd *d, psd_member *m)
 {
     psync_err e;
-    if (!d->cur)
-        return psync_fail(PSYNC_EBUSY, "no model yet: wait for announce");
-    if ((!d->boot || d->boot->version != d->version) && (e = psd_bootstrap_build(d)))
-        return e;
+    if (!d->cur) return psync_fail(PSYNC_EBUSY, "no model yet: wait for announce");
+    if ((!d->boot || d->boot->version != d->version) && (e = psd_bootstrap_build(d))) return e;
     psd_stream_start(&m->boot, d->boot, PSYNC_MSG_BOOTSTRAP, d->version, d->layout, d->boot->len);
     psd_stream_stop(&m->merged); /* the blob already holds this version */
     m->layout = d->layout;

@@ -16,8 +16,7 @@ static void psd_on_attach(psd *d, psd_member *m)
 static void psd_on_bootstrap_req(psd *d, psd_member *m)
 {
     psync_err e = psd_bootstrap_serve(d, m);
-    if (e)
-        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "bootstrap_req");
+    if (e) psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "bootstrap_req");
 }
 
 /* Checks one snapshot chunk; PSD_R_COUNT_ if it may be held. */
@@ -37,15 +36,13 @@ static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t 
                         (unsigned long long)d->layout, (unsigned long long)d->payload_len);
         return PSD_R_LAYOUT;
     }
-    if ((*e = psd_merge_admit(d, h, &why)))
-        return why;
+    if ((*e = psd_merge_admit(d, h, &why))) return why;
     if ((*e = psync_wire_chunk_check(h, NULL, zmq_msg_size(frame), d->set.chunk_bytes,
                                      d->payload_len)))
         return PSD_R_CHUNK;
     *e = psd_merge_chunk_verify(d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame),
                                 zmq_msg_size(frame), (uint32_t)h->crc);
-    if (*e)
-        return *e == PSYNC_ENONFINITE ? PSD_R_NONFINITE : PSD_R_CHUNK;
+    if (*e) return *e == PSYNC_ENONFINITE ? PSD_R_NONFINITE : PSD_R_CHUNK;
     return PSD_R_COUNT_;
 }
 
@@ -75,27 +72,33 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     d->bytes_in += zmq_msg_size(frame);
     uint64_t k = h->offset / d->set.chunk_bytes;
     bool complete = psd_inbound_put(in, k, frame);
-    if (complete)
-        psd_merge_count(d, m);
+    if (complete) psd_merge_count(d, m);
     psd_round_chunk(d, m, k); /* sync: may merge and send chunk k now */
-    if (complete && in->complete)
-        psd_merge_poll(d);
+    if (complete && in->complete) psd_merge_poll(d);
 }
 
 void psd_bulk_readable(psd *d)
 {
     psd_msg msg;
-    if (!psd_recv(d, d->bulk, PSYNC_CH_BULK, &msg))
-        return;
+    if (!psd_recv(d, d->bulk, PSYNC_CH_BULK, &msg)) return;
     psd_member *m = psd_msg_member(d, d->bulk, &msg);
     if (m) {
         m->attached = true;
         switch (msg.h.t) {
-        case PSYNC_MSG_ATTACH: psd_on_attach(d, m); break;
-        case PSYNC_MSG_MODEL: psd_upload_chunk(d, m, &msg.h, msg.payload); break;
-        case PSYNC_MSG_SNAPSHOT: psd_on_snapshot(d, m, &msg.h, msg.payload); break;
-        case PSYNC_MSG_BOOTSTRAP_REQ: psd_on_bootstrap_req(d, m); break;
-        default: break;
+        case PSYNC_MSG_ATTACH:
+            psd_on_attach(d, m);
+            break;
+        case PSYNC_MSG_MODEL:
+            psd_upload_chunk(d, m, &msg.h, msg.payload);
+            break;
+        case PSYNC_MSG_SNAPSHOT:
+            psd_on_snapshot(d, m, &msg.h, msg.payload);
+            break;
+        case PSYNC_MSG_BOOTSTRAP_REQ:
+            psd_on_bootstrap_req(d, m);
+            break;
+        default:
+            break;
         }
     }
     psd_msg_close(&msg);

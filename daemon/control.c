@@ -38,20 +38,16 @@ void psd_control_announce(psd *d)
 /* What a member should do after hello. */
 static const char *psd_hello_action(psd *d, psd_member *m)
 {
-    if (d->upload.member == m->id)
-        return "upload"; /* asked before: it said hello again */
-    if (!d->tmpl)
-        return psd_recover_hello(d, m);
-    if (psd_recover_newer(d, m))
-        return "upload";
+    if (d->upload.member == m->id) return "upload"; /* asked before: it said hello again */
+    if (!d->tmpl) return psd_recover_hello(d, m);
+    if (psd_recover_newer(d, m)) return "upload";
     return m->layout == d->layout ? "train" : "bootstrap";
 }
 
 static void psd_on_hello(psd *d, psd_msg *msg)
 {
     psd_member *m;
-    if (!psd_standby_admit(d, msg->rid, msg->rid_len, msg->h.epoch))
-        return;
+    if (!psd_standby_admit(d, msg->rid, msg->rid_len, msg->h.epoch)) return;
     psync_err e = psd_member_join(d, msg->rid, msg->rid_len, &m);
     if (e) {
         psd_refuse(d, d->control, msg->rid, msg->rid_len, PSD_R_FULL, e, "hello");
@@ -68,16 +64,15 @@ static void psd_on_hello(psd *d, psd_msg *msg)
     psd_inbound_clear(&m->in);
     const char *action = psd_hello_action(d, m);
     PSYNC_INFO("member_joined", "member=%llu name=%s rank=%lld held=%llu action=%s members=%u",
-               (unsigned long long)m->id, m->name, (long long)m->rank,
-               (unsigned long long)m->held, action, d->n_members);
+               (unsigned long long)m->id, m->name, (long long)m->rank, (unsigned long long)m->held,
+               action, d->n_members);
     psd_control_welcome(d, m, action);
 }
 
 static void psd_on_heartbeat(psd *d, psd_msg *msg)
 {
     psd_member *m = psd_msg_member(d, d->control, msg);
-    if (!m)
-        return;
+    if (!m) return;
     m->held = msg->h.held;
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_HEARTBEAT_ACK, d->inc);
@@ -91,8 +86,7 @@ static void psd_on_leave(psd *d, psd_msg *msg)
 {
     psd_member *m = psd_msg_member(d, d->control, msg);
     char why[80];
-    if (!m)
-        return;
+    if (!m) return;
     snprintf(why, sizeof why, "leave:%s", msg->h.reason);
     psd_member_drop(d, m, why);
 }
@@ -100,14 +94,22 @@ static void psd_on_leave(psd *d, psd_msg *msg)
 void psd_control_readable(psd *d)
 {
     psd_msg msg;
-    if (!psd_recv(d, d->control, PSYNC_CH_CONTROL, &msg))
-        return;
+    if (!psd_recv(d, d->control, PSYNC_CH_CONTROL, &msg)) return;
     switch (msg.h.t) {
-    case PSYNC_MSG_HELLO: psd_on_hello(d, &msg); break;
-    case PSYNC_MSG_HEARTBEAT: psd_on_heartbeat(d, &msg); break;
-    case PSYNC_MSG_LEAVE: psd_on_leave(d, &msg); break;
-    case PSYNC_MSG_STATUS_REQ: psd_status_reply(d, msg.rid, msg.rid_len); break;
-    default: break; /* psd_recv admits only the types above */
+    case PSYNC_MSG_HELLO:
+        psd_on_hello(d, &msg);
+        break;
+    case PSYNC_MSG_HEARTBEAT:
+        psd_on_heartbeat(d, &msg);
+        break;
+    case PSYNC_MSG_LEAVE:
+        psd_on_leave(d, &msg);
+        break;
+    case PSYNC_MSG_STATUS_REQ:
+        psd_status_reply(d, msg.rid, msg.rid_len);
+        break;
+    default:
+        break; /* psd_recv admits only the types above */
     }
     psd_msg_close(&msg);
 }

@@ -25,7 +25,7 @@
 
 typedef struct psd psd;
 typedef struct psd_member psd_member;
-#define PSD_POOL_MAX 3  /* merged buffers: current + in flight + next */
+#define PSD_POOL_MAX 3 /* merged buffers: current + in flight + next */
 
 typedef enum psd_policy { PSD_SYNC = 1, PSD_EASGD, PSD_ASYNC } psd_policy;
 
@@ -60,12 +60,12 @@ typedef struct psd_settings {
     uint64_t max_model_bytes;
     uint32_t max_members;
     uint32_t easgd_every;
-    uint32_t async_members;     /* async: N of the weight (0: largest membership seen) */
-    int64_t recovery_window_ms; /* no model: wait this long after the first hello */
-    uint32_t expected_members;  /* ... or until this many said hello (0: window only) */
-    char standby_of[256];       /* primary's control endpoint: run as its standby */
+    uint32_t async_members;       /* async: N of the weight (0: largest membership seen) */
+    int64_t recovery_window_ms;   /* no model: wait this long after the first hello */
+    uint32_t expected_members;    /* ... or until this many said hello (0: window only) */
+    char standby_of[256];         /* primary's control endpoint: run as its standby */
     char standby_server_key[512]; /* primary's public key for a CURVE watch */
-    int64_t standby_silence_ms; /* promote after the primary is silent this long */
+    int64_t standby_silence_ms;   /* promote after the primary is silent this long */
     bool merge_slots;
     /* security (sockets.c) and hard limits (docs/security.md) */
     char key_file[512], allow_list[512];
@@ -80,8 +80,8 @@ typedef struct psd_settings {
 typedef struct psd_rcbuf {
     atomic_int refs;
     uint64_t len;
-    uint64_t version;  /* what it currently holds */
-    uint32_t *crc;     /* per-chunk crc32, computed once per content */
+    uint64_t version; /* what it currently holds */
+    uint32_t *crc;    /* per-chunk crc32, computed once per content */
     uint32_t n_crc;
     uint8_t *data;
 } psd_rcbuf;
@@ -89,21 +89,21 @@ typedef struct psd_rcbuf {
 /* One member's snapshot (or model upload) being received: the payload
  * frames are kept as received (no copy) until the whole stream is in. */
 typedef struct psd_inbound {
-    uint64_t gen;  /* bumped by every psd_inbound_begin */
+    uint64_t gen; /* bumped by every psd_inbound_begin */
     uint64_t total, n_chunks, received;
-    uint64_t base, samples, layout;  /* of the snapshot being received */
-    uint64_t gstep, seen, ostep;     /* the sender's training state */
+    uint64_t base, samples, layout; /* of the snapshot being received */
+    uint64_t gstep, seen, ostep;    /* the sender's training state */
     bool complete;
-    zmq_msg_t *chunks;  /* n_chunks frames, valid where have[i] */
+    zmq_msg_t *chunks; /* n_chunks frames, valid where have[i] */
     bool *have;
 } psd_inbound;
 
 /* A chunked transfer of a buffer to one member on the bulk socket. */
 typedef struct psd_stream {
-    psd_rcbuf *buf;     /* referenced while active; NULL when idle */
+    psd_rcbuf *buf; /* referenced while active; NULL when idle */
     psync_msg_type type;
     uint64_t version, layout, next, total;
-    uint64_t limit;     /* bytes ready to send (< total while a merge streams) */
+    uint64_t limit; /* bytes ready to send (< total while a merge streams) */
 } psd_stream;
 
 /* A sync round merged chunk by chunk as soon as every participant's copy
@@ -111,11 +111,11 @@ typedef struct psd_stream {
 typedef struct psd_round {
     bool active;
     uint32_t n;
-    uint64_t *ids, *gens, *samples;  /* per participant, max_members long */
+    uint64_t *ids, *gens, *samples; /* per participant, max_members long */
     float *w;
     psd_member **who;
     psd_rcbuf *out;
-    uint8_t *done;                    /* per chunk */
+    uint8_t *done; /* per chunk */
     uint64_t n_done, prefix, version, t0_us;
 } psd_round;
 
@@ -125,11 +125,11 @@ struct psd_member {
     size_t rid_len;
     char name[64];
     int64_t rank;
-    bool attached;        /* bulk connection seen */
-    uint64_t held;        /* merged version the member reports holding */
-    uint64_t held_inc, layout, model_bytes;  /* from its hello */
+    bool attached;                          /* bulk connection seen */
+    uint64_t held;                          /* merged version the member reports holding */
+    uint64_t held_inc, layout, model_bytes; /* from its hello */
     uint64_t joined_ms, last_seen_ms, last_publish_ms;
-    uint64_t stall_report_ms;  /* next silence to report (0: not stalled) */
+    uint64_t stall_report_ms; /* next silence to report (0: not stalled) */
     uint64_t samples, snapshots, bytes_in, bytes_out;
     uint64_t errors_sent, err_window_ms;
     uint32_t err_count;
@@ -139,7 +139,7 @@ struct psd_member {
 
 /* The model upload in progress (first daemon start). */
 typedef struct psd_upload {
-    uint64_t member;  /* member asked to upload, 0 = none */
+    uint64_t member; /* member asked to upload, 0 = none */
     uint64_t total, received, layout;
     uint8_t *buf;
     bool *have;
@@ -155,35 +155,35 @@ typedef struct psd_timer {
 struct psd {
     psd_settings set;
     void *ctx, *control, *bulk;
-    psync_security *sec;      /* CURVE + ZAP, or explicit plain */
-    struct psd_rate *rate;    /* control-socket token buckets */
+    psync_security *sec;   /* CURVE + ZAP, or explicit plain */
+    struct psd_rate *rate; /* control-socket token buckets */
     uint64_t inc;
     /* members, sorted by id (so merges sum in member-id order) */
     psd_member **members;
     uint32_t n_members;
     uint64_t next_id;
     /* model */
-    psync_model *tmpl;        /* graph, tensor table, optimizer, state */
+    psync_model *tmpl; /* graph, tensor table, optimizer, state */
     uint64_t layout, payload_len, n_chunks;
     psync_wire_range *ranges;
     uint32_t n_ranges;
     psd_rcbuf *pool[PSD_POOL_MAX];
-    psd_rcbuf *cur;           /* current merged payload (NULL: no model) */
+    psd_rcbuf *cur; /* current merged payload (NULL: no model) */
     uint64_t version;
-    uint64_t round_start_ms;  /* sync: when the current round opened */
-    uint64_t burned;          /* highest version number used by an aborted round */
+    uint64_t round_start_ms; /* sync: when the current round opened */
+    uint64_t burned;         /* highest version number used by an aborted round */
     psd_round round;
-    uint32_t easgd_pending;   /* easgd: snapshots since the last broadcast */
-    bool merge_deferred;      /* a merge waits for a free pool buffer */
+    uint32_t easgd_pending; /* easgd: snapshots since the last broadcast */
+    bool merge_deferred;    /* a merge waits for a free pool buffer */
     psd_upload upload;
-    psd_rcbuf *boot;          /* cached bootstrap blob */
-    uint64_t recover_until_ms;  /* end of the collection window (0: not opened) */
-    uint32_t peak_members;    /* largest attached membership seen (async weight) */
-    uint64_t samples_total;   /* samples of every complete snapshot since start */
+    psd_rcbuf *boot;           /* cached bootstrap blob */
+    uint64_t recover_until_ms; /* end of the collection window (0: not opened) */
+    uint32_t peak_members;     /* largest attached membership seen (async weight) */
+    uint64_t samples_total;    /* samples of every complete snapshot since start */
     /* lineage epoch and standby (standby.c, docs/recovery.md) */
-    uint64_t epoch;           /* 1, or a promoted standby's primary epoch + 1 */
-    bool standby, fenced;     /* not serving yet / a higher epoch exists: exit */
-    void *watch;              /* standby: DEALER to the primary's control */
+    uint64_t epoch;            /* 1, or a promoted standby's primary epoch + 1 */
+    bool standby, fenced;      /* not serving yet / a higher epoch exists: exit */
+    void *watch;               /* standby: DEALER to the primary's control */
     psync_security *watch_sec; /* standby: the watch connection's CURVE or plain */
     uint64_t primary_epoch, primary_version, primary_seen_ms;
     /* counters */
@@ -195,7 +195,7 @@ struct psd {
     unsigned n_timers;
     uint64_t log_window_ms;
     uint32_t log_count;
-    volatile int stopping;    /* set by the signal handler */
+    volatile int stopping; /* set by the signal handler */
 };
 
 /* --- settings.c: the settings table of psyncd --- */
@@ -250,8 +250,8 @@ psync_err psd_loop_run(psd *d);
 const char *psd_reason_name(psd_reason r);
 /* Counts r, logs it (rate-limited) and replies ERROR (err, detail from
  * psync_errdetail()) to rid on sock (rate-limited per member). */
-void psd_refuse(psd *d, void *sock, const uint8_t *rid, size_t rid_len, psd_reason r,
-                psync_err err, const char *ref);
+void psd_refuse(psd *d, void *sock, const uint8_t *rid, size_t rid_len, psd_reason r, psync_err err,
+                const char *ref);
 
 /* --- members.c: membership, heartbeats, timeouts --- */
 psd_member *psd_member_by_rid(psd *d, const uint8_t *rid, size_t len);

@@ -9,8 +9,7 @@
 void psd_inbound_clear(psd_inbound *in)
 {
     for (uint64_t i = 0; in->have && i < in->n_chunks; i++) {
-        if (in->have[i])
-            zmq_msg_close(&in->chunks[i]);
+        if (in->have[i]) zmq_msg_close(&in->chunks[i]);
         in->have[i] = false;
     }
     in->received = 0;

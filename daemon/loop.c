@@ -19,8 +19,7 @@ uint64_t psd_now_ms(void)
 
 void psd_loop_timer(psd *d, uint64_t every_ms, void (*fn)(psd *d))
 {
-    if (d->n_timers >= sizeof d->timers / sizeof d->timers[0])
-        return;
+    if (d->n_timers >= sizeof d->timers / sizeof d->timers[0]) return;
     d->timers[d->n_timers++] = (psd_timer){psd_now_ms() + every_ms, every_ms, fn};
 }
 
@@ -36,8 +35,7 @@ static long psd_loop_timers(psd *d)
             t->due_ms = now + t->every_ms;
         }
         long left = (long)(t->due_ms - now);
-        if (left < wait)
-            wait = left;
+        if (left < wait) wait = left;
     }
     return wait < 0 ? 0 : wait;
 }
@@ -48,8 +46,7 @@ static psync_err psd_loop_once(psd *d, long timeout)
 {
     zmq_pollitem_t items[2] = {{d->control, 0, ZMQ_POLLIN, 0}, {d->bulk, 0, ZMQ_POLLIN, 0}};
     if (zmq_poll(items, 2, timeout) < 0) {
-        if (zmq_errno() == EINTR)
-            return PSYNC_OK;
+        if (zmq_errno() == EINTR) return PSYNC_OK;
         return psync_fail(PSYNC_EIO, "zmq_poll: %s", zmq_strerror(zmq_errno()));
     }
     for (int i = 0; i < 64 && (items[0].revents & ZMQ_POLLIN); i++) {
@@ -68,10 +65,8 @@ psync_err psd_loop_run(psd *d)
     psync_err e = PSYNC_OK;
     while (!d->stopping) {
         long wait = psd_loop_timers(d);
-        if (psd_streams_pump(d))
-            wait = wait > 1 ? 1 : wait;
-        if ((e = psd_loop_once(d, wait)))
-            return e;
+        if (psd_streams_pump(d)) wait = wait > 1 ? 1 : wait;
+        if ((e = psd_loop_once(d, wait))) return e;
     }
     uint64_t until = psd_now_ms() + (uint64_t)d->set.grace_ms;
     PSYNC_INFO("draining", "grace_ms=%lld version=%llu", (long long)d->set.grace_ms,

@@ -15,16 +15,14 @@ static psd *psd_signalled;
 
 static void psd_on_signal(int sig)
 {
-    if (psd_signalled)
-        psd_signalled->stopping = sig;
+    if (psd_signalled) psd_signalled->stopping = sig;
 }
 
 static uint64_t psd_incarnation(void)
 {
     uint64_t v = 0;
     while (!v)
-        if (getrandom(&v, sizeof v, 0) != sizeof v)
-            v = psd_now_us() ^ ((uint64_t)getpid() << 32);
+        if (getrandom(&v, sizeof v, 0) != sizeof v) v = psd_now_us() ^ ((uint64_t)getpid() << 32);
     return v;
 }
 
@@ -33,13 +31,14 @@ static int psd_start(psd *d)
     psync_err e;
     d->inc = psd_incarnation();
     d->members = calloc(d->set.max_members, sizeof *d->members);
-    if (!d->members || psd_rate_new(d))
-        return EX_OSERR;
+    if (!d->members || psd_rate_new(d)) return EX_OSERR;
     if ((e = psd_sockets_open(d)) || (e = psd_standby_open(d))) {
-        PSYNC_ERROR("bind_failed", "error=%s detail=\"%s\"", psync_wire_err_name(e), psync_errdetail());
+        PSYNC_ERROR("bind_failed", "error=%s detail=\"%s\"", psync_wire_err_name(e),
+                    psync_errdetail());
         return e == PSYNC_ECONFIG ? EX_CONFIG : EX_UNAVAILABLE;
     }
-    psd_loop_timer(d, (uint64_t)(d->set.heartbeat_ms < 200 ? d->set.heartbeat_ms : 200), psd_members_tick);
+    psd_loop_timer(d, (uint64_t)(d->set.heartbeat_ms < 200 ? d->set.heartbeat_ms : 200),
+                   psd_members_tick);
     psd_loop_timer(d, 20, psd_merge_tick);
     psd_loop_timer(d, 50, psd_recover_tick);
     psd_loop_timer(d, (uint64_t)(d->set.heartbeat_ms < 200 ? d->set.heartbeat_ms : 200),
@@ -73,10 +72,18 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     switch (psync_config_wants(cfg)) {
-    case PSYNC_WANT_HELP: psd_settings_help(stdout); break;
-    case PSYNC_WANT_VERSION: printf("psyncd %s (protocol %d)\n", PSYNC_VERSION_STRING, PSYNC_PROTO_VERSION); break;
-    case PSYNC_WANT_PRINT_CONFIG: psync_config_print(cfg, stdout, false); break;
-    case PSYNC_WANT_RUN: rc = psd_start(&d); break;
+    case PSYNC_WANT_HELP:
+        psd_settings_help(stdout);
+        break;
+    case PSYNC_WANT_VERSION:
+        printf("psyncd %s (protocol %d)\n", PSYNC_VERSION_STRING, PSYNC_PROTO_VERSION);
+        break;
+    case PSYNC_WANT_PRINT_CONFIG:
+        psync_config_print(cfg, stdout, false);
+        break;
+    case PSYNC_WANT_RUN:
+        rc = psd_start(&d);
+        break;
     }
     psync_config_destroy(&cfg);
     return rc;

@@ -10,8 +10,7 @@ psd_member *psd_member_by_rid(psd *d, const uint8_t *rid, size_t len)
 {
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (m->rid_len == len && !memcmp(m->rid, rid, len))
-            return m;
+        if (m->rid_len == len && !memcmp(m->rid, rid, len)) return m;
     }
     return NULL;
 }
@@ -19,8 +18,7 @@ psd_member *psd_member_by_rid(psd *d, const uint8_t *rid, size_t len)
 psd_member *psd_member_by_id(psd *d, uint64_t id)
 {
     for (uint32_t i = 0; i < d->n_members; i++)
-        if (d->members[i]->id == id)
-            return d->members[i];
+        if (d->members[i]->id == id) return d->members[i];
     return NULL;
 }
 
@@ -33,11 +31,9 @@ psync_err psd_member_join(psd *d, const uint8_t *rid, size_t len, psd_member **o
     }
     if (d->n_members >= d->set.max_members)
         return psync_fail(PSYNC_ELIMIT, "cluster is full (%u members)", d->set.max_members);
-    if (!len || len > PSD_RID_MAX)
-        return psync_fail(PSYNC_EPROTO, "routing id of %zu bytes", len);
+    if (!len || len > PSD_RID_MAX) return psync_fail(PSYNC_EPROTO, "routing id of %zu bytes", len);
     m = calloc(1, sizeof *m);
-    if (!m)
-        return psync_fail(PSYNC_ENOMEM, "member");
+    if (!m) return psync_fail(PSYNC_ENOMEM, "member");
     m->id = ++d->next_id;
     memcpy(m->rid, rid, len);
     m->rid_len = len;
@@ -52,8 +48,7 @@ void psd_member_drop(psd *d, psd_member *m, const char *why)
     uint32_t i = 0;
     while (i < d->n_members && d->members[i] != m)
         i++;
-    if (i == d->n_members)
-        return;
+    if (i == d->n_members) return;
     memmove(&d->members[i], &d->members[i + 1], (d->n_members - i - 1) * sizeof *d->members);
     d->n_members--;
     PSYNC_INFO("member_left", "member=%llu name=%s rank=%lld why=%s members=%u",
@@ -65,8 +60,7 @@ void psd_member_drop(psd *d, psd_member *m, const char *why)
     psd_stream_stop(&m->merged);
     psd_stream_stop(&m->boot);
     free(m);
-    if (uploader)
-        psd_upload_abort(d, why);
+    if (uploader) psd_upload_abort(d, why);
     psd_merge_poll(d);
 }
 

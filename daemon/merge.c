@@ -17,14 +17,11 @@ psd_rcbuf *psd_merge_acquire(psd *d)
 {
     for (int i = 0; i < PSD_POOL_MAX; i++) {
         psd_rcbuf *b = d->pool[i];
-        if (b && b != d->cur && atomic_load(&b->refs) == 1)
-            return b;
+        if (b && b != d->cur && atomic_load(&b->refs) == 1) return b;
     }
     for (int i = 0; i < PSD_POOL_MAX; i++) {
-        if (d->pool[i])
-            continue;
-        if (psd_rcbuf_new(d->payload_len, d->n_chunks, &d->pool[i]))
-            return NULL;
+        if (d->pool[i]) continue;
+        if (psd_rcbuf_new(d->payload_len, d->n_chunks, &d->pool[i])) return NULL;
         memcpy(d->pool[i]->data, d->cur->data, d->payload_len);
         return d->pool[i];
     }
@@ -39,8 +36,7 @@ static void psd_merge_segments(psd *d, uint64_t k, psd_seg_fn fn, void *ctx)
     uint64_t cb = d->set.chunk_bytes, lo = k * cb, hi = lo + cb;
     for (uint32_t r = 0; r < d->n_ranges; r++) {
         uint64_t a = d->ranges[r].off, b = a + d->ranges[r].len;
-        if (b <= lo || a >= hi)
-            continue;
+        if (b <= lo || a >= hi) continue;
         a = a < lo ? lo : a;
         b = b > hi ? hi : b;
         fn(d, k, a, b - a, ctx);
@@ -68,8 +64,7 @@ static bool psd_window_in_range(const psd *d, uint64_t lo, uint64_t hi)
 {
     for (uint32_t r = 0; r < d->n_ranges; r++) {
         uint64_t a = d->ranges[r].off, b = a + d->ranges[r].len;
-        if (a <= lo && hi <= b)
-            return (lo - a) % 4 == 0 && (hi - lo) % 4 == 0;
+        if (a <= lo && hi <= b) return (lo - a) % 4 == 0 && (hi - lo) % 4 == 0;
     }
     return false;
 }
@@ -91,8 +86,7 @@ psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64
         if (!ok)
             return psync_fail(PSYNC_ENONFINITE, "snapshot has NaN or Inf in bytes [%llu, %llu)",
                               (unsigned long long)lo, (unsigned long long)(lo + n));
-        if (!fused && !psd_window_finite(d, data, base, lo, lo + n))
-            return PSYNC_ENONFINITE;
+        if (!fused && !psd_window_finite(d, data, base, lo, lo + n)) return PSYNC_ENONFINITE;
     }
     if (c != crc)
         return psync_fail(PSYNC_EPROTO, "snapshot: chunk at %llu has crc32 %08x, header says %08x",
@@ -134,9 +128,10 @@ static void psd_seg_lerp(psd *d, uint64_t k, uint64_t off, uint64_t len, void *c
 {
     psd_lerp *l = ctx;
     uint64_t base = k * d->set.chunk_bytes;
-    const psd_f32u *x = (const psd_f32u *)(const void *)(psd_inbound_chunk(&l->m->in, k) + off - base);
-    psd_k_lerp((float *)(void *)(l->out->data + off), (const float *)(const void *)(d->cur->data + off),
-               x, l->s, len / 4);
+    const psd_f32u *x =
+        (const psd_f32u *)(const void *)(psd_inbound_chunk(&l->m->in, k) + off - base);
+    psd_k_lerp((float *)(void *)(l->out->data + off),
+               (const float *)(const void *)(d->cur->data + off), x, l->s, len / 4);
 }
 
 uint64_t psd_merge_next_version(const psd *d)
@@ -146,8 +141,7 @@ uint64_t psd_merge_next_version(const psd *d)
 
 void psd_merge_commit(psd *d, psd_rcbuf *out, uint64_t t0_us, bool crcs_done)
 {
-    if (!crcs_done)
-        psd_rcbuf_crcs(out, d->payload_len, d->set.chunk_bytes);
+    if (!crcs_done) psd_rcbuf_crcs(out, d->payload_len, d->set.chunk_bytes);
     out->version = d->version = psd_merge_next_version(d);
     d->cur = out;
     d->merges++;
@@ -202,19 +196,16 @@ static void psd_merge_sync_poll(psd *d)
     uint32_t attached = 0, n = 0;
     if (d->round.active) {
         psd_round_check(d);
-        if (d->round.active)
-            return;
+        if (d->round.active) return;
     }
     psd_member *who[d->n_members ? d->n_members : 1];
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
         attached += m->attached;
-        if (m->in.complete && m->in.base == d->version)
-            who[n++] = m;
+        if (m->in.complete && m->in.base == d->version) who[n++] = m;
     }
     bool late = psd_now_ms() - d->round_start_ms >= (uint64_t)d->set.round_deadline_ms;
-    if (n && (n >= attached || late))
-        psd_merge_sync_close(d, who, n);
+    if (n && (n >= attached || late)) psd_merge_sync_close(d, who, n);
 }
 
 /* easgd / async: applies m's complete snapshot to the centre. */
@@ -235,11 +226,9 @@ static void psd_merge_apply(psd *d, psd_member *m)
         psd_merge_segments(d, k, psd_seg_lerp, &l);
     psd_inbound_clear(&m->in);
     bool send = d->set.policy == PSD_ASYNC || ++d->easgd_pending >= d->set.easgd_every;
-    if (send)
-        d->easgd_pending = 0;
+    if (send) d->easgd_pending = 0;
     psd_merge_commit(d, l.out, t0, false);
-    if (send)
-        psd_broadcast_merged(d);
+    if (send) psd_broadcast_merged(d);
     PSYNC_DEBUG("merged", "version=%llu member=%llu s=%g staleness=%llu",
                 (unsigned long long)d->version, (unsigned long long)m->id, (double)l.s,
                 (unsigned long long)stale);
@@ -247,16 +236,14 @@ static void psd_merge_apply(psd *d, psd_member *m)
 
 void psd_merge_poll(psd *d)
 {
-    if (!d->cur)
-        return;
+    if (!d->cur) return;
     if (d->set.policy == PSD_SYNC) {
         psd_merge_sync_poll(d);
         return;
     }
     d->merge_deferred = false;
     for (uint32_t i = 0; i < d->n_members && !d->merge_deferred; i++)
-        if (d->members[i]->in.complete)
-            psd_merge_apply(d, d->members[i]);
+        if (d->members[i]->in.complete) psd_merge_apply(d, d->members[i]);
 }
 
 void psd_merge_count(psd *d, psd_member *m)
@@ -280,8 +267,8 @@ psync_err psd_merge_admit(psd *d, const psync_wire_hdr *h, psd_reason *why)
     if (d->set.policy == PSD_SYNC && h->base != d->version)
         return psync_fail(PSYNC_ESTALE,
                           "sync round for version %llu is closed; apply merged version %llu and "
-                          "publish again", (unsigned long long)h->base,
-                          (unsigned long long)d->version);
+                          "publish again",
+                          (unsigned long long)h->base, (unsigned long long)d->version);
     if (d->set.policy == PSD_ASYNC && d->version - h->base > d->set.max_staleness)
         return psync_fail(PSYNC_ESTALE, "snapshot is %llu versions old, max_staleness is %llu",
                           (unsigned long long)(d->version - h->base),
@@ -298,8 +285,7 @@ static void psd_merge_stalls(psd *d, uint64_t now)
         psd_member *m = d->members[i];
         uint64_t silent = now - m->last_publish_ms;
         uint64_t next = m->stall_report_ms ? m->stall_report_ms : quiet;
-        if (!m->attached || m->in.complete || silent < next)
-            continue;
+        if (!m->attached || m->in.complete || silent < next) continue;
         PSYNC_INFO("stall", "member=%llu name=%s version=%llu quiet_ms=%llu",
                    (unsigned long long)m->id, m->name, (unsigned long long)d->version,
                    (unsigned long long)silent);
@@ -309,9 +295,7 @@ static void psd_merge_stalls(psd *d, uint64_t now)
 
 void psd_merge_tick(psd *d)
 {
-    if (!d->cur)
-        return;
+    if (!d->cur) return;
     psd_merge_poll(d);
-    if (d->set.policy == PSD_SYNC)
-        psd_merge_stalls(d, psd_now_ms());
+    if (d->set.policy == PSD_SYNC) psd_merge_stalls(d, psd_now_ms());
 }

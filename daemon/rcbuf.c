@@ -10,8 +10,7 @@
 psync_err psd_rcbuf_new(uint64_t len, uint64_t n_chunks, psd_rcbuf **out)
 {
     psd_rcbuf *b = calloc(1, sizeof *b);
-    if (!b)
-        return psync_fail(PSYNC_ENOMEM, "buffer header");
+    if (!b) return psync_fail(PSYNC_ENOMEM, "buffer header");
     size_t cap = (size_t)((len + 63) & ~(uint64_t)63);
     b->data = aligned_alloc(64, cap ? cap : 64);
     b->crc = calloc(n_chunks ? n_chunks : 1, sizeof *b->crc);
@@ -35,8 +34,7 @@ void psd_rcbuf_ref(psd_rcbuf *b)
 
 void psd_rcbuf_unref(psd_rcbuf *b)
 {
-    if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
-        return;
+    if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
     free(b->data);
     free(b->crc);
     free(b);

@@ -13,8 +13,7 @@ static psd_member *psd_recover_best(psd *d)
     psd_member *best = NULL;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (m->model_bytes && (!best || m->held > best->held))
-            best = m;
+        if (m->model_bytes && (!best || m->held > best->held)) best = m;
     }
     return best;
 }
@@ -24,10 +23,8 @@ static bool psd_recover_window_over(const psd *d)
     bool held = false; /* a fresh cluster (nobody holds a merged version) does not wait */
     for (uint32_t i = 0; i < d->n_members; i++)
         held |= d->members[i]->held != 0;
-    if (!held)
-        return true;
-    if (d->set.expected_members && d->n_members >= d->set.expected_members)
-        return true;
+    if (!held) return true;
+    if (d->set.expected_members && d->n_members >= d->set.expected_members) return true;
     return d->recover_until_ms && psd_now_ms() >= d->recover_until_ms;
 }
 
@@ -35,8 +32,7 @@ static bool psd_recover_window_over(const psd *d)
 static psd_member *psd_recover_ask(psd *d)
 {
     psd_member *best = psd_recover_best(d);
-    if (!best)
-        return NULL;
+    if (!best) return NULL;
     d->upload.member = best->id;
     PSYNC_INFO("recovery_upload", "member=%llu name=%s held=%llu members=%u",
                (unsigned long long)best->id, best->name, (unsigned long long)best->held,
@@ -51,11 +47,9 @@ const char *psd_recover_hello(psd *d, psd_member *m)
         PSYNC_INFO("recovery_window", "window_ms=%lld expected_members=%u",
                    (long long)d->set.recovery_window_ms, d->set.expected_members);
     }
-    if (d->upload.member || !psd_recover_window_over(d))
-        return "wait";
+    if (d->upload.member || !psd_recover_window_over(d)) return "wait";
     psd_member *best = psd_recover_ask(d);
-    if (best && best != m)
-        psd_control_welcome(d, best, "upload");
+    if (best && best != m) psd_control_welcome(d, best, "upload");
     return best == m ? "upload" : "wait";
 }
 
@@ -73,19 +67,16 @@ bool psd_recover_newer(psd *d, psd_member *m)
 
 void psd_recover_tick(psd *d)
 {
-    if (d->tmpl || d->upload.member || !d->recover_until_ms || !psd_recover_window_over(d))
-        return;
+    if (d->tmpl || d->upload.member || !d->recover_until_ms || !psd_recover_window_over(d)) return;
     psd_member *best = psd_recover_ask(d);
-    if (best)
-        psd_control_welcome(d, best, "upload");
+    if (best) psd_control_welcome(d, best, "upload");
 }
 
 void psd_recover_note(psd *d, const psd_inbound *in)
 {
     psync_model *t = d->tmpl;
     d->samples_total += in->samples;
-    if (!t)
-        return;
+    if (!t) return;
     t->state.global_step = in->gstep > t->state.global_step ? in->gstep : t->state.global_step;
     t->state.samples_seen = in->seen > t->state.samples_seen ? in->seen : t->state.samples_seen;
     t->opt.step = in->ostep > t->opt.step ? in->ostep : t->opt.step;

@@ -16,8 +16,7 @@ void psd_msg_close(psd_msg *msg)
 
 static psd_reason psd_decode_reason(psync_err e)
 {
-    if (e == PSYNC_EVERSION)
-        return PSD_R_VERSION;
+    if (e == PSYNC_EVERSION) return PSD_R_VERSION;
     return e == PSYNC_EPROTO ? PSD_R_TYPE : PSD_R_MALFORMED;
 }
 
@@ -38,8 +37,9 @@ static psd_reason psd_envelope(psd *d, psd_msg *msg, psync_wire_channel ch, psyn
     }
     bool any_inc = msg->h.t == PSYNC_MSG_HELLO || msg->h.t == PSYNC_MSG_STATUS_REQ;
     if (!any_inc && msg->h.inc != d->inc) {
-        *err = psync_fail(PSYNC_ESTALE, "incarnation %016llx is not this daemon's %016llx: send hello",
-                          (unsigned long long)msg->h.inc, (unsigned long long)d->inc);
+        *err =
+            psync_fail(PSYNC_ESTALE, "incarnation %016llx is not this daemon's %016llx: send hello",
+                       (unsigned long long)msg->h.inc, (unsigned long long)d->inc);
         return PSD_R_INCARNATION;
     }
     return PSD_R_COUNT_;
@@ -48,8 +48,7 @@ static psd_reason psd_envelope(psd *d, psd_msg *msg, psync_wire_channel ch, psyn
 bool psd_recv(psd *d, void *sock, psync_wire_channel ch, psd_msg *msg)
 {
     memset(msg, 0, sizeof *msg);
-    if (psync_wire_recv(sock, msg->frames, &msg->n, &msg->extra))
-        return false;
+    if (psync_wire_recv(sock, msg->frames, &msg->n, &msg->extra)) return false;
     msg->rid = zmq_msg_data(&msg->frames[0]);
     msg->rid_len = zmq_msg_size(&msg->frames[0]);
     if (ch == PSYNC_CH_CONTROL && !psd_rate_admit(d, msg->rid, msg->rid_len)) {

@@ -8,10 +8,10 @@ typedef struct psd_msg {
     zmq_msg_t frames[PSYNC_WIRE_MAX_FRAMES];
     int n;
     bool extra;
-    const uint8_t *rid;  /* routing id (frame 0) */
+    const uint8_t *rid; /* routing id (frame 0) */
     size_t rid_len;
     psync_wire_hdr h;
-    zmq_msg_t *payload;  /* frame 2 or NULL */
+    zmq_msg_t *payload; /* frame 2 or NULL */
 } psd_msg;
 
 /* Receives one message from sock (the ch socket) without waiting. Returns

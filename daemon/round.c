@@ -38,19 +38,15 @@ static bool psd_round_begin(psd *d, uint64_t k)
     uint32_t n = 0;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (!m->attached)
-            continue;
-        if (!psd_round_has(d, m, k))
-            return false;
+        if (!m->attached) continue;
+        if (!psd_round_has(d, m, k)) return false;
         n++;
     }
-    if (!n || !psd_round_alloc(d, r) || !(r->out = psd_merge_acquire(d)))
-        return false;
+    if (!n || !psd_round_alloc(d, r) || !(r->out = psd_merge_acquire(d))) return false;
     n = 0;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (!m->attached)
-            continue;
+        if (!m->attached) continue;
         r->who[n] = m;
         r->ids[n] = m->id;
         r->gens[n] = m->in.gen;
@@ -99,11 +95,9 @@ static void psd_round_try(psd *d, uint64_t k)
 {
     psd_round *r = &d->round;
     uint64_t cb = d->set.chunk_bytes;
-    if (r->done[k])
-        return;
+    if (r->done[k]) return;
     for (uint32_t i = 0; i < r->n; i++)
-        if (!psd_round_has(d, r->who[i], k))
-            return;
+        if (!psd_round_has(d, r->who[i], k)) return;
     psd_merge_average_chunk(d, k, r->who, r->w, r->n, r->out); /* and its crc */
     r->done[k] = 1;
     r->n_done++;
@@ -121,18 +115,15 @@ static void psd_round_try(psd *d, uint64_t k)
 void psd_round_chunk(psd *d, psd_member *m, uint64_t k)
 {
     psd_round *r = &d->round;
-    if (d->set.policy != PSD_SYNC || !d->cur || m->in.base != d->version)
-        return;
+    if (d->set.policy != PSD_SYNC || !d->cur || m->in.base != d->version) return;
     if (!r->active) {
-        if (!psd_round_begin(d, k))
-            return;
+        if (!psd_round_begin(d, k)) return;
         for (uint64_t j = 0; j < d->n_chunks && r->active; j++)
             psd_round_try(d, j);
         return;
     }
     psd_round_check(d);
-    if (r->active)
-        psd_round_try(d, k);
+    if (r->active) psd_round_try(d, k);
 }
 
 static void psd_round_abort(psd *d, const char *why)
@@ -148,8 +139,7 @@ static void psd_round_abort(psd *d, const char *why)
 void psd_round_check(psd *d)
 {
     psd_round *r = &d->round;
-    if (!r->active)
-        return;
+    if (!r->active) return;
     for (uint32_t i = 0; i < r->n; i++) {
         psd_member *m = psd_member_by_id(d, r->ids[i]);
         r->who[i] = m;

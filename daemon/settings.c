@@ -16,7 +16,8 @@ static const psync_cfg_def psd_table[] = {
      "drop a member silent for this long"},
     {"round_deadline_ms", PSYNC_CFG_INT, "30000", 1, 86400000,
      "sync: close a round this long after it opened if >= 1 snapshot is in"},
-    {"alpha", PSYNC_CFG_FLOAT, "0.5", 0, 1, "easgd: elastic coefficient (centre += alpha*(w-centre))"},
+    {"alpha", PSYNC_CFG_FLOAT, "0.5", 0, 1,
+     "easgd: elastic coefficient (centre += alpha*(w-centre))"},
     {"easgd_every", PSYNC_CFG_INT, "1", 1, 1000000, "easgd: send MERGED every N applied snapshots"},
     {"max_staleness", PSYNC_CFG_INT, "8", 0, 1000000,
      "async: refuse snapshots more than this many versions old"},
@@ -33,8 +34,7 @@ static const psync_cfg_def psd_table[] = {
      "connection uses CURVE, and the primary must allow-list this daemon's key"},
     {"standby_silence_ms", PSYNC_CFG_INT, "3000", 100, 3600000,
      "standby: promote (epoch + 1) after the primary is silent this long"},
-    {"merge_slots", PSYNC_CFG_BOOL, "true", 1, 0,
-     "merge f32 optimizer slots as well as params"},
+    {"merge_slots", PSYNC_CFG_BOOL, "true", 1, 0, "merge f32 optimizer slots as well as params"},
     {"chunk_bytes", PSYNC_CFG_INT, "4194304", 4096, 268435456,
      "bulk chunk size (multiple of 64); 1-4 MiB is fastest"},
     {"max_message_bytes", PSYNC_CFG_INT, "16777216", 65536, 1073741824,
@@ -71,9 +71,12 @@ static const psync_cfg_def psd_table[] = {
 const char *psd_policy_name(psd_policy p)
 {
     switch (p) {
-    case PSD_SYNC: return "sync";
-    case PSD_EASGD: return "easgd";
-    case PSD_ASYNC: return "async";
+    case PSD_SYNC:
+        return "sync";
+    case PSD_EASGD:
+        return "easgd";
+    case PSD_ASYNC:
+        return "async";
     }
     return "?";
 }
@@ -124,10 +127,14 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
     const char *pol = psync_config_str(c, "policy");
     snprintf(s->bind_control, sizeof s->bind_control, "%s", psync_config_str(c, "bind_control"));
     snprintf(s->bind_bulk, sizeof s->bind_bulk, "%s", psync_config_str(c, "bind_bulk"));
-    if (!strcmp(pol, "sync")) s->policy = PSD_SYNC;
-    else if (!strcmp(pol, "easgd")) s->policy = PSD_EASGD;
-    else if (!strcmp(pol, "async")) s->policy = PSD_ASYNC;
-    else return psync_fail(PSYNC_ECONFIG, "policy: '%s' is not sync|easgd|async", pol);
+    if (!strcmp(pol, "sync"))
+        s->policy = PSD_SYNC;
+    else if (!strcmp(pol, "easgd"))
+        s->policy = PSD_EASGD;
+    else if (!strcmp(pol, "async"))
+        s->policy = PSD_ASYNC;
+    else
+        return psync_fail(PSYNC_ECONFIG, "policy: '%s' is not sync|easgd|async", pol);
     s->heartbeat_ms = psync_config_int(c, "heartbeat_ms");
     s->member_timeout_ms = psync_config_int(c, "member_timeout_ms");
     s->round_deadline_ms = psync_config_int(c, "round_deadline_ms");
@@ -164,12 +171,9 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
 psync_err psd_settings_load(psd_settings *s, int argc, char **argv, psync_config **cfg)
 {
     psync_err e = psync_config_new(cfg, psd_table, PSD_NSETTINGS);
-    if (e)
-        return e;
+    if (e) return e;
     memset(s, 0, sizeof *s);
-    if ((e = psync_config_load(*cfg, argc, argv)))
-        return e;
-    if (psync_config_wants(*cfg) != PSYNC_WANT_RUN)
-        return PSYNC_OK;
+    if ((e = psync_config_load(*cfg, argc, argv))) return e;
+    if (psync_config_wants(*cfg) != PSYNC_WANT_RUN) return PSYNC_OK;
     return psd_settings_read(s, *cfg);
 }

@@ -24,8 +24,7 @@ static psync_err psd_sockopt(void *s, int opt, int64_t v, const char *name)
     int iv = (int)v;
     int rc = opt == ZMQ_MAXMSGSIZE ? zmq_setsockopt(s, opt, &v, sizeof v)
                                    : zmq_setsockopt(s, opt, &iv, sizeof iv);
-    if (rc)
-        return psync_fail(PSYNC_EIO, "setsockopt %s: %s", name, zmq_strerror(zmq_errno()));
+    if (rc) return psync_fail(PSYNC_EIO, "setsockopt %s: %s", name, zmq_strerror(zmq_errno()));
     return PSYNC_OK;
 }
 
@@ -36,8 +35,7 @@ static psync_err psd_router(psd *d, void **out, const char *ep, bool bulk)
 {
     psync_err e = PSYNC_OK;
     void *s = zmq_socket(d->ctx, ZMQ_ROUTER);
-    if (!s)
-        return psync_fail(PSYNC_EIO, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+    if (!s) return psync_fail(PSYNC_EIO, "zmq_socket: %s", zmq_strerror(zmq_errno()));
     int64_t maxmsg = (int64_t)(bulk ? d->set.max_message_bytes : d->set.max_control_bytes);
     if ((e = psd_sockopt(s, ZMQ_ROUTER_MANDATORY, 1, "ROUTER_MANDATORY")) ||
         (e = psd_sockopt(s, ZMQ_MAXMSGSIZE, maxmsg, "MAXMSGSIZE")) ||
@@ -45,8 +43,7 @@ static psync_err psd_router(psd *d, void **out, const char *ep, bool bulk)
         (e = psd_sockopt(s, ZMQ_RCVHWM, bulk ? 64 : 1000, "RCVHWM")) ||
         (e = psd_sockopt(s, ZMQ_LINGER, 0, "LINGER")))
         goto close_socket;
-    if ((e = psync_security_apply(d->sec, s, ep)))
-        goto close_socket;
+    if ((e = psync_security_apply(d->sec, s, ep))) goto close_socket;
     if (zmq_bind(s, ep)) {
         e = psync_fail(PSYNC_EIO, "bind %s: %s", ep, zmq_strerror(zmq_errno()));
         goto close_socket;
@@ -70,9 +67,11 @@ static psync_err psd_security_open(psd *d)
     if (*s->key_file) /* logs security_curve with our key and the allow-list size */
         return psync_security_server_from_files(&d->sec, d->ctx, s->key_file, s->allow_list);
     if (remote && !s->insecure_plain)
-        return psync_fail(PSYNC_ECONFIG, "%s is not loopback: give --key-file and --allow-list "
+        return psync_fail(PSYNC_ECONFIG,
+                          "%s is not loopback: give --key-file and --allow-list "
                           "(psync keygen, docs/security.md) or, knowingly, --insecure-plain",
-                          psync_security_required(s->bind_control) ? s->bind_control : s->bind_bulk);
+                          psync_security_required(s->bind_control) ? s->bind_control
+                                                                   : s->bind_bulk);
     PSYNC_WARN("security", "mode=plain remote=%s reason=%s", remote ? "true" : "false",
                remote ? "insecure_plain" : "loopback_without_key_file");
     return psync_security_plain_new(&d->sec, remote);
@@ -83,10 +82,10 @@ psync_err psd_sockets_open(psd *d)
     psync_err e;
     psd_tune_malloc();
     d->ctx = zmq_ctx_new();
-    if (!d->ctx)
-        return psync_fail(PSYNC_EIO, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+    if (!d->ctx) return psync_fail(PSYNC_EIO, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
     zmq_ctx_set(d->ctx, ZMQ_IO_THREADS, 2);
-    if ((e = psd_security_open(d)) || (e = psd_router(d, &d->control, d->set.bind_control, false)) ||
+    if ((e = psd_security_open(d)) ||
+        (e = psd_router(d, &d->control, d->set.bind_control, false)) ||
         (e = psd_router(d, &d->bulk, d->set.bind_bulk, true))) {
         psd_sockets_close(d, 0);
         return e;
@@ -106,7 +105,6 @@ void psd_sockets_close(psd *d, int linger_ms)
     }
     d->control = d->bulk = NULL;
     psync_security_destroy(&d->sec);
-    if (d->ctx)
-        zmq_ctx_term(d->ctx);
+    if (d->ctx) zmq_ctx_term(d->ctx);
     d->ctx = NULL;
 }

@@ -19,8 +19,7 @@ static psync_err psd_standby_security(psd *d)
     const psd_settings *s = &d->set;
     psync_err e = psync_secopts_client(&d->watch_sec, s->key_file, s->standby_server_key,
                                        s->insecure_plain, s->standby_of, NULL);
-    if (e)
-        return psync_fail(e, "standby_of %s: %s", s->standby_of, psync_errdetail());
+    if (e) return psync_fail(e, "standby_of %s: %s", s->standby_of, psync_errdetail());
     return psync_security_apply(d->watch_sec, d->watch, s->standby_of);
 }
 
@@ -29,15 +28,13 @@ psync_err psd_standby_open(psd *d)
     int zero = 0, hwm = 4;
     psync_err e;
     d->epoch = 1;
-    if (!d->set.standby_of[0])
-        return PSYNC_OK;
+    if (!d->set.standby_of[0]) return PSYNC_OK;
     d->watch = zmq_socket(d->ctx, ZMQ_DEALER);
     if (!d->watch || zmq_setsockopt(d->watch, ZMQ_LINGER, &zero, sizeof zero) ||
         zmq_setsockopt(d->watch, ZMQ_SNDHWM, &hwm, sizeof hwm))
         return psync_fail(PSYNC_EIO, "standby_of %s: %s", d->set.standby_of,
                           zmq_strerror(zmq_errno()));
-    if ((e = psd_standby_security(d)))
-        return e;
+    if ((e = psd_standby_security(d))) return e;
     if (zmq_connect(d->watch, d->set.standby_of))
         return psync_fail(PSYNC_EIO, "standby_of %s: %s", d->set.standby_of,
                           zmq_strerror(zmq_errno()));
@@ -50,8 +47,7 @@ psync_err psd_standby_open(psd *d)
 
 void psd_standby_close(psd *d)
 {
-    if (d->watch)
-        zmq_close(d->watch);
+    if (d->watch) zmq_close(d->watch);
     d->watch = NULL;
     psync_security_destroy(&d->watch_sec);
 }
@@ -77,8 +73,7 @@ static void psd_standby_drain(psd *d, uint64_t now)
 
 void psd_standby_tick(psd *d)
 {
-    if (!d->standby)
-        return;
+    if (!d->standby) return;
     uint64_t now = psd_now_ms();
     psd_standby_drain(d, now);
     if (now - d->primary_seen_ms > (uint64_t)d->set.standby_silence_ms) {
@@ -112,8 +107,7 @@ bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoc
         return false;
     }
     if (d->standby) {
-        e = psync_fail(PSYNC_EBUSY, "standby of %s: not serving until promoted",
-                       d->set.standby_of);
+        e = psync_fail(PSYNC_EBUSY, "standby of %s: not serving until promoted", d->set.standby_of);
         psd_refuse(d, d->control, rid, rid_len, PSD_R_STATE, e, "hello");
         return false;
     }

@@ -37,8 +37,7 @@ static void psd_status_pack(msgpack_packer *pk, const psd *d)
 {
     uint64_t now = psd_now_ms();
     psync_security_counts sc = {0, 0};
-    if (d->sec)
-        psync_security_counts_get(d->sec, &sc);
+    if (d->sec) psync_security_counts_get(d->sec, &sc);
     msgpack_pack_map(pk, 17);
     psd_kv_u(pk, "inc", d->inc);
     psd_kv_u(pk, "epoch", d->epoch);
@@ -75,14 +74,12 @@ void psd_status_reply(psd *d, const uint8_t *rid, size_t rid_len)
     zmq_msg_t doc;
     psync_mpbuf_packer(&pk, &mb, NULL, 0);
     psd_status_pack(&pk, d);
-    if (zmq_msg_init_size(&doc, mb.len))
-        return;
+    if (zmq_msg_init_size(&doc, mb.len)) return;
     psync_mpbuf_packer(&pk, &mb, zmq_msg_data(&doc), zmq_msg_size(&doc));
     psd_status_pack(&pk, d);
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_STATUS, d->inc);
     h.version = d->version;
     h.epoch = d->epoch;
-    if (psync_wire_send(d->control, rid, rid_len, &h, &doc, ZMQ_DONTWAIT))
-        zmq_msg_close(&doc);
+    if (psync_wire_send(d->control, rid, rid_len, &h, &doc, ZMQ_DONTWAIT)) zmq_msg_close(&doc);
 }

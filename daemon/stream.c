@@ -33,8 +33,7 @@ static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
     h.total = s->total;
     h.crc = s->buf->crc[k];
     psync_err e = psd_rcbuf_frame(s->buf, s->next, len, &frame);
-    if (e)
-        return e;
+    if (e) return e;
     if ((e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT))) {
         zmq_msg_close(&frame);
         return e;
@@ -50,8 +49,7 @@ static bool psd_stream_pump(psd *d, psd_member *m, psd_stream *s)
 {
     while (s->buf && s->next < s->limit) {
         psync_err e = psd_stream_chunk(d, m, s);
-        if (e == PSYNC_EBUSY)
-            return true;
+        if (e == PSYNC_EBUSY) return true;
         if (e) {
             PSYNC_WARN("send_failed", "member=%llu type=%s error=%s detail=\"%s\"",
                        (unsigned long long)m->id, psync_wire_type_name(s->type),
@@ -60,23 +58,20 @@ static bool psd_stream_pump(psd *d, psd_member *m, psd_stream *s)
             return false;
         }
     }
-    if (s->next >= s->total)
-        psd_stream_stop(s);
+    if (s->next >= s->total) psd_stream_stop(s);
     return false;
 }
 
 void psd_streams_limit(psd *d, const psd_rcbuf *buf, uint64_t limit)
 {
     for (uint32_t i = 0; i < d->n_members; i++)
-        if (d->members[i]->merged.buf == buf)
-            d->members[i]->merged.limit = limit;
+        if (d->members[i]->merged.buf == buf) d->members[i]->merged.limit = limit;
 }
 
 void psd_streams_cancel(psd *d, const psd_rcbuf *buf)
 {
     for (uint32_t i = 0; i < d->n_members; i++)
-        if (d->members[i]->merged.buf == buf)
-            psd_stream_stop(&d->members[i]->merged);
+        if (d->members[i]->merged.buf == buf) psd_stream_stop(&d->members[i]->merged);
 }
 
 bool psd_streams_pump(psd *d)
@@ -84,10 +79,8 @@ bool psd_streams_pump(psd *d)
     bool pending = false;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (m->boot.buf)
-            pending |= psd_stream_pump(d, m, &m->boot);
-        if (m->merged.buf && !m->boot.buf)
-            pending |= psd_stream_pump(d, m, &m->merged);
+        if (m->boot.buf) pending |= psd_stream_pump(d, m, &m->boot);
+        if (m->merged.buf && !m->boot.buf) pending |= psd_stream_pump(d, m, &m->merged);
     }
     return pending;
 }

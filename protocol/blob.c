@@ -146,11 +146,9 @@ psync_err psync_blob_encode_into(const psync_model *m, void *buf, size_t cap, si
     size_t pad = blob_pad(b.len);
     size_t need = b.len + pad + BLOB_TAIL_BYTES + m->payload_len;
     if (b.overflow || need > cap)
-        return psync_fail(PSYNC_ELIMIT, "blob needs %zu bytes but the buffer holds %zu", need,
-                          cap);
+        return psync_fail(PSYNC_ELIMIT, "blob needs %zu bytes but the buffer holds %zu", need, cap);
     uint8_t *p = blob_put_tail((uint8_t *)buf + b.len, pad, (uint32_t)m->payload_len);
-    if (m->payload_len)
-        memcpy(p, m->payload, m->payload_len);
+    if (m->payload_len) memcpy(p, m->payload, m->payload_len);
     *len = need;
     return PSYNC_OK;
 }
@@ -159,11 +157,11 @@ psync_err psync_blob_freeze(psync_model *m, const void **blob, size_t *len)
 {
     size_t size = 0;
     psync_err err = psync_blob_size(m, &size);
-    if (err)
-        return err;
-    size_t head = size - m->payload_len;  /* header + pad + tail, a 64 multiple */
+    if (err) return err;
+    size_t head = size - m->payload_len; /* header + pad + tail, a 64 multiple */
     if (head > m->headroom || (!m->payload_owned && !m->blob))
-        return psync_fail(PSYNC_ELIMIT, "freeze needs %zu writable bytes before the payload but "
+        return psync_fail(PSYNC_ELIMIT,
+                          "freeze needs %zu writable bytes before the payload but "
                           "the model has %llu; call psync_model_reserve_headroom first",
                           head, (unsigned long long)m->headroom);
     msgpack_packer pk;
@@ -183,8 +181,7 @@ psync_err psync_blob_encode(const psync_model *m, void **out, size_t *len)
 {
     size_t size = 0;
     psync_err err = psync_blob_size(m, &size);
-    if (err)
-        return err;
+    if (err) return err;
     void *buf = NULL;
     if (posix_memalign(&buf, PSYNC_ALIGN, size))
         return psync_fail(PSYNC_ENOMEM, "blob of %zu bytes", size);

@@ -15,8 +15,8 @@
 typedef struct blob_ctx {
     const psync_limits *lim;
     psync_model *m;
-    psync_tensor *t;         /* tensor being read */
-    const uint8_t *payload;  /* inside the input */
+    psync_tensor *t;        /* tensor being read */
+    const uint8_t *payload; /* inside the input */
     uint64_t payload_len;
     uint64_t layout_hash;
     bool have_payload;
@@ -28,8 +28,7 @@ static psync_err blob_t_name(psync_mp *mp, void *c, const char *path)
 {
     blob_ctx *x = c;
     psync_err err = psync_mp_read_str_copy(mp, x->t->name, PSYNC_NAME_MAX);
-    if (!err && !x->t->name[0])
-        err = psync_fail(PSYNC_EFORMAT, "empty tensor name");
+    if (!err && !x->t->name[0]) err = psync_fail(PSYNC_EFORMAT, "empty tensor name");
     return psync_mp_wrap(err, path);
 }
 
@@ -38,8 +37,7 @@ static psync_err blob_t_role(psync_mp *mp, void *c, const char *path)
     blob_ctx *x = c;
     char name[16];
     psync_err err = psync_mp_read_str_copy(mp, name, sizeof name);
-    if (!err)
-        err = psync_role_parse(name, &x->t->role);
+    if (!err) err = psync_role_parse(name, &x->t->role);
     return psync_mp_wrap(err, path);
 }
 
@@ -50,8 +48,7 @@ static psync_err blob_t_dtype(psync_mp *mp, void *c, const char *path)
     psync_err err = psync_mp_read_str_copy(mp, name, sizeof name);
     if (err == PSYNC_ELIMIT)
         err = psync_fail(PSYNC_EDTYPE, "unknown dtype (f32, f64, i32, i64 or u8)");
-    if (!err)
-        err = psync_dtype_parse(name, &x->t->dtype);
+    if (!err) err = psync_dtype_parse(name, &x->t->dtype);
     return psync_mp_wrap(err, path);
 }
 
@@ -84,11 +81,10 @@ static const psync_mp_field blob_tensor_fields[] = {
 static psync_err blob_check_tensor(const psync_model *m, uint32_t i, const char *path)
 {
     const psync_tensor *t = &m->tensors[i];
-    uint64_t nbytes, expect = i ? psync_align_up(m->tensors[i - 1].offset +
-                                                 m->tensors[i - 1].nbytes) : 0;
+    uint64_t nbytes,
+        expect = i ? psync_align_up(m->tensors[i - 1].offset + m->tensors[i - 1].nbytes) : 0;
     psync_err err = psync_shape_count(t->rank, t->shape, t->dtype, NULL, &nbytes);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     if (nbytes != t->nbytes)
         return psync_fail(PSYNC_ESHAPE, "%s.nbytes: %llu but shape and dtype give %llu", path,
                           (unsigned long long)t->nbytes, (unsigned long long)nbytes);
@@ -96,9 +92,10 @@ static psync_err blob_check_tensor(const psync_model *m, uint32_t i, const char 
         return psync_fail(PSYNC_EFORMAT, "%s.offset: %llu is not a multiple of %d", path,
                           (unsigned long long)t->offset, PSYNC_ALIGN);
     if (t->offset != expect)
-        return psync_fail(PSYNC_EFORMAT, "%s.offset: %llu but the previous tensor ends at %llu "
-                          "(tensors must be packed in table order, no overlap or gap)", path,
-                          (unsigned long long)t->offset, (unsigned long long)expect);
+        return psync_fail(PSYNC_EFORMAT,
+                          "%s.offset: %llu but the previous tensor ends at %llu "
+                          "(tensors must be packed in table order, no overlap or gap)",
+                          path, (unsigned long long)t->offset, (unsigned long long)expect);
     return PSYNC_OK;
 }
 
@@ -107,27 +104,23 @@ static psync_err blob_tensors(psync_mp *mp, void *c, const char *path)
     blob_ctx *x = c;
     uint32_t n;
     psync_err err = psync_mp_read_array(mp, &n, x->lim->max_tensors);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     psync_model *m = x->m;
     for (uint32_t i = 0; i < n; i++) {
         char sub[64];
         snprintf(sub, sizeof sub, "%s[%u]", path, i);
-        if (m->n_tensors == m->cap_tensors) {  /* grows as entries are read */
+        if (m->n_tensors == m->cap_tensors) { /* grows as entries are read */
             uint32_t cap = m->cap_tensors ? 2 * m->cap_tensors : 8;
             psync_tensor *t = realloc(m->tensors, (size_t)cap * sizeof *t);
-            if (!t)
-                return psync_fail(PSYNC_ENOMEM, "%s: tensor table of %u", sub, cap);
+            if (!t) return psync_fail(PSYNC_ENOMEM, "%s: tensor table of %u", sub, cap);
             m->tensors = t;
             m->cap_tensors = cap;
         }
         x->t = &m->tensors[i];
         memset(x->t, 0, sizeof *x->t);
         err = psync_mp_read_fields(mp, 32, blob_tensor_fields, 6, x, sub);
-        if (!err)
-            err = blob_check_tensor(m, i, sub);
-        if (err)
-            return err;
+        if (!err) err = blob_check_tensor(m, i, sub);
+        if (err) return err;
         m->n_tensors = i + 1;
     }
     psync_mp_end(mp);
@@ -136,15 +129,15 @@ static psync_err blob_tensors(psync_mp *mp, void *c, const char *path)
 
 /* ---- optimizer, state, meta ---- */
 
-#define BLOB_DOUBLE(fn, field)                                                      \
-    static psync_err fn(psync_mp *mp, void *c, const char *path)                    \
-    {                                                                               \
-        return psync_mp_wrap(psync_mp_read_double(mp, &((blob_ctx *)c)->m->field), path); \
+#define BLOB_DOUBLE(fn, field)                                                                     \
+    static psync_err fn(psync_mp *mp, void *c, const char *path)                                   \
+    {                                                                                              \
+        return psync_mp_wrap(psync_mp_read_double(mp, &((blob_ctx *)c)->m->field), path);          \
     }
-#define BLOB_UINT(fn, field)                                                        \
-    static psync_err fn(psync_mp *mp, void *c, const char *path)                    \
-    {                                                                               \
-        return psync_mp_wrap(psync_mp_read_uint(mp, &((blob_ctx *)c)->m->field), path); \
+#define BLOB_UINT(fn, field)                                                                       \
+    static psync_err fn(psync_mp *mp, void *c, const char *path)                                   \
+    {                                                                                              \
+        return psync_mp_wrap(psync_mp_read_uint(mp, &((blob_ctx *)c)->m->field), path);            \
     }
 
 BLOB_DOUBLE(blob_o_lr, opt.lr)
@@ -166,16 +159,18 @@ static psync_err blob_o_kind(psync_mp *mp, void *c, const char *path)
     char name[16];
     psync_err err = psync_mp_read_str_copy(mp, name, sizeof name);
     if (!err && psync_opt_parse(name, &x->m->opt.kind))
-        err = psync_fail(PSYNC_EFORMAT, "unknown optimizer '%s' (sgd, momentum, nesterov, "
-                         "adam)", name);
+        err = psync_fail(PSYNC_EFORMAT,
+                         "unknown optimizer '%s' (sgd, momentum, nesterov, "
+                         "adam)",
+                         name);
     return psync_mp_wrap(err, path);
 }
 
 static const psync_mp_field blob_opt_fields[] = {
-    {"kind", blob_o_kind, false},   {"lr", blob_o_lr, false},
+    {"kind", blob_o_kind, false},         {"lr", blob_o_lr, false},
     {"momentum", blob_o_momentum, false}, {"beta1", blob_o_beta1, false},
-    {"beta2", blob_o_beta2, false}, {"eps", blob_o_eps, false},
-    {"weight_decay", blob_o_wd, false}, {"step", blob_o_step, false},
+    {"beta2", blob_o_beta2, false},       {"eps", blob_o_eps, false},
+    {"weight_decay", blob_o_wd, false},   {"step", blob_o_step, false},
 };
 
 static psync_err blob_optimizer(psync_mp *mp, void *c, const char *path)
@@ -188,12 +183,10 @@ static psync_err blob_s_rng(psync_mp *mp, void *c, const char *path)
     blob_ctx *x = c;
     uint32_t n;
     psync_err err = psync_mp_read_array(mp, &n, 4);
-    if (!err && n != 4)
-        err = psync_fail(PSYNC_EFORMAT, "%u words but the rng state has 4", n);
+    if (!err && n != 4) err = psync_fail(PSYNC_EFORMAT, "%u words but the rng state has 4", n);
     for (uint32_t i = 0; i < n && !err; i++)
         err = psync_mp_read_uint(mp, &x->m->state.rng[i]);
-    if (!err)
-        psync_mp_end(mp);
+    if (!err) psync_mp_end(mp);
     return psync_mp_wrap(err, path);
 }
 
@@ -204,15 +197,17 @@ static psync_err blob_s_batch(psync_mp *mp, void *c, const char *path)
     psync_err err = psync_mp_read_uint(mp, &v);
     if (!err && v > UINT32_MAX)
         err = psync_fail(PSYNC_ELIMIT, "%llu exceeds %u", (unsigned long long)v, UINT32_MAX);
-    if (!err)
-        x->m->state.batch_size = (uint32_t)v;
+    if (!err) x->m->state.batch_size = (uint32_t)v;
     return psync_mp_wrap(err, path);
 }
 
 static const psync_mp_field blob_state_fields[] = {
-    {"global_step", blob_s_global_step, false}, {"samples_seen", blob_s_samples, false},
-    {"epoch", blob_s_epoch, false},             {"cursor", blob_s_cursor, false},
-    {"merge_version", blob_s_merge, false},     {"rng", blob_s_rng, false},
+    {"global_step", blob_s_global_step, false},
+    {"samples_seen", blob_s_samples, false},
+    {"epoch", blob_s_epoch, false},
+    {"cursor", blob_s_cursor, false},
+    {"merge_version", blob_s_merge, false},
+    {"rng", blob_s_rng, false},
     {"batch_size", blob_s_batch, false},
 };
 
@@ -231,13 +226,10 @@ static psync_err blob_meta(psync_mp *mp, void *c, const char *path)
         err = psync_mp_read_key(mp, e->key, sizeof e->key);
         if (!err && (!e->key[0] || psync_model_get_meta(m, e->key)))
             err = psync_fail(PSYNC_EFORMAT, "empty or repeated key '%s'", e->key);
-        if (!err)
-            err = psync_mp_read_str_copy(mp, e->value, sizeof e->value);
-        if (!err)
-            m->n_meta = i + 1;
+        if (!err) err = psync_mp_read_str_copy(mp, e->value, sizeof e->value);
+        if (!err) m->n_meta = i + 1;
     }
-    if (!err)
-        psync_mp_end(mp);
+    if (!err) psync_mp_end(mp);
     return psync_mp_wrap(err, path);
 }
 
@@ -272,10 +264,14 @@ static psync_err blob_payload(psync_mp *mp, void *c, const char *path)
 }
 
 static const psync_mp_field blob_fields[] = {
-    {"graph", blob_graph, false},   {"tensors", blob_tensors, false},
-    {"optimizer", blob_optimizer, false}, {"state", blob_state, false},
-    {"meta", blob_meta, false},     {"layout_hash", blob_layout_hash, false},
-    {"pad", blob_pad, true},        {"payload", blob_payload, false},
+    {"graph", blob_graph, false},
+    {"tensors", blob_tensors, false},
+    {"optimizer", blob_optimizer, false},
+    {"state", blob_state, false},
+    {"meta", blob_meta, false},
+    {"layout_hash", blob_layout_hash, false},
+    {"pad", blob_pad, true},
+    {"payload", blob_payload, false},
 };
 
 /* The first two entries: "format" = PSYNC_BLOB_FORMAT, "version" = 1. */
@@ -294,10 +290,10 @@ static psync_err blob_read_preamble(psync_mp *mp)
     if (err || strcmp(key, "version"))
         return psync_fail(PSYNC_EFORMAT, "second key must be \"version\"");
     err = psync_mp_read_uint(mp, &version);
-    if (err)
-        return psync_mp_wrap(err, "version");
+    if (err) return psync_mp_wrap(err, "version");
     if (version != PSYNC_BLOB_VERSION)
-        return psync_fail(PSYNC_EVERSION, "version: blob has format version %llu but this psync "
+        return psync_fail(PSYNC_EVERSION,
+                          "version: blob has format version %llu but this psync "
                           "reads version %d; upgrade psync or re-export the model",
                           (unsigned long long)version, PSYNC_BLOB_VERSION);
     return PSYNC_OK;
@@ -307,16 +303,14 @@ static psync_err blob_parse(psync_mp *mp, blob_ctx *x)
 {
     uint32_t n;
     psync_err err = psync_mp_read_map(mp, &n, 64);
-    if (err)
-        return psync_mp_wrap(err, "blob");
+    if (err) return psync_mp_wrap(err, "blob");
     if (n < 2)
         return psync_fail(PSYNC_EFORMAT, "blob: map of %u entries is not a psync model blob", n);
     err = blob_read_preamble(mp);
-    if (!err)
-        err = psync_mp_read_fields_body(mp, n - 2, blob_fields, 8, x, "");
+    if (!err) err = psync_mp_read_fields_body(mp, n - 2, blob_fields, 8, x, "");
     if (!err && mp->pos != mp->len)
-        err = psync_fail(PSYNC_EFORMAT, "blob: %zu trailing bytes after the map",
-                         mp->len - mp->pos);
+        err =
+            psync_fail(PSYNC_EFORMAT, "blob: %zu trailing bytes after the map", mp->len - mp->pos);
     if (!err && mp->len - x->payload_len > x->lim->max_header_bytes)
         err = psync_fail(PSYNC_ELIMIT, "blob: header of %llu bytes exceeds max_header_bytes %llu",
                          (unsigned long long)(mp->len - x->payload_len),
@@ -338,9 +332,10 @@ static psync_err blob_check_tables(const psync_model *m, uint64_t payload_len)
         const psync_node *nd = &m->graph.nodes[i];
         for (uint32_t k = 0; k < nd->n_params && !err; k++)
             if (!psync_nameset_has(&names, nd->params[k]))
-                err = psync_fail(PSYNC_EGRAPH, "graph.nodes[%u].params[%u]: node '%s' uses "
-                                 "tensor '%s' which is not in the tensor table", i, k,
-                                 nd->name, nd->params[k]);
+                err = psync_fail(PSYNC_EGRAPH,
+                                 "graph.nodes[%u].params[%u]: node '%s' uses "
+                                 "tensor '%s' which is not in the tensor table",
+                                 i, k, nd->name, nd->params[k]);
     }
     if (!err) {
         const psync_tensor *last = m->n_tensors ? &m->tensors[m->n_tensors - 1] : NULL;
@@ -356,14 +351,13 @@ static psync_err blob_check_tables(const psync_model *m, uint64_t payload_len)
 static psync_err blob_validate(psync_model *m, const blob_ctx *x)
 {
     psync_err err = psync_graph_validate(&m->graph);
-    if (err)
-        return psync_mp_wrap(err, "graph");
+    if (err) return psync_mp_wrap(err, "graph");
     err = blob_check_tables(m, x->payload_len);
-    if (err)
-        return err;
+    if (err) return err;
     uint64_t h = psync_model_layout_hash(m);
     if (h != x->layout_hash)
-        return psync_fail(PSYNC_EMISMATCH, "layout_hash: blob says %016llx but its graph and "
+        return psync_fail(PSYNC_EMISMATCH,
+                          "layout_hash: blob says %016llx but its graph and "
                           "tensor table hash to %016llx (corrupt or hand-edited blob)",
                           (unsigned long long)x->layout_hash, (unsigned long long)h);
     return PSYNC_OK;
@@ -377,8 +371,7 @@ static psync_err blob_attach(psync_model *m, const blob_ctx *x, unsigned flags)
     m->payload_owned = false;
     for (uint32_t i = 0; i < m->n_tensors; i++)
         m->tensors[i].data = m->payload + m->tensors[i].offset;
-    if ((flags & PSYNC_DECODE_COPY) || ((uintptr_t)x->payload % 8) != 0)
-        return psync_model_own(m);
+    if ((flags & PSYNC_DECODE_COPY) || ((uintptr_t)x->payload % 8) != 0) return psync_model_own(m);
     return PSYNC_OK;
 }
 
@@ -391,19 +384,15 @@ psync_err psync_blob_decode(void *buf, size_t len, const psync_limits *lim, unsi
                           (unsigned long long)lim->max_blob_bytes);
     psync_model *m = NULL;
     psync_err err = psync_model_new(&m);
-    if (err)
-        return err;
+    if (err) return err;
     blob_ctx x = {.lim = lim, .m = m};
     psync_mp mp;
     psync_mp_init(&mp, buf, len, lim->max_depth);
     err = blob_parse(&mp, &x);
-    if (!err)
-        err = blob_validate(m, &x);
-    if (!err)
-        err = blob_attach(m, &x, flags);
+    if (!err) err = blob_validate(m, &x);
+    if (!err) err = blob_attach(m, &x, flags);
     if (err) {
-        if (!m->payload_owned)
-            m->payload = NULL;
+        if (!m->payload_owned) m->payload = NULL;
         psync_model_destroy(&m);
         return err;
     }

@@ -28,8 +28,7 @@ static const char *const config_source_names[] = {"default", "file", "env", "fla
 psync_err psync_config_new(psync_config **out, const psync_cfg_def *table, unsigned n)
 {
     psync_config *c = calloc(1, sizeof *c);
-    if (!c)
-        return psync_fail(PSYNC_ENOMEM, "config: out of memory");
+    if (!c) return psync_fail(PSYNC_ENOMEM, "config: out of memory");
     c->table = table;
     c->n = n;
     c->values = calloc(n ? n : 1, sizeof *c->values);
@@ -46,8 +45,7 @@ psync_err psync_config_new(psync_config **out, const psync_cfg_def *table, unsig
 
 void psync_config_destroy(psync_config **cfg)
 {
-    if (!cfg || !*cfg)
-        return;
+    if (!cfg || !*cfg) return;
     free((*cfg)->values);
     free((*cfg)->sources);
     free((*cfg)->positional);
@@ -63,11 +61,9 @@ static int config_find(const psync_config *c, const char *key, size_t len)
         size_t j = 0;
         for (; j < len && name[j]; j++) {
             char k = key[j] == '-' ? '_' : key[j];
-            if (k != name[j])
-                break;
+            if (k != name[j]) break;
         }
-        if (j == len && name[j] == '\0')
-            return (int)i;
+        if (j == len && name[j] == '\0') return (int)i;
     }
     return -1;
 }
@@ -77,10 +73,8 @@ static int config_parse_bool(const char *v, bool *out)
     static const char *const yes[] = {"1", "true", "yes", "on"};
     static const char *const no[] = {"0", "false", "no", "off"};
     for (int i = 0; i < 4; i++) {
-        if (!strcasecmp(v, yes[i]))
-            return *out = true, 0;
-        if (!strcasecmp(v, no[i]))
-            return *out = false, 0;
+        if (!strcasecmp(v, yes[i])) return *out = true, 0;
+        if (!strcasecmp(v, no[i])) return *out = false, 0;
     }
     return -1;
 }
@@ -99,8 +93,9 @@ static psync_err config_check(const psync_cfg_def *d, const char *value, psync_c
     } else if (d->type == PSYNC_CFG_BOOL) {
         bool b;
         if (config_parse_bool(value, &b))
-            return psync_fail(PSYNC_ECONFIG, "%s (from %s): '%s' is not a boolean; use true or false",
-                              d->name, from, value);
+            return psync_fail(PSYNC_ECONFIG,
+                              "%s (from %s): '%s' is not a boolean; use true or false", d->name,
+                              from, value);
         return PSYNC_OK;
     } else {
         if (strlen(value) >= CONFIG_VALUE_MAX)
@@ -120,8 +115,7 @@ static psync_err config_check(const psync_cfg_def *d, const char *value, psync_c
 static psync_err config_set_index(psync_config *c, int i, const char *value, psync_cfg_source src)
 {
     psync_err err = config_check(&c->table[i], value, src);
-    if (err)
-        return err;
+    if (err) return err;
     snprintf(c->values[i], CONFIG_VALUE_MAX, "%s", value);
     c->sources[i] = src;
     return PSYNC_OK;
@@ -131,8 +125,7 @@ psync_err psync_config_set(psync_config *cfg, const char *name, const char *valu
                            psync_cfg_source src)
 {
     int i = config_find(cfg, name, strlen(name));
-    if (i < 0)
-        return psync_fail(PSYNC_ECONFIG, "unknown setting '%s'; see --help", name);
+    if (i < 0) return psync_fail(PSYNC_ECONFIG, "unknown setting '%s'; see --help", name);
     return config_set_index(cfg, i, value, src);
 }
 
@@ -150,14 +143,11 @@ static char *config_trim(char *s)
 static psync_err config_file_line(psync_config *c, char *line, const char *path, int lineno)
 {
     char *hash = strchr(line, '#');
-    if (hash)
-        *hash = '\0';
+    if (hash) *hash = '\0';
     char *s = config_trim(line);
-    if (!*s)
-        return PSYNC_OK;
+    if (!*s) return PSYNC_OK;
     char *eq = strchr(s, '=');
-    if (!eq)
-        return psync_fail(PSYNC_ECONFIG, "%s:%d: expected 'key = value'", path, lineno);
+    if (!eq) return psync_fail(PSYNC_ECONFIG, "%s:%d: expected 'key = value'", path, lineno);
     *eq = '\0';
     char *key = config_trim(s), *value = config_trim(eq + 1);
     size_t vn = strlen(value);
@@ -170,8 +160,7 @@ static psync_err config_file_line(psync_config *c, char *line, const char *path,
         return psync_fail(PSYNC_ECONFIG, "%s:%d: unknown setting '%s'; see --help", path, lineno,
                           key);
     psync_err err = config_set_index(c, i, value, PSYNC_SRC_FILE);
-    if (err)
-        return psync_fail(err, "%s:%d: %s", path, lineno, psync_errdetail());
+    if (err) return psync_fail(err, "%s:%d: %s", path, lineno, psync_errdetail());
     return PSYNC_OK;
 }
 
@@ -205,11 +194,9 @@ static psync_err config_load_env(psync_config *c)
             var[j++] = (char)toupper((unsigned char)*p);
         var[j] = '\0';
         const char *v = getenv(var);
-        if (!v)
-            continue;
+        if (!v) continue;
         psync_err err = config_set_index(c, (int)i, v, PSYNC_SRC_ENV);
-        if (err)
-            return psync_fail(err, "environment %s: %s", var, psync_errdetail());
+        if (err) return psync_fail(err, "environment %s: %s", var, psync_errdetail());
     }
     return PSYNC_OK;
 }
@@ -220,8 +207,7 @@ static const char *config_prescan(psync_config *c, int argc, char **argv)
     const char *file = getenv("PSYNC_CONFIG");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--"))
-            break;
+        if (!strcmp(a, "--")) break;
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             c->want = PSYNC_WANT_HELP;
         else if (!strcmp(a, "--version") && c->want != PSYNC_WANT_HELP)
@@ -257,12 +243,10 @@ static psync_err config_flag(psync_config *c, int argc, char **argv, int *i)
     }
     if (idx < 0)
         return psync_fail(PSYNC_ECONFIG, "unknown option '--%.*s'; run with --help", (int)klen, a);
-    if (eq)
-        return config_set_index(c, idx, eq + 1, PSYNC_SRC_FLAG);
+    if (eq) return config_set_index(c, idx, eq + 1, PSYNC_SRC_FLAG);
     if (c->table[idx].type == PSYNC_CFG_BOOL)
         return config_set_index(c, idx, "true", PSYNC_SRC_FLAG);
-    if (*i + 1 >= argc)
-        return psync_fail(PSYNC_ECONFIG, "option '--%s' needs a value", a);
+    if (*i + 1 >= argc) return psync_fail(PSYNC_ECONFIG, "option '--%s' needs a value", a);
     return config_set_index(c, idx, argv[++*i], PSYNC_SRC_FLAG);
 }
 
@@ -270,19 +254,16 @@ psync_err psync_config_load(psync_config *cfg, int argc, char **argv)
 {
     const char *file = config_prescan(cfg, argc, argv);
     psync_err err = file ? config_load_file(cfg, file) : PSYNC_OK;
-    if (!err)
-        err = config_load_env(cfg);
+    if (!err) err = config_load_env(cfg);
     free(cfg->positional);
     cfg->positional = calloc((size_t)(argc > 0 ? argc : 1), sizeof(char *));
     cfg->n_positional = 0;
-    if (!cfg->positional)
-        return psync_fail(PSYNC_ENOMEM, "config: out of memory");
+    if (!cfg->positional) return psync_fail(PSYNC_ENOMEM, "config: out of memory");
     bool rest = false;
     for (int i = 1; !err && i < argc; i++) {
         const char *a = argv[i];
         if (rest || strncmp(a, "--", 2) || !strcmp(a, "-")) {
-            if (!rest && !strcmp(a, "-h"))
-                continue;
+            if (!rest && !strcmp(a, "-h")) continue;
             cfg->positional[cfg->n_positional++] = argv[i];
         } else if (!strcmp(a, "--")) {
             rest = true;
@@ -363,8 +344,7 @@ static void config_json_str(FILE *out, const char *s)
 
 void psync_config_print(const psync_config *cfg, FILE *out, bool json)
 {
-    if (json)
-        fputs("{", out);
+    if (json) fputs("{", out);
     for (unsigned i = 0; i < cfg->n; i++) {
         const char *src = config_source_names[cfg->sources[i]];
         if (!json) {
@@ -377,8 +357,7 @@ void psync_config_print(const psync_config *cfg, FILE *out, bool json)
         config_json_str(out, cfg->values[i]);
         fprintf(out, ", \"source\": \"%s\"}", src);
     }
-    if (json)
-        fputs("\n}\n", out);
+    if (json) fputs("\n}\n", out);
 }
 
 void psync_config_help(const psync_cfg_def *table, unsigned n, FILE *out)
@@ -392,8 +371,7 @@ void psync_config_help(const psync_cfg_def *table, unsigned n, FILE *out)
             flag[k++] = *p == '_' ? '-' : *p;
         flag[k] = '\0';
         fprintf(out, "  %s %s\n      %s", flag, types[table[i].type], table[i].help);
-        if (table[i].dflt && *table[i].dflt)
-            fprintf(out, " (default: %s)", table[i].dflt);
+        if (table[i].dflt && *table[i].dflt) fprintf(out, " (default: %s)", table[i].dflt);
         fputc('\n', out);
     }
     fprintf(out, "  --config FILE\n      read settings from FILE (also PSYNC_CONFIG)\n"

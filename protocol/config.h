@@ -17,7 +17,7 @@ typedef enum psync_cfg_type {
     PSYNC_CFG_INT = 1,
     PSYNC_CFG_FLOAT,
     PSYNC_CFG_STR,
-    PSYNC_CFG_BOOL,  /* flag form: --key (true), --no-key (false), --key=0/1 */
+    PSYNC_CFG_BOOL, /* flag form: --key (true), --no-key (false), --key=0/1 */
 } psync_cfg_type;
 
 typedef enum psync_cfg_source {

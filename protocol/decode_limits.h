@@ -7,13 +7,13 @@
 #include <stdint.h>
 
 typedef struct psync_limits {
-    uint64_t max_blob_bytes;     /* whole blob / model size */
-    uint32_t max_tensors;        /* entries in the tensor table */
-    uint32_t max_rank;           /* <= PSYNC_MAX_RANK */
-    uint64_t max_dim;            /* any one dimension */
-    uint32_t max_nodes;          /* graph nodes */
-    uint32_t max_depth;          /* msgpack nesting depth */
-    uint64_t max_header_bytes;   /* msgpack header before the payload */
+    uint64_t max_blob_bytes;   /* whole blob / model size */
+    uint32_t max_tensors;      /* entries in the tensor table */
+    uint32_t max_rank;         /* <= PSYNC_MAX_RANK */
+    uint64_t max_dim;          /* any one dimension */
+    uint32_t max_nodes;        /* graph nodes */
+    uint32_t max_depth;        /* msgpack nesting depth */
+    uint64_t max_header_bytes; /* msgpack header before the payload */
 } psync_limits;
 
 /* Safe defaults: 4 GiB blob, 4096 tensors, rank 8, dim 2^31, 4096 nodes,

@@ -33,8 +33,7 @@ static const char *const error_names[PSYNC_ERR_COUNT_] = {
 
 const char *psync_strerror(psync_err err)
 {
-    if ((unsigned)err >= PSYNC_ERR_COUNT_ || !error_names[err])
-        return "unknown error";
+    if ((unsigned)err >= PSYNC_ERR_COUNT_ || !error_names[err]) return "unknown error";
     return error_names[err];
 }
 

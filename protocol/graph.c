@@ -22,13 +22,11 @@ void psync_graph_clear(psync_graph *g)
 
 psync_err psync_graph_copy(psync_graph *dst, const psync_graph *src)
 {
-    if (dst == src)
-        return PSYNC_OK;
+    if (dst == src) return PSYNC_OK;
     psync_node *nodes = NULL;
     if (src->n_nodes) {
         nodes = malloc((size_t)src->n_nodes * sizeof *nodes);
-        if (!nodes)
-            return psync_fail(PSYNC_ENOMEM, "graph copy of %u nodes", src->n_nodes);
+        if (!nodes) return psync_fail(PSYNC_ENOMEM, "graph copy of %u nodes", src->n_nodes);
         memcpy(nodes, src->nodes, (size_t)src->n_nodes * sizeof *nodes);
     }
     free(dst->nodes);
@@ -48,23 +46,21 @@ static psync_err graph_name(char *dst, const char *name, const char *what)
     return PSYNC_OK;
 }
 
-psync_err psync_graph_add_input(psync_graph *g, const char *name, psync_dtype dt,
-                                uint32_t rank, const uint64_t *shape)
+psync_err psync_graph_add_input(psync_graph *g, const char *name, psync_dtype dt, uint32_t rank,
+                                const uint64_t *shape)
 {
     if (g->n_inputs >= PSYNC_GRAPH_MAX_INPUTS)
         return psync_fail(PSYNC_ELIMIT, "graph already has %d inputs", PSYNC_GRAPH_MAX_INPUTS);
     if (rank > PSYNC_MAX_RANK || !psync_dtype_size(dt))
-        return psync_fail(PSYNC_EINVAL, "input '%s': bad rank %u or dtype %d",
-                          name ? name : "", rank, (int)dt);
+        return psync_fail(PSYNC_EINVAL, "input '%s': bad rank %u or dtype %d", name ? name : "",
+                          rank, (int)dt);
     psync_graph_input *in = &g->inputs[g->n_inputs];
     memset(in, 0, sizeof *in);
     psync_err err = graph_name(in->name, name, "input");
-    if (err)
-        return err;
+    if (err) return err;
     in->dtype = dt;
     in->rank = rank;
-    if (rank)
-        memcpy(in->shape, shape, rank * sizeof *shape);
+    if (rank) memcpy(in->shape, shape, rank * sizeof *shape);
     g->n_inputs++;
     return PSYNC_OK;
 }
@@ -79,25 +75,21 @@ psync_err psync_graph_add_node(psync_graph *g, const psync_node *node, uint32_t 
     if (g->n_nodes == g->cap_nodes) {
         uint32_t cap = g->cap_nodes ? 2 * g->cap_nodes : 8;
         psync_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
-        if (!nodes)
-            return psync_fail(PSYNC_ENOMEM, "graph of %u nodes", cap);
+        if (!nodes) return psync_fail(PSYNC_ENOMEM, "graph of %u nodes", cap);
         g->nodes = nodes;
         g->cap_nodes = cap;
     }
     psync_node *dst = &g->nodes[g->n_nodes++];
     *dst = *node;
-    if (out)
-        *out = dst;
+    if (out) *out = dst;
     return PSYNC_OK;
 }
 
 void psync_node_init(psync_node *n, const char *name, const char *op)
 {
     memset(n, 0, sizeof *n);
-    if (name)
-        strncpy(n->name, name, PSYNC_NAME_MAX - 1);
-    if (op)
-        strncpy(n->op, op, PSYNC_OP_MAX - 1);
+    if (name) strncpy(n->name, name, PSYNC_NAME_MAX - 1);
+    if (op) strncpy(n->op, op, PSYNC_OP_MAX - 1);
 }
 
 psync_err psync_node_add_input(psync_node *n, const char *name)
@@ -106,8 +98,7 @@ psync_err psync_node_add_input(psync_node *n, const char *name)
         return psync_fail(PSYNC_ELIMIT, "node '%s' already has %d inputs", n->name,
                           PSYNC_NODE_MAX_INPUTS);
     psync_err err = graph_name(n->inputs[n->n_inputs], name, "node input");
-    if (!err)
-        n->n_inputs++;
+    if (!err) n->n_inputs++;
     return err;
 }
 
@@ -117,8 +108,7 @@ psync_err psync_node_add_param(psync_node *n, const char *tensor_name)
         return psync_fail(PSYNC_ELIMIT, "node '%s' already has %d params", n->name,
                           PSYNC_NODE_MAX_PARAMS);
     psync_err err = graph_name(n->params[n->n_params], tensor_name, "param");
-    if (!err)
-        n->n_params++;
+    if (!err) n->n_params++;
     return err;
 }
 
@@ -148,8 +138,7 @@ psync_err psync_node_set_int(psync_node *n, const char *key, int64_t v)
 {
     psync_attr *a;
     psync_err err = node_attr_slot(n, key, PSYNC_ATTR_INT, &a);
-    if (!err)
-        a->i = v;
+    if (!err) a->i = v;
     return err;
 }
 
@@ -157,8 +146,7 @@ psync_err psync_node_set_float(psync_node *n, const char *key, double v)
 {
     psync_attr *a;
     psync_err err = node_attr_slot(n, key, PSYNC_ATTR_FLOAT, &a);
-    if (!err)
-        a->f = v;
+    if (!err) a->f = v;
     return err;
 }
 
@@ -169,31 +157,27 @@ psync_err psync_node_set_str(psync_node *n, const char *key, const char *v)
                           key ? key : "", PSYNC_ATTR_STR_MAX);
     psync_attr *a;
     psync_err err = node_attr_slot(n, key, PSYNC_ATTR_STR, &a);
-    if (!err)
-        strcpy(a->s, v);
+    if (!err) strcpy(a->s, v);
     return err;
 }
 
 psync_err psync_node_set_ints(psync_node *n, const char *key, uint32_t count, const int64_t *v)
 {
     if (count > PSYNC_MAX_RANK)
-        return psync_fail(PSYNC_EINVAL, "attribute '%s': %u integers exceed %d",
-                          key ? key : "", count, PSYNC_MAX_RANK);
+        return psync_fail(PSYNC_EINVAL, "attribute '%s': %u integers exceed %d", key ? key : "",
+                          count, PSYNC_MAX_RANK);
     psync_attr *a;
     psync_err err = node_attr_slot(n, key, PSYNC_ATTR_INTS, &a);
-    if (err)
-        return err;
+    if (err) return err;
     a->n_ints = count;
-    if (count)
-        memcpy(a->ints, v, count * sizeof *v);
+    if (count) memcpy(a->ints, v, count * sizeof *v);
     return PSYNC_OK;
 }
 
 const psync_attr *psync_node_attr(const psync_node *n, const char *key)
 {
     for (uint32_t i = 0; i < n->n_attrs && i < PSYNC_NODE_MAX_ATTRS; i++)
-        if (!strcmp(n->attrs[i].key, key))
-            return &n->attrs[i];
+        if (!strcmp(n->attrs[i].key, key)) return &n->attrs[i];
     return NULL;
 }
 
@@ -206,26 +190,22 @@ int64_t psync_node_int(const psync_node *n, const char *key, int64_t dflt)
 double psync_node_float(const psync_node *n, const char *key, double dflt)
 {
     const psync_attr *a = psync_node_attr(n, key);
-    if (a && a->type == PSYNC_ATTR_FLOAT)
-        return a->f;
-    if (a && a->type == PSYNC_ATTR_INT)
-        return (double)a->i;
+    if (a && a->type == PSYNC_ATTR_FLOAT) return a->f;
+    if (a && a->type == PSYNC_ATTR_INT) return (double)a->i;
     return dflt;
 }
 
 int psync_graph_find_node(const psync_graph *g, const char *name)
 {
     for (uint32_t i = 0; i < g->n_nodes; i++)
-        if (!strcmp(g->nodes[i].name, name))
-            return (int)i;
+        if (!strcmp(g->nodes[i].name, name)) return (int)i;
     return -1;
 }
 
 int psync_graph_find_input(const psync_graph *g, const char *name)
 {
     for (uint32_t i = 0; i < g->n_inputs && i < PSYNC_GRAPH_MAX_INPUTS; i++)
-        if (!strcmp(g->inputs[i].name, name))
-            return (int)i;
+        if (!strcmp(g->inputs[i].name, name)) return (int)i;
     return -1;
 }
 
@@ -241,15 +221,16 @@ static psync_err graph_check_node(const psync_node *n, uint32_t idx, psync_names
                           n->name);
     for (uint32_t k = 0; k < n->n_inputs; k++) {
         if (!memchr(n->inputs[k], 0, PSYNC_NAME_MAX) || !psync_nameset_has(seen, n->inputs[k]))
-            return psync_fail(PSYNC_EGRAPH, "node '%s': input '%.*s' is not a graph input or an "
-                              "earlier node (dangling edge or cycle)", n->name,
-                              PSYNC_NAME_MAX - 1, n->inputs[k]);
+            return psync_fail(PSYNC_EGRAPH,
+                              "node '%s': input '%.*s' is not a graph input or an "
+                              "earlier node (dangling edge or cycle)",
+                              n->name, PSYNC_NAME_MAX - 1, n->inputs[k]);
     }
     for (uint32_t k = 0; k < n->n_attrs; k++) {
         psync_attr_type t = n->attrs[k].type;
         if (t < PSYNC_ATTR_INT || t > PSYNC_ATTR_INTS || n->attrs[k].n_ints > PSYNC_MAX_RANK)
-            return psync_fail(PSYNC_EGRAPH, "node '%s': attribute %u has unknown type %d",
-                              n->name, k, (int)t);
+            return psync_fail(PSYNC_EGRAPH, "node '%s': attribute %u has unknown type %d", n->name,
+                              k, (int)t);
     }
     if (!psync_nameset_add(seen, n->name))
         return psync_fail(PSYNC_EGRAPH, "node name '%s' is used twice", n->name);
@@ -272,8 +253,7 @@ psync_err psync_graph_validate(const psync_graph *g)
         return psync_fail(PSYNC_EGRAPH, "%u inputs exceed %d", g->n_inputs, PSYNC_GRAPH_MAX_INPUTS);
     psync_nameset seen;
     psync_err err = psync_nameset_init(&seen, g->n_inputs + g->n_nodes);
-    if (err)
-        return err;
+    if (err) return err;
     for (uint32_t i = 0; i < g->n_inputs && !err; i++) {
         if (!g->inputs[i].name[0] || !psync_nameset_add(&seen, g->inputs[i].name))
             err = psync_fail(PSYNC_EGRAPH, "input %u: empty or duplicate name '%s'", i,

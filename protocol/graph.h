@@ -14,14 +14,14 @@
 #define PSYNC_NODE_MAX_INPUTS 4
 #define PSYNC_NODE_MAX_PARAMS 4
 #define PSYNC_NODE_MAX_ATTRS 8
-#define PSYNC_OP_MAX 32        /* op name length incl. NUL */
+#define PSYNC_OP_MAX 32 /* op name length incl. NUL */
 #define PSYNC_ATTR_STR_MAX 64
 
 typedef enum psync_attr_type {
     PSYNC_ATTR_INT = 1,
     PSYNC_ATTR_FLOAT = 2,
     PSYNC_ATTR_STR = 3,
-    PSYNC_ATTR_INTS = 4,  /* up to PSYNC_MAX_RANK integers */
+    PSYNC_ATTR_INTS = 4, /* up to PSYNC_MAX_RANK integers */
 } psync_attr_type;
 
 typedef struct psync_attr {
@@ -37,9 +37,9 @@ typedef struct psync_attr {
 typedef struct psync_node {
     char name[PSYNC_NAME_MAX];
     char op[PSYNC_OP_MAX];
-    uint32_t n_inputs;  /* names of graph inputs or earlier nodes */
+    uint32_t n_inputs; /* names of graph inputs or earlier nodes */
     char inputs[PSYNC_NODE_MAX_INPUTS][PSYNC_NAME_MAX];
-    uint32_t n_params;  /* names of tensors in the model's tensor table */
+    uint32_t n_params; /* names of tensors in the model's tensor table */
     char params[PSYNC_NODE_MAX_PARAMS][PSYNC_NAME_MAX];
     uint32_t n_attrs;
     psync_attr attrs[PSYNC_NODE_MAX_ATTRS];
@@ -59,9 +59,9 @@ typedef struct psync_graph {
     psync_graph_input inputs[PSYNC_GRAPH_MAX_INPUTS];
     uint32_t n_nodes;
     uint32_t cap_nodes;
-    psync_node *nodes;              /* owned, heap array of cap_nodes */
-    char output[PSYNC_NAME_MAX];    /* node giving predictions (logits) */
-    char loss[PSYNC_NAME_MAX];      /* node giving the scalar loss ("" if none) */
+    psync_node *nodes;           /* owned, heap array of cap_nodes */
+    char output[PSYNC_NAME_MAX]; /* node giving predictions (logits) */
+    char loss[PSYNC_NAME_MAX];   /* node giving the scalar loss ("" if none) */
 } psync_graph;
 
 /* Initialises an empty graph (no allocation). */
@@ -72,8 +72,8 @@ void psync_graph_clear(psync_graph *g);
 psync_err psync_graph_copy(psync_graph *dst, const psync_graph *src);
 
 /* Appends an input; PSYNC_ELIMIT if full, PSYNC_EINVAL on a bad name. */
-psync_err psync_graph_add_input(psync_graph *g, const char *name, psync_dtype dt,
-                                uint32_t rank, const uint64_t *shape);
+psync_err psync_graph_add_input(psync_graph *g, const char *name, psync_dtype dt, uint32_t rank,
+                                const uint64_t *shape);
 /* Appends a node (copied) and returns a pointer to the stored copy, valid
  * until the next add. max_nodes bounds growth (PSYNC_ELIMIT). */
 psync_err psync_graph_add_node(psync_graph *g, const psync_node *node, uint32_t max_nodes,

@@ -27,15 +27,23 @@ static void codec_pack_attr(msgpack_packer *pk, const psync_attr *a)
 {
     psync_mp_pack_cstr(pk, a->key);
     switch (a->type) {
-    case PSYNC_ATTR_INT: msgpack_pack_int64(pk, a->i); break;
-    case PSYNC_ATTR_FLOAT: msgpack_pack_double(pk, a->f); break;
-    case PSYNC_ATTR_STR: psync_mp_pack_cstr(pk, a->s); break;
+    case PSYNC_ATTR_INT:
+        msgpack_pack_int64(pk, a->i);
+        break;
+    case PSYNC_ATTR_FLOAT:
+        msgpack_pack_double(pk, a->f);
+        break;
+    case PSYNC_ATTR_STR:
+        psync_mp_pack_cstr(pk, a->s);
+        break;
     case PSYNC_ATTR_INTS:
         msgpack_pack_array(pk, a->n_ints);
         for (uint32_t i = 0; i < a->n_ints; i++)
             msgpack_pack_int64(pk, a->ints[i]);
         break;
-    default: msgpack_pack_nil(pk); break;
+    default:
+        msgpack_pack_nil(pk);
+        break;
     }
 }
 
@@ -109,14 +117,12 @@ psync_err psync_codec_read_shape(psync_mp *mp, const psync_limits *lim, const ch
     uint32_t n;
     uint32_t max_rank = lim->max_rank < PSYNC_MAX_RANK ? lim->max_rank : PSYNC_MAX_RANK;
     psync_err err = psync_mp_read_array(mp, &n, max_rank);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     for (uint32_t i = 0; i < n; i++) {
         char sub[176];
         snprintf(sub, sizeof sub, "%s[%u]", path, i);
         err = psync_mp_wrap(psync_mp_read_uint(mp, &shape[i]), sub);
-        if (err)
-            return err;
+        if (err) return err;
         if (shape[i] > lim->max_dim)
             return psync_fail(PSYNC_ELIMIT, "%s: %llu exceeds max_dim %llu", sub,
                               (unsigned long long)shape[i], (unsigned long long)lim->max_dim);
@@ -139,8 +145,7 @@ static psync_err codec_in_dtype(psync_mp *mp, void *c, const char *path)
     codec_ctx *x = c;
     char name[16];
     psync_err err = psync_mp_read_str_copy(mp, name, sizeof name);
-    if (!err)
-        err = psync_dtype_parse(name, &x->in->dtype);
+    if (!err) err = psync_dtype_parse(name, &x->in->dtype);
     return psync_mp_wrap(err, path);
 }
 
@@ -161,15 +166,13 @@ static psync_err codec_inputs(psync_mp *mp, void *c, const char *path)
     codec_ctx *x = c;
     uint32_t n;
     psync_err err = psync_mp_read_array(mp, &n, PSYNC_GRAPH_MAX_INPUTS);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     for (uint32_t i = 0; i < n; i++) {
         char sub[160];
         snprintf(sub, sizeof sub, "%s[%u]", path, i);
         x->in = &x->g->inputs[i];
         err = psync_mp_read_fields(mp, 16, codec_input_fields, 3, x, sub);
-        if (err)
-            return err;
+        if (err) return err;
         x->g->n_inputs = i + 1;
     }
     psync_mp_end(mp);
@@ -227,14 +230,12 @@ static psync_err codec_names(psync_mp *mp, const char *path, uint32_t max, uint3
 {
     uint32_t n;
     psync_err err = psync_mp_read_array(mp, &n, max);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     for (uint32_t i = 0; i < n; i++) {
         char sub[176];
         snprintf(sub, sizeof sub, "%s[%u]", path, i);
         err = psync_mp_wrap(psync_mp_read_str_copy(mp, names[i], PSYNC_NAME_MAX), sub);
-        if (err)
-            return err;
+        if (err) return err;
     }
     psync_mp_end(mp);
     *count = n;
@@ -259,19 +260,25 @@ static psync_err codec_attr_value(psync_mp *mp, psync_attr *a, const char *path)
 {
     psync_mp_kind k;
     psync_err err = psync_mp_peek(mp, &k);
-    if (err)
-        return err;
+    if (err) return err;
     switch (k) {
     case PSYNC_MP_UINT:
-    case PSYNC_MP_INT: a->type = PSYNC_ATTR_INT; return psync_mp_read_int(mp, &a->i);
-    case PSYNC_MP_FLOAT: a->type = PSYNC_ATTR_FLOAT; return psync_mp_read_double(mp, &a->f);
+    case PSYNC_MP_INT:
+        a->type = PSYNC_ATTR_INT;
+        return psync_mp_read_int(mp, &a->i);
+    case PSYNC_MP_FLOAT:
+        a->type = PSYNC_ATTR_FLOAT;
+        return psync_mp_read_double(mp, &a->f);
     case PSYNC_MP_STR:
         a->type = PSYNC_ATTR_STR;
         return psync_mp_read_str_copy(mp, a->s, PSYNC_ATTR_STR_MAX);
-    case PSYNC_MP_ARRAY: break;
+    case PSYNC_MP_ARRAY:
+        break;
     default:
-        return psync_fail(PSYNC_EGRAPH, "unsupported attribute type %s (int, float, str or "
-                          "array of int)", psync_mp_kind_name(k));
+        return psync_fail(PSYNC_EGRAPH,
+                          "unsupported attribute type %s (int, float, str or "
+                          "array of int)",
+                          psync_mp_kind_name(k));
     }
     a->type = PSYNC_ATTR_INTS;
     err = psync_mp_read_array(mp, &a->n_ints, PSYNC_MAX_RANK);
@@ -280,11 +287,9 @@ static psync_err codec_attr_value(psync_mp *mp, psync_attr *a, const char *path)
         if (!err && k != PSYNC_MP_INT && k != PSYNC_MP_UINT)
             return psync_fail(PSYNC_EGRAPH, "[%u]: unsupported array element %s (int only)", i,
                               psync_mp_kind_name(k));
-        if (!err)
-            err = psync_mp_read_int(mp, &a->ints[i]);
+        if (!err) err = psync_mp_read_int(mp, &a->ints[i]);
     }
-    if (!err)
-        psync_mp_end(mp);
+    if (!err) psync_mp_end(mp);
     return err;
 }
 
@@ -293,20 +298,17 @@ static psync_err codec_node_attrs(psync_mp *mp, void *c, const char *path)
     codec_ctx *x = c;
     uint32_t n;
     psync_err err = psync_mp_read_map(mp, &n, PSYNC_NODE_MAX_ATTRS);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     for (uint32_t i = 0; i < n; i++) {
         psync_attr *a = &x->node->attrs[i];
         err = psync_mp_read_key(mp, a->key, sizeof a->key);
-        if (err)
-            return psync_mp_wrap(err, path);
+        if (err) return psync_mp_wrap(err, path);
         char sub[192];
         snprintf(sub, sizeof sub, "%s.%s", path, a->key);
         if (!a->key[0] || psync_node_attr(x->node, a->key))
             return psync_fail(PSYNC_EFORMAT, "%s: empty or repeated attribute key", sub);
         err = psync_mp_wrap(codec_attr_value(mp, a, sub), sub);
-        if (err)
-            return err;
+        if (err) return err;
         x->node->n_attrs = i + 1;
     }
     psync_mp_end(mp);
@@ -314,10 +316,8 @@ static psync_err codec_node_attrs(psync_mp *mp, void *c, const char *path)
 }
 
 static const psync_mp_field codec_node_fields[] = {
-    {"name", codec_node_name, false},
-    {"op", codec_node_op, false},
-    {"inputs", codec_node_inputs, false},
-    {"params", codec_node_params, false},
+    {"name", codec_node_name, false},     {"op", codec_node_op, false},
+    {"inputs", codec_node_inputs, false}, {"params", codec_node_params, false},
     {"attrs", codec_node_attrs, false},
 };
 
@@ -325,8 +325,7 @@ static psync_err codec_read_nodes(psync_mp *mp, codec_ctx *x, const char *path)
 {
     uint32_t n;
     psync_err err = psync_mp_read_array(mp, &n, x->lim->max_nodes);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     psync_node node;
     x->node = &node;
     for (uint32_t i = 0; i < n; i++) {
@@ -334,12 +333,10 @@ static psync_err codec_read_nodes(psync_mp *mp, codec_ctx *x, const char *path)
         snprintf(sub, sizeof sub, "%s[%u]", path, i);
         psync_node_init(&node, NULL, NULL);
         err = psync_mp_read_fields(mp, 16, codec_node_fields, 5, x, sub);
-        if (!err && !node.name[0])
-            err = psync_fail(PSYNC_EGRAPH, "%s.name: empty node name", sub);
+        if (!err && !node.name[0]) err = psync_fail(PSYNC_EGRAPH, "%s.name: empty node name", sub);
         if (!err)
             err = psync_mp_wrap(psync_graph_add_node(x->g, &node, x->lim->max_nodes, NULL), sub);
-        if (err)
-            return err;
+        if (err) return err;
     }
     psync_mp_end(mp);
     return PSYNC_OK;

@@ -47,14 +47,12 @@ int psync_log_level_parse(const char *s, psync_log_level *out)
 /* Appends fmt output at *pos in buf, clamping at cap. */
 static void log_append(char *buf, size_t cap, size_t *pos, const char *fmt, ...)
 {
-    if (*pos >= cap)
-        return;
+    if (*pos >= cap) return;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf + *pos, cap - *pos, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        *pos = (*pos + (size_t)n < cap) ? *pos + (size_t)n : cap - 1;
+    if (n > 0) *pos = (*pos + (size_t)n < cap) ? *pos + (size_t)n : cap - 1;
 }
 
 /* Appends s as a JSON string body (without quotes). */
@@ -80,19 +78,16 @@ static void log_append_json_pairs(char *buf, size_t cap, size_t *pos, const char
         while (*p == ' ')
             p++;
         const char *eq = strchr(p, '=');
-        if (!*p || !eq)
-            break;
+        if (!*p || !eq) break;
         const char *v = eq + 1, *end;
         int quoted = (*v == '"');
         if (quoted) {
             v++;
             end = strchr(v, '"');
-            if (!end)
-                end = v + strlen(v);
+            if (!end) end = v + strlen(v);
         } else {
             end = strchr(v, ' ');
-            if (!end)
-                end = v + strlen(v);
+            if (!end) end = v + strlen(v);
         }
         log_append(buf, cap, pos, ",\"");
         log_append_json_str(buf, cap, pos, p, (size_t)(eq - p));
@@ -124,21 +119,18 @@ void psync_log_emit(psync_log_level level, const char *id, const char *fmt, ...)
     log_timestamp(ts, sizeof ts);
     const char *lvl = log_level_names[level < PSYNC_LOG_OFF ? level : PSYNC_LOG_ERROR];
     if (log_format == PSYNC_LOG_JSON) {
-        log_append(line, sizeof line, &pos, "{\"time\":\"%s\",\"level\":\"%s\",\"role\":\"%s\"",
-                   ts, lvl, log_role);
-        if (log_rank >= 0)
-            log_append(line, sizeof line, &pos, ",\"rank\":%d", log_rank);
+        log_append(line, sizeof line, &pos, "{\"time\":\"%s\",\"level\":\"%s\",\"role\":\"%s\"", ts,
+                   lvl, log_role);
+        if (log_rank >= 0) log_append(line, sizeof line, &pos, ",\"rank\":%d", log_rank);
         log_append(line, sizeof line, &pos, ",\"event\":\"%s\"", id);
         log_append_json_pairs(line, sizeof line, &pos, kv);
         log_append(line, sizeof line, &pos, "}\n");
     } else {
         log_append(line, sizeof line, &pos, "time=%s level=%s role=%s", ts, lvl, log_role);
-        if (log_rank >= 0)
-            log_append(line, sizeof line, &pos, " rank=%d", log_rank);
+        if (log_rank >= 0) log_append(line, sizeof line, &pos, " rank=%d", log_rank);
         log_append(line, sizeof line, &pos, " event=%s%s%s\n", id, kv[0] ? " " : "", kv);
     }
-    if (pos > 0 && line[pos - 1] != '\n')
-        line[pos - 1] = '\n';
+    if (pos > 0 && line[pos - 1] != '\n') line[pos - 1] = '\n';
     ssize_t w = write(STDERR_FILENO, line, pos);
     (void)w;
 }

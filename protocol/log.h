@@ -19,10 +19,9 @@ extern psync_log_level psync_log_threshold;
 /* PSYNC_LOG(PSYNC_LOG_WARN, "snapshot_refused", "peer=%s reason=%s", p, r):
  * id is a stable snake_case event name; the format gives extra key=value
  * pairs in logfmt (they are re-emitted as JSON fields in JSON mode). */
-#define PSYNC_LOG(level, id, ...)                                              \
-    do {                                                                       \
-        if ((level) >= psync_log_threshold)                                    \
-            psync_log_emit((level), (id), __VA_ARGS__);                        \
+#define PSYNC_LOG(level, id, ...)                                                                  \
+    do {                                                                                           \
+        if ((level) >= psync_log_threshold) psync_log_emit((level), (id), __VA_ARGS__);            \
     } while (0)
 #define PSYNC_DEBUG(id, ...) PSYNC_LOG(PSYNC_LOG_DEBUG, id, __VA_ARGS__)
 #define PSYNC_INFO(id, ...) PSYNC_LOG(PSYNC_LOG_INFO, id, __VA_ARGS__)

@@ -14,8 +14,7 @@
 psync_err psync_model_new(psync_model **out)
 {
     psync_model *m = calloc(1, sizeof *m);
-    if (!m)
-        return psync_fail(PSYNC_ENOMEM, "model");
+    if (!m) return psync_fail(PSYNC_ENOMEM, "model");
     psync_graph_init(&m->graph);
     m->opt.kind = PSYNC_OPT_SGD;
     m->opt.lr = 0.01;
@@ -26,13 +25,11 @@ psync_err psync_model_new(psync_model **out)
 
 void psync_model_destroy(psync_model **pm)
 {
-    if (!pm || !*pm)
-        return;
+    if (!pm || !*pm) return;
     psync_model *m = *pm;
     psync_graph_clear(&m->graph);
     free(m->tensors);
-    if (m->payload_owned)
-        free(m->arena);
+    if (m->payload_owned) free(m->arena);
     free(m->blob);
     free(m);
     *pm = NULL;
@@ -55,10 +52,8 @@ static psync_err model_realloc_room(psync_model *m, uint64_t cap, uint64_t room)
     if (cap > SIZE_MAX - room || posix_memalign(&p, PSYNC_ALIGN, (size_t)(room + cap)))
         return psync_fail(PSYNC_ENOMEM, "payload arena of %llu bytes", (unsigned long long)cap);
     uint8_t *payload = (uint8_t *)p + room;
-    if (m->payload_len)
-        memcpy(payload, m->payload, m->payload_len);
-    if (m->payload_owned)
-        free(m->arena);
+    if (m->payload_len) memcpy(payload, m->payload, m->payload_len);
+    if (m->payload_owned) free(m->arena);
     m->arena = p;
     m->headroom = room;
     m->payload = payload;
@@ -70,18 +65,16 @@ static psync_err model_realloc_room(psync_model *m, uint64_t cap, uint64_t room)
 
 static psync_err model_realloc(psync_model *m, uint64_t cap)
 {
-    uint64_t room = m->payload_owned && m->headroom > PSYNC_MODEL_HEADROOM ? m->headroom
-                                                                           : PSYNC_MODEL_HEADROOM;
+    uint64_t room =
+        m->payload_owned && m->headroom > PSYNC_MODEL_HEADROOM ? m->headroom : PSYNC_MODEL_HEADROOM;
     return model_realloc_room(m, cap, room);
 }
 
 psync_err psync_model_reserve_headroom(psync_model *m, uint64_t room)
 {
-    if (m->headroom >= room && (m->payload_owned || m->blob))
-        return PSYNC_OK;
+    if (m->headroom >= room && (m->payload_owned || m->blob)) return PSYNC_OK;
     psync_err err = model_realloc_room(m, m->payload_len, room);
-    if (err)
-        return err;
+    if (err) return err;
     free(m->blob); /* the payload no longer points into a taken blob */
     m->blob = NULL;
     return PSYNC_OK;
@@ -89,12 +82,10 @@ psync_err psync_model_reserve_headroom(psync_model *m, uint64_t room)
 
 psync_err psync_model_own(psync_model *m)
 {
-    if (m->payload_owned)
-        return PSYNC_OK;
+    if (m->payload_owned) return PSYNC_OK;
     psync_err err = model_realloc(m, m->payload_len);
-    if (err)
-        return err;
-    free(m->blob);  /* nothing else points into a taken blob */
+    if (err) return err;
+    free(m->blob); /* nothing else points into a taken blob */
     m->blob = NULL;
     return PSYNC_OK;
 }
@@ -103,12 +94,10 @@ psync_err psync_model_own(psync_model *m)
 static psync_err model_copy_table(psync_model *dst, const psync_model *src)
 {
     psync_err err = psync_graph_copy(&dst->graph, &src->graph);
-    if (err)
-        return err;
+    if (err) return err;
     if (src->n_tensors) {
         dst->tensors = malloc((size_t)src->n_tensors * sizeof *dst->tensors);
-        if (!dst->tensors)
-            return psync_fail(PSYNC_ENOMEM, "tensor table of %u", src->n_tensors);
+        if (!dst->tensors) return psync_fail(PSYNC_ENOMEM, "tensor table of %u", src->n_tensors);
         memcpy(dst->tensors, src->tensors, (size_t)src->n_tensors * sizeof *dst->tensors);
     }
     dst->n_tensors = dst->cap_tensors = src->n_tensors;
@@ -123,18 +112,16 @@ psync_err psync_model_clone(const psync_model *src, psync_model **out)
 {
     psync_model *m = NULL;
     psync_err err = psync_model_new(&m);
-    if (err)
-        return err;
+    if (err) return err;
     err = model_copy_table(m, src);
     if (!err) {
-        m->payload = src->payload;     /* borrowed until copied below */
+        m->payload = src->payload; /* borrowed until copied below */
         m->payload_len = src->payload_len;
         m->payload_owned = false;
         err = model_realloc(m, src->payload_len);
     }
     if (err) {
-        if (!m->payload_owned)
-            m->payload = NULL;
+        if (!m->payload_owned) m->payload = NULL;
         psync_model_destroy(&m);
         return err;
     }
@@ -145,12 +132,10 @@ psync_err psync_model_clone(const psync_model *src, psync_model **out)
 /* Makes room for one more tensor descriptor. */
 static psync_err model_grow_table(psync_model *m)
 {
-    if (m->n_tensors < m->cap_tensors)
-        return PSYNC_OK;
+    if (m->n_tensors < m->cap_tensors) return PSYNC_OK;
     uint32_t cap = m->cap_tensors ? 2 * m->cap_tensors : 16;
     psync_tensor *t = realloc(m->tensors, (size_t)cap * sizeof *t);
-    if (!t)
-        return psync_fail(PSYNC_ENOMEM, "tensor table of %u", cap);
+    if (!t) return psync_fail(PSYNC_ENOMEM, "tensor table of %u", cap);
     m->tensors = t;
     m->cap_tensors = cap;
     return PSYNC_OK;
@@ -159,13 +144,10 @@ static psync_err model_grow_table(psync_model *m)
 /* Makes the arena owned with room for `need` bytes (doubling). */
 static psync_err model_reserve(psync_model *m, uint64_t need)
 {
-    if (m->payload_owned && need <= m->payload_cap)
-        return PSYNC_OK;
+    if (m->payload_owned && need <= m->payload_cap) return PSYNC_OK;
     uint64_t cap = m->payload_cap * 2;
-    if (cap < need)
-        cap = need;
-    if (cap < 4096)
-        cap = 4096;
+    if (cap < need) cap = need;
+    if (cap < 4096) cap = 4096;
     return model_realloc(m, cap);
 }
 
@@ -187,54 +169,45 @@ static psync_err model_check_new(const psync_model *m, const char *name, psync_r
     return PSYNC_OK;
 }
 
-psync_err psync_model_add_tensor(psync_model *m, const char *name, psync_role role,
-                                 psync_dtype dt, uint32_t rank, const uint64_t *shape,
-                                 const void *data, psync_tensor **out)
+psync_err psync_model_add_tensor(psync_model *m, const char *name, psync_role role, psync_dtype dt,
+                                 uint32_t rank, const uint64_t *shape, const void *data,
+                                 psync_tensor **out)
 {
     uint64_t nbytes = 0;
     psync_err err = model_check_new(m, name, role, dt, rank);
-    if (!err)
-        err = psync_shape_count(rank, shape, dt, NULL, &nbytes);
-    if (!err)
-        err = model_grow_table(m);
+    if (!err) err = psync_shape_count(rank, shape, dt, NULL, &nbytes);
+    if (!err) err = model_grow_table(m);
     uint64_t offset = m->payload_len, end = offset + psync_align_up(nbytes);
-    if (!err)
-        err = model_reserve(m, end);
-    if (err)
-        return err;
+    if (!err) err = model_reserve(m, end);
+    if (err) return err;
     psync_tensor *t = &m->tensors[m->n_tensors++];
     memset(t, 0, sizeof *t);
     strcpy(t->name, name);
     t->role = role;
     t->dtype = dt;
     t->rank = rank;
-    if (rank)
-        memcpy(t->shape, shape, rank * sizeof *shape);
+    if (rank) memcpy(t->shape, shape, rank * sizeof *shape);
     t->offset = offset;
     t->nbytes = nbytes;
     t->data = m->payload + offset;
-    if (data && nbytes)
-        memcpy(t->data, data, nbytes);
+    if (data && nbytes) memcpy(t->data, data, nbytes);
     memset(m->payload + offset + (data ? nbytes : 0), 0, end - offset - (data ? nbytes : 0));
     m->payload_len = end;
-    if (out)
-        *out = t;
+    if (out) *out = t;
     return PSYNC_OK;
 }
 
 psync_tensor *psync_model_find(const psync_model *m, const char *name)
 {
     for (uint32_t i = 0; i < m->n_tensors; i++)
-        if (!strcmp(m->tensors[i].name, name))
-            return &m->tensors[i];
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
     return NULL;
 }
 
 psync_err psync_model_get(const psync_model *m, const char *name, const psync_tensor **out)
 {
     const psync_tensor *t = psync_model_find(m, name);
-    if (!t)
-        return psync_fail(PSYNC_ENOTFOUND, "no tensor named '%s'", name);
+    if (!t) return psync_fail(PSYNC_ENOTFOUND, "no tensor named '%s'", name);
     *out = t;
     return PSYNC_OK;
 }
@@ -243,8 +216,7 @@ psync_err psync_model_set(psync_model *m, const char *name, psync_dtype dt, uint
                           const uint64_t *shape, const void *data)
 {
     psync_tensor *t = psync_model_find(m, name);
-    if (!t)
-        return psync_fail(PSYNC_ENOTFOUND, "no tensor named '%s'", name);
+    if (!t) return psync_fail(PSYNC_ENOTFOUND, "no tensor named '%s'", name);
     if (dt != t->dtype)
         return psync_fail(PSYNC_EDTYPE, "tensor '%s': dtype %s does not match %s", name,
                           psync_dtype_name(dt) ? psync_dtype_name(dt) : "?",
@@ -256,26 +228,21 @@ psync_err psync_model_set(psync_model *m, const char *name, psync_dtype dt, uint
                           psync_shape_str(b, sizeof b, t->rank, t->shape));
     }
     psync_err err = psync_model_own(m);
-    if (err)
-        return err;
+    if (err) return err;
     t = psync_model_find(m, name);
-    if (t->nbytes)
-        memcpy(t->data, data, t->nbytes);
+    if (t->nbytes) memcpy(t->data, data, t->nbytes);
     return PSYNC_OK;
 }
 
 psync_err psync_model_set_meta(psync_model *m, const char *key, const char *value)
 {
-    if (!key || !key[0])
-        return psync_fail(PSYNC_EINVAL, "metadata key must not be empty");
+    if (!key || !key[0]) return psync_fail(PSYNC_EINVAL, "metadata key must not be empty");
     psync_meta *e = NULL;
     for (uint32_t i = 0; i < m->n_meta && !e; i++)
-        if (!strncmp(m->meta[i].key, key, PSYNC_META_KEY_MAX - 1))
-            e = &m->meta[i];
+        if (!strncmp(m->meta[i].key, key, PSYNC_META_KEY_MAX - 1)) e = &m->meta[i];
     if (!e && m->n_meta >= PSYNC_META_MAX)
         return psync_fail(PSYNC_ELIMIT, "metadata already has %d entries", PSYNC_META_MAX);
-    if (!e)
-        e = &m->meta[m->n_meta++];
+    if (!e) e = &m->meta[m->n_meta++];
     snprintf(e->key, sizeof e->key, "%s", key);
     snprintf(e->value, sizeof e->value, "%s", value ? value : "");
     return PSYNC_OK;
@@ -284,8 +251,7 @@ psync_err psync_model_set_meta(psync_model *m, const char *key, const char *valu
 const char *psync_model_get_meta(const psync_model *m, const char *key)
 {
     for (uint32_t i = 0; i < m->n_meta; i++)
-        if (!strcmp(m->meta[i].key, key))
-            return m->meta[i].value;
+        if (!strcmp(m->meta[i].key, key)) return m->meta[i].value;
     return NULL;
 }
 
@@ -321,13 +287,11 @@ static int64_t model_first_nonfinite(const psync_tensor *t)
     if (t->dtype == PSYNC_DTYPE_F32) {
         const float *f = t->data;
         for (uint64_t i = 0; i < n; i++)
-            if (!isfinite(f[i]))
-                return (int64_t)i;
+            if (!isfinite(f[i])) return (int64_t)i;
     } else if (t->dtype == PSYNC_DTYPE_F64) {
         const double *d = t->data;
         for (uint64_t i = 0; i < n; i++)
-            if (!isfinite(d[i]))
-                return (int64_t)i;
+            if (!isfinite(d[i])) return (int64_t)i;
     }
     return -1;
 }
@@ -336,8 +300,7 @@ psync_err psync_model_check_finite(const psync_model *m, unsigned role_mask)
 {
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const psync_tensor *t = &m->tensors[i];
-        if (!(role_mask & (1u << t->role)))
-            continue;
+        if (!(role_mask & (1u << t->role))) continue;
         int64_t bad = model_first_nonfinite(t);
         if (bad >= 0)
             return psync_fail(PSYNC_ENONFINITE, "tensor '%s' (%s): element %lld is not finite",

@@ -33,21 +33,21 @@ typedef enum psync_opt_kind {
 typedef struct psync_optimizer {
     psync_opt_kind kind;
     double lr;
-    double momentum;      /* momentum, nesterov */
-    double beta1, beta2;  /* adam */
-    double eps;           /* adam */
-    double weight_decay;  /* L2, added to the gradient */
-    uint64_t step;        /* updates applied (adam bias correction uses it) */
+    double momentum;     /* momentum, nesterov */
+    double beta1, beta2; /* adam */
+    double eps;          /* adam */
+    double weight_decay; /* L2, added to the gradient */
+    uint64_t step;       /* updates applied (adam bias correction uses it) */
 } psync_optimizer;
 
 /* Where training is: enough to continue bit-exactly in another process. */
 typedef struct psync_train_state {
-    uint64_t global_step;    /* optimizer steps taken by this lineage */
+    uint64_t global_step; /* optimizer steps taken by this lineage */
     uint64_t samples_seen;
-    uint64_t epoch;          /* current epoch (0-based) */
-    uint64_t cursor;         /* position inside the epoch's permutation */
-    uint64_t merge_version;  /* merged version this state derives from */
-    uint64_t rng[4];         /* xoshiro256** state */
+    uint64_t epoch;         /* current epoch (0-based) */
+    uint64_t cursor;        /* position inside the epoch's permutation */
+    uint64_t merge_version; /* merged version this state derives from */
+    uint64_t rng[4];        /* xoshiro256** state */
     uint32_t batch_size;
 } psync_train_state;
 
@@ -60,19 +60,19 @@ typedef struct psync_model {
     psync_graph graph;
     uint32_t n_tensors;
     uint32_t cap_tensors;
-    psync_tensor *tensors;  /* owned array; data points into payload */
+    psync_tensor *tensors; /* owned array; data points into payload */
     psync_optimizer opt;
     psync_train_state state;
     uint32_t n_meta;
     psync_meta meta[PSYNC_META_MAX];
-    uint8_t *payload;       /* 64-byte-aligned arena of payload_len bytes */
-    uint64_t payload_len;   /* sum of aligned tensor sizes */
+    uint8_t *payload;     /* 64-byte-aligned arena of payload_len bytes */
+    uint64_t payload_len; /* sum of aligned tensor sizes */
     uint64_t payload_cap;
-    bool payload_owned;     /* false: borrowed from a decoded blob */
-    void *blob;             /* blob buffer freed on destroy, or NULL */
-    uint8_t *arena;         /* allocation holding headroom + owned payload */
-    uint64_t headroom;      /* writable bytes owned by the model just before
-                               payload: psync_blob_freeze writes the header there */
+    bool payload_owned; /* false: borrowed from a decoded blob */
+    void *blob;         /* blob buffer freed on destroy, or NULL */
+    uint8_t *arena;     /* allocation holding headroom + owned payload */
+    uint64_t headroom;  /* writable bytes owned by the model just before
+                           payload: psync_blob_freeze writes the header there */
 } psync_model;
 
 /* Creates an empty model (SGD, lr 0.01). *out owned by the caller. */
@@ -86,9 +86,9 @@ psync_err psync_model_clone(const psync_model *src, psync_model **out);
 /* Appends a tensor at the end of the payload (owned arena, which may move:
  * earlier data pointers are refreshed). data is copied (NULL: zeros). The
  * name must be unique (PSYNC_EINVAL). *out (optional) valid until next add. */
-psync_err psync_model_add_tensor(psync_model *m, const char *name, psync_role role,
-                                 psync_dtype dt, uint32_t rank, const uint64_t *shape,
-                                 const void *data, psync_tensor **out);
+psync_err psync_model_add_tensor(psync_model *m, const char *name, psync_role role, psync_dtype dt,
+                                 uint32_t rank, const uint64_t *shape, const void *data,
+                                 psync_tensor **out);
 
 /* Tensor by name or NULL. */
 psync_tensor *psync_model_find(const psync_model *m, const char *name);

@@ -8,11 +8,11 @@
 
 typedef struct mp_head {
     psync_mp_kind kind;
-    size_t hsize;    /* bytes of the header itself */
-    uint64_t u;      /* UINT value */
-    int64_t i;       /* INT value */
-    double f;        /* FLOAT value */
-    uint64_t n;      /* str/bin/ext data length, array/map count */
+    size_t hsize; /* bytes of the header itself */
+    uint64_t u;   /* UINT value */
+    int64_t i;    /* INT value */
+    double f;     /* FLOAT value */
+    uint64_t n;   /* str/bin/ext data length, array/map count */
 } mp_head;
 
 static uint64_t mp_be(const uint8_t *p, unsigned bytes)
@@ -42,22 +42,52 @@ static psync_err mp_trunc(const psync_mp *mp, const char *what)
 static void mp_fixed(mp_head *h, uint8_t c, const uint8_t *x)
 {
     switch (c) {
-    case 0xca: { uint32_t b = (uint32_t)mp_be(x, 4); float f; memcpy(&f, &b, 4); h->f = f; break; }
-    case 0xcb: { uint64_t b = mp_be(x, 8); memcpy(&h->f, &b, 8); break; }
-    case 0xcc: h->u = x[0]; break;
-    case 0xcd: h->u = mp_be(x, 2); break;
-    case 0xce: h->u = mp_be(x, 4); break;
-    case 0xcf: h->u = mp_be(x, 8); break;
-    case 0xd0: h->i = (int8_t)x[0]; break;
-    case 0xd1: h->i = (int16_t)mp_be(x, 2); break;
-    case 0xd2: h->i = (int32_t)mp_be(x, 4); break;
-    case 0xd3: h->i = (int64_t)mp_be(x, 8); break;
-    default: break;
+    case 0xca: {
+        uint32_t b = (uint32_t)mp_be(x, 4);
+        float f;
+        memcpy(&f, &b, 4);
+        h->f = f;
+        break;
+    }
+    case 0xcb: {
+        uint64_t b = mp_be(x, 8);
+        memcpy(&h->f, &b, 8);
+        break;
+    }
+    case 0xcc:
+        h->u = x[0];
+        break;
+    case 0xcd:
+        h->u = mp_be(x, 2);
+        break;
+    case 0xce:
+        h->u = mp_be(x, 4);
+        break;
+    case 0xcf:
+        h->u = mp_be(x, 8);
+        break;
+    case 0xd0:
+        h->i = (int8_t)x[0];
+        break;
+    case 0xd1:
+        h->i = (int16_t)mp_be(x, 2);
+        break;
+    case 0xd2:
+        h->i = (int32_t)mp_be(x, 4);
+        break;
+    case 0xd3:
+        h->i = (int64_t)mp_be(x, 8);
+        break;
+    default:
+        break;
     }
 }
 
 /* Type byte table for 0xc4..0xdf: kind, header size, length-field bytes. */
-static const struct { psync_mp_kind kind; uint8_t hsize, lenbytes, fixlen; } mp_tab[28] = {
+static const struct {
+    psync_mp_kind kind;
+    uint8_t hsize, lenbytes, fixlen;
+} mp_tab[28] = {
     {PSYNC_MP_BIN, 2, 1, 0},   {PSYNC_MP_BIN, 3, 2, 0},   {PSYNC_MP_BIN, 5, 4, 0},
     {PSYNC_MP_EXT, 3, 1, 0},   {PSYNC_MP_EXT, 4, 2, 0},   {PSYNC_MP_EXT, 6, 4, 0},
     {PSYNC_MP_FLOAT, 5, 0, 0}, {PSYNC_MP_FLOAT, 9, 0, 0}, {PSYNC_MP_UINT, 2, 0, 0},
@@ -74,14 +104,29 @@ static const struct { psync_mp_kind kind; uint8_t hsize, lenbytes, fixlen; } mp_
 static int mp_short(mp_head *h, uint8_t c)
 {
     h->hsize = 1;
-    if (c <= 0x7f) { h->kind = PSYNC_MP_UINT; h->u = c; h->i = c; }
-    else if (c <= 0x8f) { h->kind = PSYNC_MP_MAP; h->n = c & 0x0f; }
-    else if (c <= 0x9f) { h->kind = PSYNC_MP_ARRAY; h->n = c & 0x0f; }
-    else if (c <= 0xbf) { h->kind = PSYNC_MP_STR; h->n = c & 0x1f; }
-    else if (c == 0xc0) h->kind = PSYNC_MP_NIL;
-    else if (c == 0xc2 || c == 0xc3) { h->kind = PSYNC_MP_BOOL; h->u = c & 1; }
-    else if (c >= 0xe0) { h->kind = PSYNC_MP_INT; h->i = (int8_t)c; }
-    else return 0;
+    if (c <= 0x7f) {
+        h->kind = PSYNC_MP_UINT;
+        h->u = c;
+        h->i = c;
+    } else if (c <= 0x8f) {
+        h->kind = PSYNC_MP_MAP;
+        h->n = c & 0x0f;
+    } else if (c <= 0x9f) {
+        h->kind = PSYNC_MP_ARRAY;
+        h->n = c & 0x0f;
+    } else if (c <= 0xbf) {
+        h->kind = PSYNC_MP_STR;
+        h->n = c & 0x1f;
+    } else if (c == 0xc0)
+        h->kind = PSYNC_MP_NIL;
+    else if (c == 0xc2 || c == 0xc3) {
+        h->kind = PSYNC_MP_BOOL;
+        h->u = c & 1;
+    } else if (c >= 0xe0) {
+        h->kind = PSYNC_MP_INT;
+        h->i = (int8_t)c;
+    } else
+        return 0;
     return 1;
 }
 
@@ -89,18 +134,15 @@ static int mp_short(mp_head *h, uint8_t c)
 static psync_err mp_head_at(const psync_mp *mp, mp_head *h)
 {
     memset(h, 0, sizeof *h);
-    if (mp->pos >= mp->len)
-        return mp_trunc(mp, "a value header");
+    if (mp->pos >= mp->len) return mp_trunc(mp, "a value header");
     uint8_t c = mp->buf[mp->pos];
-    if (mp_short(h, c))
-        return PSYNC_OK;
+    if (mp_short(h, c)) return PSYNC_OK;
     if (c == 0xc1)
         return psync_fail(PSYNC_EFORMAT, "byte %zu: reserved msgpack type 0xc1", mp->pos);
     unsigned t = c - 0xc4;
     h->kind = mp_tab[t].kind;
     h->hsize = mp_tab[t].hsize;
-    if (psync_mp_remaining(mp) < h->hsize)
-        return mp_trunc(mp, "a value header");
+    if (psync_mp_remaining(mp) < h->hsize) return mp_trunc(mp, "a value header");
     const uint8_t *x = mp->buf + mp->pos + 1;
     if (mp_tab[t].lenbytes)
         h->n = mp_be(x, mp_tab[t].lenbytes);
@@ -108,8 +150,7 @@ static psync_err mp_head_at(const psync_mp *mp, mp_head *h)
         h->n = mp_tab[t].fixlen;
     else
         mp_fixed(h, c, x);
-    if (h->kind == PSYNC_MP_UINT && h->u <= INT64_MAX)
-        h->i = (int64_t)h->u;
+    if (h->kind == PSYNC_MP_UINT && h->u <= INT64_MAX) h->i = (int64_t)h->u;
     return PSYNC_OK;
 }
 
@@ -117,15 +158,14 @@ psync_err psync_mp_peek(const psync_mp *mp, psync_mp_kind *out)
 {
     mp_head h;
     psync_err err = mp_head_at(mp, &h);
-    if (!err)
-        *out = h.kind;
+    if (!err) *out = h.kind;
     return err;
 }
 
 const char *psync_mp_kind_name(psync_mp_kind k)
 {
-    static const char *names[] = {"?", "nil", "bool", "uint", "int", "float",
-                                  "str", "bin", "array", "map", "ext"};
+    static const char *names[] = {"?",   "nil", "bool",  "uint", "int", "float",
+                                  "str", "bin", "array", "map",  "ext"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
@@ -133,10 +173,8 @@ const char *psync_mp_kind_name(psync_mp_kind k)
 static psync_err mp_expect(const psync_mp *mp, mp_head *h, psync_mp_kind want)
 {
     psync_err err = mp_head_at(mp, h);
-    if (err)
-        return err;
-    if (h->kind == want || (want == PSYNC_MP_INT && h->kind == PSYNC_MP_UINT))
-        return PSYNC_OK;
+    if (err) return err;
+    if (h->kind == want || (want == PSYNC_MP_INT && h->kind == PSYNC_MP_UINT)) return PSYNC_OK;
     return psync_fail(PSYNC_EFORMAT, "byte %zu: expected %s, got %s", mp->pos,
                       psync_mp_kind_name(want), psync_mp_kind_name(h->kind));
 }
@@ -145,8 +183,7 @@ psync_err psync_mp_read_nil(psync_mp *mp)
 {
     mp_head h;
     psync_err err = mp_expect(mp, &h, PSYNC_MP_NIL);
-    if (!err)
-        mp->pos += h.hsize;
+    if (!err) mp->pos += h.hsize;
     return err;
 }
 
@@ -154,8 +191,7 @@ psync_err psync_mp_read_bool(psync_mp *mp, bool *out)
 {
     mp_head h;
     psync_err err = mp_expect(mp, &h, PSYNC_MP_BOOL);
-    if (err)
-        return err;
+    if (err) return err;
     *out = h.u != 0;
     mp->pos += h.hsize;
     return PSYNC_OK;
@@ -165,13 +201,14 @@ psync_err psync_mp_read_uint(psync_mp *mp, uint64_t *out)
 {
     mp_head h;
     psync_err err = mp_head_at(mp, &h);
-    if (err)
-        return err;
+    if (err) return err;
     if (h.kind == PSYNC_MP_INT && h.i >= 0)
         h.u = (uint64_t)h.i;
     else if (h.kind == PSYNC_MP_INT)
-        return psync_fail(PSYNC_EFORMAT, "byte %zu: negative value %lld where an unsigned "
-                          "integer is required", mp->pos, (long long)h.i);
+        return psync_fail(PSYNC_EFORMAT,
+                          "byte %zu: negative value %lld where an unsigned "
+                          "integer is required",
+                          mp->pos, (long long)h.i);
     else if (h.kind != PSYNC_MP_UINT)
         return mp_expect(mp, &h, PSYNC_MP_UINT);
     *out = h.u;
@@ -183,8 +220,7 @@ psync_err psync_mp_read_int(psync_mp *mp, int64_t *out)
 {
     mp_head h;
     psync_err err = mp_expect(mp, &h, PSYNC_MP_INT);
-    if (err)
-        return err;
+    if (err) return err;
     if (h.kind == PSYNC_MP_UINT && h.u > INT64_MAX)
         return psync_fail(PSYNC_ELIMIT, "byte %zu: integer %llu does not fit int64", mp->pos,
                           (unsigned long long)h.u);
@@ -197,8 +233,7 @@ psync_err psync_mp_read_double(psync_mp *mp, double *out)
 {
     mp_head h;
     psync_err err = mp_head_at(mp, &h);
-    if (err)
-        return err;
+    if (err) return err;
     if (h.kind == PSYNC_MP_FLOAT)
         *out = h.f;
     else if (h.kind == PSYNC_MP_UINT)
@@ -216,11 +251,10 @@ static psync_err mp_read_bytes(psync_mp *mp, psync_mp_kind want, const uint8_t *
 {
     mp_head h;
     psync_err err = mp_expect(mp, &h, want);
-    if (err)
-        return err;
+    if (err) return err;
     if (h.n > psync_mp_remaining(mp) - h.hsize)
-        return psync_fail(PSYNC_ETRUNC, "byte %zu: %s of %llu bytes but only %zu remain",
-                          mp->pos, psync_mp_kind_name(want), (unsigned long long)h.n,
+        return psync_fail(PSYNC_ETRUNC, "byte %zu: %s of %llu bytes but only %zu remain", mp->pos,
+                          psync_mp_kind_name(want), (unsigned long long)h.n,
                           psync_mp_remaining(mp) - h.hsize);
     *p = mp->buf + mp->pos + h.hsize;
     *n = (uint32_t)h.n;
@@ -232,8 +266,7 @@ psync_err psync_mp_read_str(psync_mp *mp, const char **s, uint32_t *n)
 {
     const uint8_t *p = NULL;
     psync_err err = mp_read_bytes(mp, PSYNC_MP_STR, &p, n);
-    if (!err)
-        *s = (const char *)p;
+    if (!err) *s = (const char *)p;
     return err;
 }
 
@@ -248,8 +281,7 @@ psync_err psync_mp_read_str_copy(psync_mp *mp, char *dst, size_t cap)
     const char *s;
     uint32_t n = 0;
     psync_err err = psync_mp_read_str(mp, &s, &n);
-    if (err)
-        return err;
+    if (err) return err;
     if (n >= cap) {
         mp->pos = start;
         return psync_fail(PSYNC_ELIMIT, "byte %zu: string of %u bytes exceeds the limit of %zu",
@@ -273,8 +305,7 @@ static psync_err mp_read_container(psync_mp *mp, psync_mp_kind want, uint32_t *n
 {
     mp_head h;
     psync_err err = mp_expect(mp, &h, want);
-    if (err)
-        return err;
+    if (err) return err;
     const char *what = psync_mp_kind_name(want);
     if (h.n > max)
         return psync_fail(PSYNC_ELIMIT, "byte %zu: %s of %llu entries exceeds the limit of %u",
@@ -303,8 +334,7 @@ psync_err psync_mp_read_map(psync_mp *mp, uint32_t *n, uint32_t max)
 
 void psync_mp_end(psync_mp *mp)
 {
-    if (mp->depth > 0)
-        mp->depth--;
+    if (mp->depth > 0) mp->depth--;
 }
 
 /* Skips the scalar or opens the container at the cursor; *items gets the
@@ -313,16 +343,17 @@ static psync_err mp_skip_one(psync_mp *mp, uint64_t *items, bool *container)
 {
     mp_head h;
     psync_err err = mp_head_at(mp, &h);
-    if (err)
-        return err;
+    if (err) return err;
     *items = 0;
     *container = h.kind == PSYNC_MP_ARRAY || h.kind == PSYNC_MP_MAP;
     if (h.kind == PSYNC_MP_ARRAY || h.kind == PSYNC_MP_MAP) {
         *items = h.kind == PSYNC_MP_MAP ? 2 * h.n : h.n;
         if (*items > psync_mp_remaining(mp) - h.hsize)
-            return psync_fail(PSYNC_ETRUNC, "byte %zu: %s of %llu entries but only %zu bytes "
-                              "remain", mp->pos, psync_mp_kind_name(h.kind),
-                              (unsigned long long)h.n, psync_mp_remaining(mp) - h.hsize);
+            return psync_fail(PSYNC_ETRUNC,
+                              "byte %zu: %s of %llu entries but only %zu bytes "
+                              "remain",
+                              mp->pos, psync_mp_kind_name(h.kind), (unsigned long long)h.n,
+                              psync_mp_remaining(mp) - h.hsize);
     } else if (h.kind == PSYNC_MP_STR || h.kind == PSYNC_MP_BIN || h.kind == PSYNC_MP_EXT) {
         if (h.n > psync_mp_remaining(mp) - h.hsize)
             return psync_fail(PSYNC_ETRUNC, "byte %zu: %s of %llu bytes but only %zu remain",
@@ -337,22 +368,19 @@ static psync_err mp_skip_one(psync_mp *mp, uint64_t *items, bool *container)
 psync_err psync_mp_skip(psync_mp *mp)
 {
     uint64_t left[PSYNC_MP_DEPTH_MAX + 1];
-    uint32_t top = 0;  /* open containers skipped so far */
+    uint32_t top = 0; /* open containers skipped so far */
     left[0] = 1;
     for (;;) {
         while (top > 0 && left[top] == 0)
             top--;
-        if (left[top] == 0)
-            return PSYNC_OK;
+        if (left[top] == 0) return PSYNC_OK;
         left[top]--;
         uint64_t items;
         bool container;
         size_t at = mp->pos;
         psync_err err = mp_skip_one(mp, &items, &container);
-        if (err)
-            return err;
-        if (!container)
-            continue;
+        if (err) return err;
+        if (!container) continue;
         if (mp->depth + top + 1 > mp->max_depth)
             return psync_fail(PSYNC_ELIMIT, "byte %zu: nesting deeper than %u", at, mp->max_depth);
         left[++top] = items;
@@ -361,11 +389,9 @@ psync_err psync_mp_skip(psync_mp *mp)
 
 psync_err psync_mp_wrap(psync_err err, const char *field)
 {
-    if (!err)
-        return PSYNC_OK;
+    if (!err) return PSYNC_OK;
     char detail[256];
-    if (!field || !*field)
-        return err;
+    if (!field || !*field) return err;
     snprintf(detail, sizeof detail, "%s", psync_errdetail());
     return psync_fail(err, "%s: %s", field, detail);
 }
@@ -375,8 +401,7 @@ static int mp_field_find(const psync_mp_field *fields, unsigned nfields, const c
                          uint32_t n)
 {
     for (unsigned i = 0; i < nfields; i++)
-        if (strlen(fields[i].key) == n && !memcmp(fields[i].key, key, n))
-            return (int)i;
+        if (strlen(fields[i].key) == n && !memcmp(fields[i].key, key, n)) return (int)i;
     return -1;
 }
 
@@ -387,17 +412,15 @@ static psync_err mp_field_entry(psync_mp *mp, const psync_mp_field *fields, unsi
     const char *key;
     uint32_t n = 0;
     psync_err err = psync_mp_read_str(mp, &key, &n);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     int i = mp_field_find(fields, nfields, key, n);
     char sub[160];
-    if (i < 0) {  /* unknown key: skipped, but must be well-formed */
+    if (i < 0) { /* unknown key: skipped, but must be well-formed */
         snprintf(sub, sizeof sub, "%s%s%.*s", path, *path ? "." : "", (int)(n < 64 ? n : 64), key);
         return psync_mp_wrap(psync_mp_skip(mp), sub);
     }
     snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", fields[i].key);
-    if (seen[i])
-        return psync_fail(PSYNC_EFORMAT, "%s: key appears twice", sub);
+    if (seen[i]) return psync_fail(PSYNC_EFORMAT, "%s: key appears twice", sub);
     seen[i] = true;
     return fields[i].read(mp, ctx, sub);
 }
@@ -411,8 +434,7 @@ psync_err psync_mp_read_fields_body(psync_mp *mp, uint32_t n, const psync_mp_fie
                           PSYNC_MP_FIELDS_MAX);
     for (uint32_t e = 0; e < n; e++) {
         psync_err err = mp_field_entry(mp, fields, nfields, ctx, path, seen);
-        if (err)
-            return err;
+        if (err) return err;
     }
     psync_mp_end(mp);
     for (unsigned i = 0; i < nfields; i++)
@@ -427,7 +449,6 @@ psync_err psync_mp_read_fields(psync_mp *mp, uint32_t max, const psync_mp_field 
 {
     uint32_t n = 0;
     psync_err err = psync_mp_read_map(mp, &n, max);
-    if (err)
-        return psync_mp_wrap(err, path);
+    if (err) return psync_mp_wrap(err, path);
     return psync_mp_read_fields_body(mp, n, fields, nfields, ctx, path);
 }

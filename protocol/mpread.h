@@ -17,13 +17,13 @@
 
 #include "error.h"
 
-#define PSYNC_MP_DEPTH_MAX 64  /* hard cap on max_depth */
+#define PSYNC_MP_DEPTH_MAX 64 /* hard cap on max_depth */
 
 typedef struct psync_mp {
     const uint8_t *buf;
-    size_t len;        /* total bytes */
-    size_t pos;        /* next byte to read */
-    uint32_t depth;    /* containers entered and not yet ended */
+    size_t len;     /* total bytes */
+    size_t pos;     /* next byte to read */
+    uint32_t depth; /* containers entered and not yet ended */
     uint32_t max_depth;
 } psync_mp;
 
@@ -31,14 +31,14 @@ typedef struct psync_mp {
 typedef enum psync_mp_kind {
     PSYNC_MP_NIL = 1,
     PSYNC_MP_BOOL,
-    PSYNC_MP_UINT,   /* positive fixint, uint8..uint64 */
-    PSYNC_MP_INT,    /* negative fixint, int8..int64 (any sign) */
-    PSYNC_MP_FLOAT,  /* float32 or float64 */
+    PSYNC_MP_UINT,  /* positive fixint, uint8..uint64 */
+    PSYNC_MP_INT,   /* negative fixint, int8..int64 (any sign) */
+    PSYNC_MP_FLOAT, /* float32 or float64 */
     PSYNC_MP_STR,
     PSYNC_MP_BIN,
     PSYNC_MP_ARRAY,
     PSYNC_MP_MAP,
-    PSYNC_MP_EXT,    /* fixext, ext8..ext32 (timestamps included) */
+    PSYNC_MP_EXT, /* fixext, ext8..ext32 (timestamps included) */
 } psync_mp_kind;
 
 /* Starts a cursor over buf[0..len). max_depth is clamped to

@@ -18,7 +18,7 @@ typedef struct psync_mpbuf {
     size_t cap;
     size_t len;
     bool overflow;
-    bool hash;      /* feed bytes into fnv instead of buf */
+    bool hash; /* feed bytes into fnv instead of buf */
     uint64_t fnv;
 } psync_mpbuf;
 

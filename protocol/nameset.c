@@ -14,8 +14,7 @@ psync_err psync_nameset_init(psync_nameset *s, uint32_t n)
         cap <<= 1;
     s->slots = calloc(cap, sizeof *s->slots);
     s->mask = cap - 1;
-    if (!s->slots)
-        return psync_fail(PSYNC_ENOMEM, "name set of %u entries", cap);
+    if (!s->slots) return psync_fail(PSYNC_ENOMEM, "name set of %u entries", cap);
     return PSYNC_OK;
 }
 
@@ -37,8 +36,7 @@ static uint32_t nameset_find(const psync_nameset *s, const char *name)
 bool psync_nameset_add(psync_nameset *s, const char *name)
 {
     uint32_t i = nameset_find(s, name);
-    if (s->slots[i])
-        return false;
+    if (s->slots[i]) return false;
     s->slots[i] = name;
     return true;
 }

@@ -10,7 +10,7 @@
 #include "error.h"
 
 typedef struct psync_nameset {
-    const char **slots;  /* borrowed strings; they must outlive the set */
+    const char **slots; /* borrowed strings; they must outlive the set */
     uint32_t mask;
 } psync_nameset;
 

@@ -50,12 +50,11 @@ psync_err psync_role_parse(const char *name, psync_role *out)
     return psync_fail(PSYNC_EFORMAT, "unknown role '%s' (param, slot or buffer)", name);
 }
 
-psync_err psync_shape_count(uint32_t rank, const uint64_t *shape, psync_dtype dt,
-                            uint64_t *elems, uint64_t *nbytes)
+psync_err psync_shape_count(uint32_t rank, const uint64_t *shape, psync_dtype dt, uint64_t *elems,
+                            uint64_t *nbytes)
 {
     size_t size = psync_dtype_size(dt);
-    if (!size)
-        return psync_fail(PSYNC_EDTYPE, "unknown dtype %d", (int)dt);
+    if (!size) return psync_fail(PSYNC_EDTYPE, "unknown dtype %d", (int)dt);
     if (rank > PSYNC_MAX_RANK)
         return psync_fail(PSYNC_ELIMIT, "rank %u exceeds %d", rank, PSYNC_MAX_RANK);
     uint64_t n = 1;
@@ -67,10 +66,8 @@ psync_err psync_shape_count(uint32_t rank, const uint64_t *shape, psync_dtype dt
     if (n > TENSOR_MAX_BYTES / size)
         return psync_fail(PSYNC_ELIMIT, "tensor of %llu elements is too large",
                           (unsigned long long)n);
-    if (elems)
-        *elems = n;
-    if (nbytes)
-        *nbytes = n * size;
+    if (elems) *elems = n;
+    if (nbytes) *nbytes = n * size;
     return PSYNC_OK;
 }
 
@@ -88,7 +85,6 @@ const char *psync_shape_str(char *buf, size_t cap, uint32_t rank, const uint64_t
     for (uint32_t i = 0; i < rank && i < PSYNC_MAX_RANK && n < cap; i++)
         n += (size_t)snprintf(buf + n, cap - n, "%s%llu", i ? "," : "",
                               (unsigned long long)shape[i]);
-    if (n < cap)
-        snprintf(buf + n, cap - n, "]");
+    if (n < cap) snprintf(buf + n, cap - n, "]");
     return buf;
 }

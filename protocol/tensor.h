@@ -11,8 +11,8 @@
 #include "error.h"
 
 #define PSYNC_MAX_RANK 8
-#define PSYNC_NAME_MAX 64   /* including the terminating NUL */
-#define PSYNC_ALIGN 64      /* payload and every tensor offset are multiples */
+#define PSYNC_NAME_MAX 64 /* including the terminating NUL */
+#define PSYNC_ALIGN 64    /* payload and every tensor offset are multiples */
 
 typedef enum psync_dtype {
     PSYNC_DTYPE_F32 = 1,
@@ -34,9 +34,9 @@ typedef struct psync_tensor {
     psync_dtype dtype;
     uint32_t rank;
     uint64_t shape[PSYNC_MAX_RANK];
-    uint64_t offset;  /* byte offset in the payload, multiple of PSYNC_ALIGN */
-    uint64_t nbytes;  /* elements * dtype size */
-    void *data;       /* = payload + offset; valid while the model lives */
+    uint64_t offset; /* byte offset in the payload, multiple of PSYNC_ALIGN */
+    uint64_t nbytes; /* elements * dtype size */
+    void *data;      /* = payload + offset; valid while the model lives */
 } psync_tensor;
 
 /* "f32", "f64", "i32", "i64", "u8"; NULL for an unknown value. */
@@ -51,8 +51,8 @@ psync_err psync_role_parse(const char *name, psync_role *out);
 
 /* Number of elements (product of the shape; 1 for rank 0). Returns
  * PSYNC_ELIMIT if the product or its byte size overflows 2^62. */
-psync_err psync_shape_count(uint32_t rank, const uint64_t *shape, psync_dtype dt,
-                            uint64_t *elems, uint64_t *nbytes);
+psync_err psync_shape_count(uint32_t rank, const uint64_t *shape, psync_dtype dt, uint64_t *elems,
+                            uint64_t *nbytes);
 
 /* Writes a shape as "[3,4]" ("[]" for rank 0) into buf[cap], truncating if
  * needed; returns buf. For messages and printing. */

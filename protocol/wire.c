@@ -16,24 +16,28 @@
 #define WIRE_KEY_MAX 32
 
 static const psync_wire_msg_info wire_msgs[PSYNC_MSG_COUNT_] = {
-#define PSYNC_WIRE_MSG(ID, nm, ch, dr, pl, flds, dc)                                          \
-    [PSYNC_MSG_##ID] = {.name = nm, .channel = PSYNC_CH_##ch, .dir = PSYNC_DIR_##dr,          \
-                        .payload = PSYNC_PL_##pl, .fields = (flds), .doc = dc},
+#define PSYNC_WIRE_MSG(ID, nm, ch, dr, pl, flds, dc)                                               \
+    [PSYNC_MSG_##ID] = {.name = nm,                                                                \
+                        .channel = PSYNC_CH_##ch,                                                  \
+                        .dir = PSYNC_DIR_##dr,                                                     \
+                        .payload = PSYNC_PL_##pl,                                                  \
+                        .fields = (flds),                                                          \
+                        .doc = dc},
 #include "messages.def"
 #undef PSYNC_WIRE_MSG
 };
 
 static const psync_wire_field_info wire_fields[PSYNC_WFI_COUNT_] = {
-#define PSYNC_WIRE_FIELD(id, k, l, h, dc)                                                      \
-    [PSYNC_WFI_##id] = {.key = #id, .kind = PSYNC_WK_##k, .lo = (double)(l), .hi = (double)(h), .doc = dc},
+#define PSYNC_WIRE_FIELD(id, k, l, h, dc)                                                          \
+    [PSYNC_WFI_##                                                                                  \
+        id] = {.key = #id, .kind = PSYNC_WK_##k, .lo = (double)(l), .hi = (double)(h), .doc = dc},
 #include "messages.def"
 #undef PSYNC_WIRE_FIELD
 };
 
 const psync_wire_msg_info *psync_wire_msg(psync_msg_type t)
 {
-    if (t <= PSYNC_MSG_NONE_ || t >= PSYNC_MSG_COUNT_)
-        return NULL;
+    if (t <= PSYNC_MSG_NONE_ || t >= PSYNC_MSG_COUNT_) return NULL;
     return &wire_msgs[t];
 }
 
@@ -84,8 +88,7 @@ static psync_err wire_check(const psync_wire_field_info *f, const void *p)
         break;
     case PSYNC_WK_F64:
         x = *(const double *)p;
-        if (!isfinite(x))
-            return psync_fail(PSYNC_ELIMIT, "%s: not a finite number", f->key);
+        if (!isfinite(x)) return psync_fail(PSYNC_ELIMIT, "%s: not a finite number", f->key);
         break;
     case PSYNC_WK_STR:
         x = (double)strnlen(p, (size_t)f->hi + 1);
@@ -95,8 +98,7 @@ static psync_err wire_check(const psync_wire_field_info *f, const void *p)
     }
     if (x < f->lo && f->kind != PSYNC_WK_STR)
         return psync_fail(PSYNC_ELIMIT, "%s: %g below %g", f->key, x, f->lo);
-    if (x > f->hi)
-        return psync_fail(PSYNC_ELIMIT, "%s: %g above %g", f->key, x, f->hi);
+    if (x > f->hi) return psync_fail(PSYNC_ELIMIT, "%s: %g above %g", f->key, x, f->hi);
     return PSYNC_OK;
 }
 
@@ -104,10 +106,18 @@ static void wire_pack_field(msgpack_packer *pk, const psync_wire_field_info *f, 
 {
     psync_mp_pack_cstr(pk, f->key);
     switch (f->kind) {
-    case PSYNC_WK_U64: msgpack_pack_uint64(pk, *(const uint64_t *)p); break;
-    case PSYNC_WK_I64: msgpack_pack_int64(pk, *(const int64_t *)p); break;
-    case PSYNC_WK_F64: msgpack_pack_double(pk, *(const double *)p); break;
-    case PSYNC_WK_STR: psync_mp_pack_cstr(pk, p); break;
+    case PSYNC_WK_U64:
+        msgpack_pack_uint64(pk, *(const uint64_t *)p);
+        break;
+    case PSYNC_WK_I64:
+        msgpack_pack_int64(pk, *(const int64_t *)p);
+        break;
+    case PSYNC_WK_F64:
+        msgpack_pack_double(pk, *(const double *)p);
+        break;
+    case PSYNC_WK_STR:
+        psync_mp_pack_cstr(pk, p);
+        break;
     case PSYNC_WK_BOOL:
         if (*(const bool *)p)
             msgpack_pack_true(pk);
@@ -120,13 +130,11 @@ static void wire_pack_field(msgpack_packer *pk, const psync_wire_field_info *f, 
 psync_err psync_wire_encode(const psync_wire_hdr *h, void *buf, size_t cap, size_t *len)
 {
     const psync_wire_msg_info *mi = psync_wire_msg(h->t);
-    if (!mi)
-        return psync_fail(PSYNC_EINVAL, "encode: unknown message type %d", (int)h->t);
+    if (!mi) return psync_fail(PSYNC_EINVAL, "encode: unknown message type %d", (int)h->t);
     for (unsigned b = 0; b < PSYNC_WFI_COUNT_; b++) {
         if ((mi->fields >> b) & 1) {
             psync_err e = wire_check(&wire_fields[b], wire_member(h, b));
-            if (e)
-                return psync_fail(PSYNC_EINVAL, "encode %s: %s", mi->name, psync_errdetail());
+            if (e) return psync_fail(PSYNC_EINVAL, "encode %s: %s", mi->name, psync_errdetail());
         }
     }
     msgpack_packer pk;
@@ -140,11 +148,10 @@ psync_err psync_wire_encode(const psync_wire_hdr *h, void *buf, size_t cap, size
     psync_mp_pack_cstr(&pk, "inc");
     msgpack_pack_uint64(&pk, h->inc);
     for (unsigned b = 0; b < PSYNC_WFI_COUNT_; b++)
-        if ((mi->fields >> b) & 1)
-            wire_pack_field(&pk, &wire_fields[b], wire_member(h, b));
+        if ((mi->fields >> b) & 1) wire_pack_field(&pk, &wire_fields[b], wire_member(h, b));
     if (mb.overflow)
-        return psync_fail(PSYNC_ELIMIT, "encode %s: %zu bytes do not fit in %zu", mi->name,
-                          mb.len, cap);
+        return psync_fail(PSYNC_ELIMIT, "encode %s: %zu bytes do not fit in %zu", mi->name, mb.len,
+                          cap);
     *len = mb.len;
     return PSYNC_OK;
 }
@@ -178,8 +185,7 @@ static psync_err wire_scan(wire_map *wm, const void *buf, size_t len)
             if (!strcmp(wm->e[j].key, wm->e[i].key))
                 return psync_fail(PSYNC_EFORMAT, "header: duplicate key '%s'", wm->e[i].key);
         wm->e[i].pos = wm->mp.pos;
-        if ((e = psync_mp_skip(&wm->mp)))
-            return psync_mp_wrap(e, wm->e[i].key);
+        if ((e = psync_mp_skip(&wm->mp))) return psync_mp_wrap(e, wm->e[i].key);
     }
     psync_mp_end(&wm->mp);
     if (psync_mp_remaining(&wm->mp))
@@ -205,10 +211,8 @@ static psync_err wire_read_i64(psync_mp *mp, int64_t *out)
     psync_mp_kind k;
     uint64_t u;
     psync_err e = psync_mp_peek(mp, &k);
-    if (e || k != PSYNC_MP_UINT)
-        return e ? e : psync_mp_read_int(mp, out);
-    if ((e = psync_mp_read_uint(mp, &u)))
-        return e;
+    if (e || k != PSYNC_MP_UINT) return e ? e : psync_mp_read_int(mp, out);
+    if ((e = psync_mp_read_uint(mp, &u))) return e;
     if (u > INT64_MAX)
         return psync_fail(PSYNC_ELIMIT, "integer %llu does not fit int64", (unsigned long long)u);
     *out = (int64_t)u;
@@ -218,11 +222,16 @@ static psync_err wire_read_i64(psync_mp *mp, int64_t *out)
 static psync_err wire_read_field(wire_map *wm, const psync_wire_field_info *f, void *p)
 {
     switch (f->kind) {
-    case PSYNC_WK_U64: return psync_mp_read_uint(&wm->mp, p);
-    case PSYNC_WK_I64: return wire_read_i64(&wm->mp, p);
-    case PSYNC_WK_F64: return psync_mp_read_double(&wm->mp, p);
-    case PSYNC_WK_BOOL: return psync_mp_read_bool(&wm->mp, p);
-    case PSYNC_WK_STR: return psync_mp_read_str_copy(&wm->mp, p, (size_t)f->hi + 1);
+    case PSYNC_WK_U64:
+        return psync_mp_read_uint(&wm->mp, p);
+    case PSYNC_WK_I64:
+        return wire_read_i64(&wm->mp, p);
+    case PSYNC_WK_F64:
+        return psync_mp_read_double(&wm->mp, p);
+    case PSYNC_WK_BOOL:
+        return psync_mp_read_bool(&wm->mp, p);
+    case PSYNC_WK_STR:
+        return psync_mp_read_str_copy(&wm->mp, p, (size_t)f->hi + 1);
     }
     return PSYNC_EINVAL;
 }
@@ -237,13 +246,12 @@ static psync_err wire_decode_envelope(wire_map *wm, psync_wire_hdr *out)
     if (out->v != PSYNC_PROTO_VERSION)
         return psync_fail(PSYNC_EVERSION, "protocol version %llu, this build speaks %d",
                           (unsigned long long)out->v, PSYNC_PROTO_VERSION);
-    if ((e = wire_seek(wm, "t", "header")) || (e = psync_mp_read_str_copy(&wm->mp, tname, sizeof tname)))
+    if ((e = wire_seek(wm, "t", "header")) ||
+        (e = psync_mp_read_str_copy(&wm->mp, tname, sizeof tname)))
         return psync_mp_wrap(e, "t");
     for (int t = 1; t < PSYNC_MSG_COUNT_; t++)
-        if (!strcmp(wire_msgs[t].name, tname))
-            out->t = (psync_msg_type)t;
-    if (!out->t)
-        return psync_fail(PSYNC_EPROTO, "unknown message type '%s'", tname);
+        if (!strcmp(wire_msgs[t].name, tname)) out->t = (psync_msg_type)t;
+    if (!out->t) return psync_fail(PSYNC_EPROTO, "unknown message type '%s'", tname);
     if ((e = wire_seek(wm, "inc", tname)) || (e = psync_mp_read_uint(&wm->mp, &out->inc)))
         return psync_mp_wrap(e, "inc");
     return PSYNC_OK;
@@ -254,16 +262,13 @@ psync_err psync_wire_decode(const void *buf, size_t len, psync_wire_hdr *out)
     wire_map wm;
     psync_err e;
     memset(out, 0, sizeof *out);
-    if ((e = wire_scan(&wm, buf, len)) || (e = wire_decode_envelope(&wm, out)))
-        return e;
+    if ((e = wire_scan(&wm, buf, len)) || (e = wire_decode_envelope(&wm, out))) return e;
     const psync_wire_msg_info *mi = &wire_msgs[out->t];
     for (unsigned b = 0; b < PSYNC_WFI_COUNT_; b++) {
-        if (!((mi->fields >> b) & 1))
-            continue;
+        if (!((mi->fields >> b) & 1)) continue;
         const psync_wire_field_info *f = &wire_fields[b];
         void *p = wire_member(out, b);
-        if ((e = wire_seek(&wm, f->key, mi->name)))
-            return e;
+        if ((e = wire_seek(&wm, f->key, mi->name))) return e;
         if ((e = wire_read_field(&wm, f, p)) || (e = wire_check(f, p)))
             return psync_mp_wrap(e, f->key);
     }
@@ -271,31 +276,28 @@ psync_err psync_wire_decode(const void *buf, size_t len, psync_wire_hdr *out)
 }
 
 static const char *const wire_err_names[PSYNC_ERR_COUNT_] = {
-    "OK",       "ENOMEM",    "EINVAL", "ETRUNC",     "EFORMAT",   "EVERSION", "ELIMIT",
-    "EDTYPE",   "ESHAPE",    "ENOTFOUND", "EGRAPH",  "ENONFINITE", "EMISMATCH", "EIO",
-    "ETIMEOUT", "EPROTO",    "EAUTH",  "ESTALE",     "EBUSY",     "ECLOSED",  "ECONFIG",
+    "OK",       "ENOMEM", "EINVAL",    "ETRUNC", "EFORMAT",    "EVERSION",  "ELIMIT",
+    "EDTYPE",   "ESHAPE", "ENOTFOUND", "EGRAPH", "ENONFINITE", "EMISMATCH", "EIO",
+    "ETIMEOUT", "EPROTO", "EAUTH",     "ESTALE", "EBUSY",      "ECLOSED",   "ECONFIG",
 };
 _Static_assert(PSYNC_ECONFIG + 1 == PSYNC_ERR_COUNT_, "update wire_err_names");
 
 const char *psync_wire_err_name(psync_err err)
 {
-    if ((int)err < 0 || err >= PSYNC_ERR_COUNT_)
-        return "EUNKNOWN";
+    if ((int)err < 0 || err >= PSYNC_ERR_COUNT_) return "EUNKNOWN";
     return wire_err_names[err];
 }
 
 psync_err psync_wire_err_parse(const char *name)
 {
     for (int i = 0; i < PSYNC_ERR_COUNT_; i++)
-        if (!strcmp(wire_err_names[i], name))
-            return (psync_err)i;
+        if (!strcmp(wire_err_names[i], name)) return (psync_err)i;
     return PSYNC_EPROTO;
 }
 
 static bool wire_range_wanted(const psync_tensor *t, bool slots)
 {
-    if (t->dtype != PSYNC_DTYPE_F32)
-        return false;
+    if (t->dtype != PSYNC_DTYPE_F32) return false;
     return t->role == PSYNC_ROLE_PARAM || (slots && t->role == PSYNC_ROLE_SLOT);
 }
 
@@ -310,8 +312,7 @@ psync_err psync_wire_merge_ranges(const psync_model *m, bool slots, psync_wire_r
 {
     psync_wire_range *r = calloc(m->n_tensors ? m->n_tensors : 1, sizeof *r);
     uint32_t k = 0;
-    if (!r)
-        return psync_fail(PSYNC_ENOMEM, "merge ranges: %u tensors", m->n_tensors);
+    if (!r) return psync_fail(PSYNC_ENOMEM, "merge ranges: %u tensors", m->n_tensors);
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         const psync_tensor *t = &m->tensors[i];
         if (wire_range_wanted(t, slots) && t->nbytes)

@@ -16,9 +16,9 @@
 #include "model.h"
 
 #define PSYNC_PROTO_VERSION 1
-#define PSYNC_WIRE_MAX_HEADER 2048  /* bytes of an encoded header, hard cap */
-#define PSYNC_WIRE_MAX_KEYS 32      /* entries in a header map (unknown keys skipped) */
-#define PSYNC_WIRE_MAX_FRAMES 3     /* [routing id] header [payload] */
+#define PSYNC_WIRE_MAX_HEADER 2048 /* bytes of an encoded header, hard cap */
+#define PSYNC_WIRE_MAX_KEYS 32     /* entries in a header map (unknown keys skipped) */
+#define PSYNC_WIRE_MAX_FRAMES 3    /* [routing id] header [payload] */
 
 typedef enum psync_msg_type {
     PSYNC_MSG_NONE_ = 0,
@@ -37,26 +37,44 @@ enum {
 };
 #define PSYNC_WF(id) (UINT64_C(1) << PSYNC_WFI_##id)
 
-typedef enum psync_wire_kind { PSYNC_WK_U64 = 1, PSYNC_WK_I64, PSYNC_WK_F64, PSYNC_WK_STR, PSYNC_WK_BOOL } psync_wire_kind;
-typedef enum psync_wire_channel { PSYNC_CH_CONTROL = 1, PSYNC_CH_BULK = 2, PSYNC_CH_BOTH = 3 } psync_wire_channel;
-typedef enum psync_wire_dir { PSYNC_DIR_TO_DAEMON = 1, PSYNC_DIR_TO_WORKER = 2, PSYNC_DIR_BOTH = 3 } psync_wire_dir;
-typedef enum psync_wire_payload { PSYNC_PL_NONE = 0, PSYNC_PL_CHUNK, PSYNC_PL_DOC } psync_wire_payload;
+typedef enum psync_wire_kind {
+    PSYNC_WK_U64 = 1,
+    PSYNC_WK_I64,
+    PSYNC_WK_F64,
+    PSYNC_WK_STR,
+    PSYNC_WK_BOOL
+} psync_wire_kind;
+typedef enum psync_wire_channel {
+    PSYNC_CH_CONTROL = 1,
+    PSYNC_CH_BULK = 2,
+    PSYNC_CH_BOTH = 3
+} psync_wire_channel;
+typedef enum psync_wire_dir {
+    PSYNC_DIR_TO_DAEMON = 1,
+    PSYNC_DIR_TO_WORKER = 2,
+    PSYNC_DIR_BOTH = 3
+} psync_wire_dir;
+typedef enum psync_wire_payload {
+    PSYNC_PL_NONE = 0,
+    PSYNC_PL_CHUNK,
+    PSYNC_PL_DOC
+} psync_wire_payload;
 
 /* One row of the field table. */
 typedef struct psync_wire_field_info {
     const char *key;
     psync_wire_kind kind;
-    double lo, hi;  /* numeric bounds; for STR hi = max length */
+    double lo, hi; /* numeric bounds; for STR hi = max length */
     const char *doc;
 } psync_wire_field_info;
 
 /* One row of the message table. */
 typedef struct psync_wire_msg_info {
-    const char *name;  /* value of "t" */
+    const char *name; /* value of "t" */
     psync_wire_channel channel;
     psync_wire_dir dir;
     psync_wire_payload payload;
-    uint64_t fields;   /* PSYNC_WF() mask, all required */
+    uint64_t fields; /* PSYNC_WF() mask, all required */
     const char *doc;
 } psync_wire_msg_info;
 
@@ -68,9 +86,9 @@ typedef struct psync_wire_msg_info {
 
 /* A decoded (or to-be-encoded) header. Only the fields of type t matter. */
 typedef struct psync_wire_hdr {
-    uint64_t v;          /* protocol version (PSYNC_PROTO_VERSION) */
+    uint64_t v; /* protocol version (PSYNC_PROTO_VERSION) */
     psync_msg_type t;
-    uint64_t inc;        /* daemon incarnation (0: unknown to the sender) */
+    uint64_t inc; /* daemon incarnation (0: unknown to the sender) */
 #define PSYNC_WIRE_FIELD(id, kind, lo, hi, doc) PSYNC_WIRE_DECL_##kind(id, hi)
 #include "messages.def"
 #undef PSYNC_WIRE_FIELD

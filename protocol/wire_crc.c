@@ -28,8 +28,8 @@
 #define K_POLY 0x1db710641ULL
 #define K_MU 0x1f7011641ULL
 
-__attribute__((target("pclmul,sse4.1"))) static inline __m128i
-crc_fold(__m128i acc, __m128i k, __m128i next)
+__attribute__((target("pclmul,sse4.1"))) static inline __m128i crc_fold(__m128i acc, __m128i k,
+                                                                        __m128i next)
 {
     __m128i lo = _mm_clmulepi64_si128(acc, k, 0x00);
     __m128i hi = _mm_clmulepi64_si128(acc, k, 0x11);
@@ -112,7 +112,8 @@ crc_avx512_body(uint32_t c, const uint8_t *p, size_t n, int check, __mmask16 *ba
                                   _mm512_zextsi128_si512(_mm_cvtsi32_si128((int)c)));
     __m512i x1 = crc_load512(p + 64, check, bad), x2 = crc_load512(p + 128, check, bad);
     __m512i x3 = crc_load512(p + 192, check, bad);
-    __m512i k = _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K_FOLD16_HI, (long long)K_FOLD16_LO));
+    __m512i k =
+        _mm512_broadcast_i32x4(_mm_set_epi64x((long long)K_FOLD16_HI, (long long)K_FOLD16_LO));
     for (p += 256, n -= 256; n >= 256; p += 256, n -= 256) {
         x0 = crc_fold512(x0, k, crc_load512(p, check, bad));
         x1 = crc_fold512(x1, k, crc_load512(p + 64, check, bad));

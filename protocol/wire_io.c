@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <string.h>
 
-
 psync_err psync_wire_chunk_check(const psync_wire_hdr *h, const void *data, size_t len,
                                  uint64_t chunk_bytes, uint64_t max_total)
 {
@@ -15,15 +14,15 @@ psync_err psync_wire_chunk_check(const psync_wire_hdr *h, const void *data, size
         return psync_fail(PSYNC_ELIMIT, "%s: total %llu exceeds the limit %llu", tn,
                           (unsigned long long)h->total, (unsigned long long)max_total);
     if (h->offset >= h->total || h->offset % chunk_bytes)
-        return psync_fail(PSYNC_EPROTO, "%s: offset %llu is not a multiple of %llu below total %llu",
-                          tn, (unsigned long long)h->offset, (unsigned long long)chunk_bytes,
+        return psync_fail(PSYNC_EPROTO,
+                          "%s: offset %llu is not a multiple of %llu below total %llu", tn,
+                          (unsigned long long)h->offset, (unsigned long long)chunk_bytes,
                           (unsigned long long)h->total);
     uint64_t want = h->total - h->offset < chunk_bytes ? h->total - h->offset : chunk_bytes;
     if (len != want)
         return psync_fail(PSYNC_EPROTO, "%s: chunk at %llu has %zu bytes, expected %llu", tn,
                           (unsigned long long)h->offset, len, (unsigned long long)want);
-    if (!data)
-        return PSYNC_OK;
+    if (!data) return PSYNC_OK;
     uint32_t crc = psync_wire_crc(data, len);
     if (crc != h->crc)
         return psync_fail(PSYNC_EPROTO, "%s: chunk at %llu has crc32 %08x, header says %08llx", tn,
@@ -34,12 +33,9 @@ psync_err psync_wire_chunk_check(const psync_wire_hdr *h, const void *data, size
 static psync_err wire_errno(const char *what)
 {
     int err = zmq_errno();
-    if (err == EAGAIN)
-        return psync_fail(PSYNC_EBUSY, "%s: queue full", what);
-    if (err == EHOSTUNREACH)
-        return psync_fail(PSYNC_ECLOSED, "%s: peer is gone", what);
-    if (err == ETERM)
-        return psync_fail(PSYNC_ECLOSED, "%s: context terminated", what);
+    if (err == EAGAIN) return psync_fail(PSYNC_EBUSY, "%s: queue full", what);
+    if (err == EHOSTUNREACH) return psync_fail(PSYNC_ECLOSED, "%s: peer is gone", what);
+    if (err == ETERM) return psync_fail(PSYNC_ECLOSED, "%s: context terminated", what);
     return psync_fail(PSYNC_EIO, "%s: %s", what, zmq_strerror(err));
 }
 
@@ -49,8 +45,7 @@ psync_err psync_wire_send(void *sock, const void *rid, size_t rid_len, const psy
     unsigned char buf[PSYNC_WIRE_MAX_HEADER];
     size_t len;
     psync_err e = psync_wire_encode(h, buf, sizeof buf, &len);
-    if (e)
-        return e;
+    if (e) return e;
     int more = payload ? ZMQ_SNDMORE : 0;
     if (rid_len && zmq_send(sock, rid, rid_len, flags | ZMQ_SNDMORE) < 0)
         return wire_errno(psync_wire_type_name(h->t));

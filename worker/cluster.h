@@ -19,18 +19,18 @@
 typedef struct psync_cluster psync_cluster;
 
 typedef struct psync_cluster_opts {
-    const char *connect;       /* control endpoint; NULL or "": PSYNC_ADDR, MASTER_ADDR... */
-    int rank;                  /* -1: RANK or SLURM_PROCID */
-    uint32_t world_size;       /* workers expected (for the hot joiner's step estimate) */
-    uint64_t every_steps;      /* publish every K steps (0: by time only) */
-    uint64_t every_ms;         /* publish every T ms (0: by steps only) */
-    int sync_timeout_ms;       /* sync: longest wait for a round's merge */
-    int join_timeout_ms;       /* longest wait for the daemon at start */
+    const char *connect;  /* control endpoint; NULL or "": PSYNC_ADDR, MASTER_ADDR... */
+    int rank;             /* -1: RANK or SLURM_PROCID */
+    uint32_t world_size;  /* workers expected (for the hot joiner's step estimate) */
+    uint64_t every_steps; /* publish every K steps (0: by time only) */
+    uint64_t every_ms;    /* publish every T ms (0: by steps only) */
+    int sync_timeout_ms;  /* sync: longest wait for a round's merge */
+    int join_timeout_ms;  /* longest wait for the daemon at start */
     const volatile sig_atomic_t *stop; /* may be NULL; nonzero ends any wait */
-    const char *key_file;      /* CURVE: our key pair (NULL: PSYNC_KEY_FILE) */
-    const char *server_key;    /* CURVE: psyncd's .pub or Z85 (NULL: PSYNC_SERVER_KEY) */
-    bool insecure_plain;       /* plain even to a non-loopback daemon */
-    bool retry_auth;           /* refused key: keep retrying until join_timeout_ms */
+    const char *key_file;              /* CURVE: our key pair (NULL: PSYNC_KEY_FILE) */
+    const char *server_key;            /* CURVE: psyncd's .pub or Z85 (NULL: PSYNC_SERVER_KEY) */
+    bool insecure_plain;               /* plain even to a non-loopback daemon */
+    bool retry_auth;                   /* refused key: keep retrying until join_timeout_ms */
 } psync_cluster_opts;
 
 /* true if cluster mode is asked for: a connect endpoint, PSYNC_ADDR or

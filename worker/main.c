@@ -23,7 +23,8 @@
 
 static const psync_cfg_def worker_settings[] = {
     {"model", PSYNC_CFG_STR, "", 1, 0, "model file to build and train (see docs/model-format.md)"},
-    {"resume_from", PSYNC_CFG_STR, "", 1, 0, "thaw a frozen model from -, fd:N, unix:PATH or a file"},
+    {"resume_from", PSYNC_CFG_STR, "", 1, 0,
+     "thaw a frozen model from -, fd:N, unix:PATH or a file"},
     {"data_dir", PSYNC_CFG_STR, "/usr/share/datasets/fashion-mnist", 1, 0,
      "directory of train-/t10k- idx.gz files"},
     {"train", PSYNC_CFG_STR, "", 1, 0, "training set instead of data_dir: FILE.csv or idx images"},
@@ -41,9 +42,11 @@ static const psync_cfg_def worker_settings[] = {
      "shard count (0: WORLD_SIZE or SLURM_NTASKS, else 1)"},
     {"eval_every", PSYNC_CFG_INT, "0", 0, 1e12, "also evaluate every N steps (0: each epoch)"},
     {"log_every", PSYNC_CFG_INT, "0", 0, 1e12, "log the loss of every Nth step (0: never)"},
-    {"freeze_to", PSYNC_CFG_STR, "", 1, 0, "freeze the model at the end and on SIGUSR1 to -, "
+    {"freeze_to", PSYNC_CFG_STR, "", 1, 0,
+     "freeze the model at the end and on SIGUSR1 to -, "
      "fd:N or unix:PATH"},
-    {"connect", PSYNC_CFG_STR, "", 1, 0, "psyncd control endpoint tcp://HOST:PORT, or "
+    {"connect", PSYNC_CFG_STR, "", 1, 0,
+     "psyncd control endpoint tcp://HOST:PORT, or "
      "PRIMARY,STANDBY to fail over (else PSYNC_ADDR, MASTER_ADDR:MASTER_PORT); without "
      "--model: hot join"},
     {"publish_every_steps", PSYNC_CFG_INT, "10", 0, 1e12, "cluster: publish every K steps"},
@@ -102,13 +105,14 @@ static void worker_rank(const psync_config *cfg, uint32_t *rank, uint32_t *size)
 static psync_err worker_load_file(const char *path, psync_dataset **out)
 {
     size_t n = strlen(path);
-    if (n > 4 && !strcmp(path + n - 4, ".csv"))
-        return psync_data_load_csv(path, 0, out);
+    if (n > 4 && !strcmp(path + n - 4, ".csv")) return psync_data_load_csv(path, 0, out);
     char labels[4096];
     const char *at = strstr(path, "images-idx3");
     if (!at || n >= sizeof labels)
-        return psync_fail(PSYNC_EINVAL, "%s: expected FILE.csv or an idx file named "
-                          "*images-idx3* (labels in *labels-idx1*)", path);
+        return psync_fail(PSYNC_EINVAL,
+                          "%s: expected FILE.csv or an idx file named "
+                          "*images-idx3* (labels in *labels-idx1*)",
+                          path);
     memcpy(labels, path, n + 1);
     memcpy(labels + (at - path), "labels-idx1", 11);
     return psync_data_load_idx(path, labels, out);
@@ -121,17 +125,17 @@ static psync_err worker_load_data(worker *w)
     const char *test = psync_config_str(w->cfg, "test");
     uint32_t rank, size;
     train = *train ? train : psync_config_str(w->cfg, "train");
-    psync_err err = *train ? worker_load_file(train, &w->train)
-                           : psync_data_load_dir(dir, true, &w->train);
+    psync_err err =
+        *train ? worker_load_file(train, &w->train) : psync_data_load_dir(dir, true, &w->train);
     if (!err && strcmp(test, "none"))
         err = *test ? worker_load_file(test, &w->test) : psync_data_load_dir(dir, false, &w->test);
     worker_rank(w->cfg, &rank, &size);
-    if (!err && size > 1)
-        err = psync_data_shard(w->train, rank, size);
+    if (!err && size > 1) err = psync_data_shard(w->train, rank, size);
     if (!err)
-        PSYNC_INFO("data_loaded", "train=%" PRIu64 " test=%" PRIu64 " dim=%u shard=%u/%u "
-                   "sharding=strided", w->train->n, w->test ? w->test->n : 0,
-                   w->train->dim, rank, size);
+        PSYNC_INFO("data_loaded",
+                   "train=%" PRIu64 " test=%" PRIu64 " dim=%u shard=%u/%u "
+                   "sharding=strided",
+                   w->train->n, w->test ? w->test->n : 0, w->train->dim, rank, size);
     return err;
 }
 
@@ -144,22 +148,22 @@ static psync_err worker_load_model(worker *w)
         return PSYNC_OK; /* hot join: the model comes from psyncd */
     if (!*file == !*src)
         return psync_fail(PSYNC_ECONFIG, "give exactly one of --model FILE or --resume-from SRC "
-                          "(or only --connect ENDPOINT to hot-join a cluster)");
+                                         "(or only --connect ENDPOINT to hot-join a cluster)");
     if (*file) {
-        psync_model_overrides ov = {
-            .optimizer = *psync_config_str(c, "optimizer") ? psync_config_str(c, "optimizer") : NULL,
-            .lr = psync_config_float(c, "lr"),
-            .batch_size = (uint32_t)psync_config_int(c, "batch_size"),
-            .seed = (uint64_t)psync_config_int(c, "seed")};
+        psync_model_overrides ov = {.optimizer = *psync_config_str(c, "optimizer")
+                                                     ? psync_config_str(c, "optimizer")
+                                                     : NULL,
+                                    .lr = psync_config_float(c, "lr"),
+                                    .batch_size = (uint32_t)psync_config_int(c, "batch_size"),
+                                    .seed = (uint64_t)psync_config_int(c, "seed")};
         return psync_modelfile_load(file, &ov, &w->m);
     }
     psync_err err = psync_model_thaw(src, &w->m);
-    if (err)
-        return err;
+    if (err) return err;
     if (*psync_config_str(c, "optimizer") || psync_config_int(c, "seed"))
-        PSYNC_WARN("resume_ignores", "settings=optimizer,seed reason=\"fixed by the frozen model\"");
-    if (psync_config_float(c, "lr") > 0)
-        w->m->opt.lr = psync_config_float(c, "lr");
+        PSYNC_WARN("resume_ignores",
+                   "settings=optimizer,seed reason=\"fixed by the frozen model\"");
+    if (psync_config_float(c, "lr") > 0) w->m->opt.lr = psync_config_float(c, "lr");
     if (psync_config_int(c, "batch_size"))
         w->m->state.batch_size = (uint32_t)psync_config_int(c, "batch_size");
     PSYNC_INFO("model_thawed", "src=%s step=%" PRIu64 " epoch=%" PRIu64 " cursor=%" PRIu64, src,
@@ -173,9 +177,10 @@ static void worker_progress(void *ctx, const psync_progress *p)
     if (p->has_test)
         snprintf(test, sizeof test, " test_accuracy=%.4f test_loss=%.4f", p->test.accuracy,
                  p->test.loss);
-    PSYNC_INFO("progress", "epoch=%" PRIu64 " step=%" PRIu64 " loss=%.4f train_accuracy=%.4f%s "
-               "images_per_s=%.0f", p->epoch, p->global_step, p->train_loss, p->train_accuracy,
-               test, p->images_per_s);
+    PSYNC_INFO("progress",
+               "epoch=%" PRIu64 " step=%" PRIu64 " loss=%.4f train_accuracy=%.4f%s "
+               "images_per_s=%.0f",
+               p->epoch, p->global_step, p->train_loss, p->train_accuracy, test, p->images_per_s);
 }
 
 static psync_err worker_freeze(worker *w, const char *why)
@@ -183,8 +188,8 @@ static psync_err worker_freeze(worker *w, const char *why)
     size_t len = 0;
     psync_err err = psync_model_freeze(w->m, w->freeze_to, &len);
     if (!err)
-        PSYNC_INFO("model_frozen", "dst=%s bytes=%zu step=%" PRIu64 " reason=%s", w->freeze_to,
-                   len, w->m->state.global_step, why);
+        PSYNC_INFO("model_frozen", "dst=%s bytes=%zu step=%" PRIu64 " reason=%s", w->freeze_to, len,
+                   w->m->state.global_step, why);
     return err;
 }
 
@@ -193,13 +198,12 @@ static psync_err worker_hook(void *ctx, psync_trainer *t, const psync_step_stats
 {
     worker *w = ctx;
     if (w->log_every && s->global_step % (uint64_t)w->log_every == 0)
-        PSYNC_INFO("step", "step=%" PRIu64 " epoch=%" PRIu64 " loss=%.9g", s->global_step,
-                   s->epoch, (double)s->loss);
+        PSYNC_INFO("step", "step=%" PRIu64 " epoch=%" PRIu64 " loss=%.9g", s->global_step, s->epoch,
+                   (double)s->loss);
     if (worker_freeze_requested && *w->freeze_to) {
         worker_freeze_requested = 0;
         psync_err err = worker_freeze(w, "sigusr1");
-        if (err)
-            return err;
+        if (err) return err;
     }
     *stop = worker_stop_requested != 0;
     return w->cl ? psync_cluster_step(w->cl, w->m, s) : PSYNC_OK;
@@ -229,7 +233,7 @@ static psync_err worker_logging(const psync_config *cfg)
     if (psync_log_level_parse(psync_config_str(cfg, "log_level"), &level) ||
         (strcmp(fmt, "logfmt") && strcmp(fmt, "json")))
         return psync_fail(PSYNC_ECONFIG, "log_level must be debug|info|warn|error|off and "
-                          "log_format logfmt|json");
+                                         "log_format logfmt|json");
     psync_log_set_level(level);
     psync_log_set_format(strcmp(fmt, "json") ? PSYNC_LOGFMT : PSYNC_LOG_JSON);
     uint32_t rank, size;
@@ -242,20 +246,21 @@ static psync_err worker_logging(const psync_config *cfg)
 static psync_err worker_join(worker *w)
 {
     const psync_config *c = w->cfg;
-    if (!psync_cluster_wanted(psync_config_str(c, "connect")))
-        return PSYNC_OK;
+    if (!psync_cluster_wanted(psync_config_str(c, "connect"))) return PSYNC_OK;
     uint32_t rank, size;
     worker_rank(c, &rank, &size);
-    psync_cluster_opts o = {
-        .connect = psync_config_str(c, "connect"), .rank = (int)rank, .world_size = size,
-        .every_steps = (uint64_t)psync_config_int(c, "publish_every_steps"),
-        .every_ms = (uint64_t)psync_config_int(c, "publish_every_ms"),
-        .sync_timeout_ms = (int)psync_config_int(c, "sync_timeout_ms"),
-        .join_timeout_ms = (int)psync_config_int(c, "join_timeout_ms"),
-        .stop = &worker_stop_requested,
-        .key_file = psync_config_str(c, "key_file"), .server_key = psync_config_str(c, "server_key"),
-        .insecure_plain = psync_config_bool(c, "insecure_plain"),
-        .retry_auth = psync_config_bool(c, "retry_auth")};
+    psync_cluster_opts o = {.connect = psync_config_str(c, "connect"),
+                            .rank = (int)rank,
+                            .world_size = size,
+                            .every_steps = (uint64_t)psync_config_int(c, "publish_every_steps"),
+                            .every_ms = (uint64_t)psync_config_int(c, "publish_every_ms"),
+                            .sync_timeout_ms = (int)psync_config_int(c, "sync_timeout_ms"),
+                            .join_timeout_ms = (int)psync_config_int(c, "join_timeout_ms"),
+                            .stop = &worker_stop_requested,
+                            .key_file = psync_config_str(c, "key_file"),
+                            .server_key = psync_config_str(c, "server_key"),
+                            .insecure_plain = psync_config_bool(c, "insecure_plain"),
+                            .retry_auth = psync_config_bool(c, "retry_auth")};
     if (!o.every_steps && !o.every_ms)
         return psync_fail(PSYNC_ECONFIG, "publish_every_steps and publish_every_ms are both 0");
     return psync_cluster_join(&o, &w->m, &w->cl);
@@ -275,20 +280,22 @@ static psync_err worker_main(worker *w)
         (err = psync_trainer_new(w->m, w->e, w->train, w->test, &w->t)) ||
         (err = psync_cluster_evaluate(w->cl, w->t, w->test, "joined_eval")))
         return err;
-    if (w->cl && psync_config_bool(w->cfg, "eval_only"))
-        return PSYNC_OK;
+    if (w->cl && psync_config_bool(w->cfg, "eval_only")) return PSYNC_OK;
     w->log_every = psync_config_int(w->cfg, "log_every");
     w->freeze_to = psync_config_str(w->cfg, "freeze_to");
     psync_run_opts o = {.epochs = worker_epochs(w),
                         .max_steps = (uint64_t)psync_config_int(w->cfg, "steps"),
                         .eval_every = (uint64_t)psync_config_int(w->cfg, "eval_every"),
-                        .progress = worker_progress, .hook = worker_hook, .ctx = w};
-    PSYNC_INFO("training", "optimizer=%s lr=%g batch_size=%u epochs=%" PRIu64 " threads=%d "
-               "blas_core=%s", psync_opt_name(w->m->opt.kind), w->m->opt.lr,
-               w->m->state.batch_size, o.epochs, threads, openblas_get_corename());
+                        .progress = worker_progress,
+                        .hook = worker_hook,
+                        .ctx = w};
+    PSYNC_INFO("training",
+               "optimizer=%s lr=%g batch_size=%u epochs=%" PRIu64 " threads=%d "
+               "blas_core=%s",
+               psync_opt_name(w->m->opt.kind), w->m->opt.lr, w->m->state.batch_size, o.epochs,
+               threads, openblas_get_corename());
     worker_training = 1;
-    if ((err = psync_trainer_run(w->t, &o)))
-        return err;
+    if ((err = psync_trainer_run(w->t, &o))) return err;
     /* A stop signal leaves at once; a finished run takes part in a last round. */
     if (w->cl && ((!worker_stop_requested && (err = psync_cluster_finish(w->cl, w->m))) ||
                   (err = psync_cluster_evaluate(w->cl, w->t, w->test, "final_eval"))))
@@ -324,8 +331,8 @@ int main(int argc, char **argv)
             printf("psync-worker %s\n", PSYNC_VERSION_STRING);
             break;
         case PSYNC_WANT_PRINT_CONFIG:
-            psync_config_print(w.cfg, stdout, !strcmp(psync_config_str(w.cfg, "log_format"),
-                                                      "json"));
+            psync_config_print(w.cfg, stdout,
+                               !strcmp(psync_config_str(w.cfg, "log_format"), "json"));
             break;
         default:
             err = worker_main(&w);

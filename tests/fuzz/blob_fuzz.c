@@ -14,11 +14,9 @@
 static void fuzz_roundtrip(const psync_model *m)
 {
     size_t size = 0, len = 0;
-    if (psync_blob_size(m, &size))
-        abort();
+    if (psync_blob_size(m, &size)) abort();
     void *buf = NULL;
-    if (posix_memalign(&buf, PSYNC_ALIGN, size ? size : 1))
-        return;
+    if (posix_memalign(&buf, PSYNC_ALIGN, size ? size : 1)) return;
     psync_model *again = NULL;
     if (psync_blob_encode_into(m, buf, size, &len) || len != size ||
         psync_blob_decode(buf, len, NULL, 0, &again) ||
@@ -34,10 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     void *buf = NULL;
-    if (posix_memalign(&buf, PSYNC_ALIGN, size ? size : 1))
-        return 0;
-    if (size)
-        memcpy(buf, data, size);
+    if (posix_memalign(&buf, PSYNC_ALIGN, size ? size : 1)) return 0;
+    if (size) memcpy(buf, data, size);
     psync_mp mp;
     psync_mp_init(&mp, buf, size, 16);
     (void)psync_mp_skip(&mp);

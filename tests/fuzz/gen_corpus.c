@@ -27,13 +27,11 @@ static psync_err gen_tiny(psync_model **out)
     const float w[2] = {0.5f, -0.25f};
     psync_node n;
     psync_err err = psync_model_new(&m);
-    if (!err)
-        err = psync_graph_add_input(&m->graph, "x", PSYNC_DTYPE_F32, 1, s);
+    if (!err) err = psync_graph_add_input(&m->graph, "x", PSYNC_DTYPE_F32, 1, s);
     psync_node_init(&n, "out", "scale");
     psync_node_add_input(&n, "x");
     psync_node_add_param(&n, "w");
-    if (!err)
-        err = psync_graph_add_node(&m->graph, &n, 4, NULL);
+    if (!err) err = psync_graph_add_node(&m->graph, &n, 4, NULL);
     strcpy(m->graph.output, "out");
     if (!err)
         err = psync_model_add_tensor(m, "w", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, s, w, NULL);
@@ -52,18 +50,16 @@ static int gen_variants(const char *dir, const uint8_t *b, size_t n)
     rc |= gen_write(dir, "valid-mlp-payload-changed.psync", c, n);
     memcpy(c, b, n);
     for (size_t i = 0; i + 9 <= n; i++)
-        if (!memcmp(c + i, "\xa7version\x01", 9))
-            c[i + 8] = 2;
+        if (!memcmp(c + i, "\xa7version\x01", 9)) c[i + 8] = 2;
     rc |= gen_write(dir, "version-2.psync", c, n);
     memcpy(c, b, n);
     for (size_t i = 0; i + 13 <= n; i++)
-        if (!memcmp(c + i, "\xablayout_hash", 12))
-            c[i + 14] ^= 1;
+        if (!memcmp(c + i, "\xablayout_hash", 12)) c[i + 14] ^= 1;
     rc |= gen_write(dir, "layout-hash-mismatch.psync", c, n);
     free(c);
-    const uint8_t bomb[] = {0x81, 0xa6, 'f', 'o', 'r', 'm', 'a', 't', 0x91, 0x91, 0x91, 0x91,
-                            0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91,
-                            0x91, 0x91, 0x91, 0x91, 0x91, 0xc0};
+    const uint8_t bomb[] = {0x81, 0xa6, 'f',  'o',  'r',  'm',  'a',  't',  0x91, 0x91,
+                            0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91,
+                            0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0x91, 0xc0};
     rc |= gen_write(dir, "nesting-bomb.bin", bomb, sizeof bomb);
     return rc;
 }

@@ -32,8 +32,7 @@ static int kit_free_port(void)
         a.sin_port = htons((uint16_t)(p + 1));
         int ok = p < 65000 && bind(s2, (struct sockaddr *)&a, sizeof a) == 0;
         close(s2);
-        if (ok)
-            return p;
+        if (ok) return p;
     }
     return -1;
 }
@@ -85,8 +84,7 @@ int kit_daemon_stop(kit_daemon *d)
     int st = 0;
     kill(d->pid, SIGTERM);
     kit_live_pid = 0;
-    if (waitpid(d->pid, &st, 0) != d->pid)
-        return -1;
+    if (waitpid(d->pid, &st, 0) != d->pid) return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -96,10 +94,10 @@ psync_model *kit_model(uint64_t n, float wv, float mv)
     uint64_t in[1] = {4}, shp[1] = {n}, bs[1] = {3}, cs[1] = {2};
     int32_t count[2] = {7, 9};
     psync_node node;
-    if (psync_model_new(&m) ||
-        psync_graph_add_input(&m->graph, "x", PSYNC_DTYPE_F32, 1, in) ||
+    if (psync_model_new(&m) || psync_graph_add_input(&m->graph, "x", PSYNC_DTYPE_F32, 1, in) ||
         psync_model_add_tensor(m, "w", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, shp, NULL, NULL) ||
-        psync_model_add_tensor(m, "w/momentum", PSYNC_ROLE_SLOT, PSYNC_DTYPE_F32, 1, shp, NULL, NULL) ||
+        psync_model_add_tensor(m, "w/momentum", PSYNC_ROLE_SLOT, PSYNC_DTYPE_F32, 1, shp, NULL,
+                               NULL) ||
         psync_model_add_tensor(m, "b", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, bs, NULL, NULL) ||
         psync_model_add_tensor(m, "count", PSYNC_ROLE_BUFFER, PSYNC_DTYPE_I32, 1, cs, count, NULL))
         abort();
@@ -108,8 +106,7 @@ psync_model *kit_model(uint64_t n, float wv, float mv)
     psync_node_add_param(&node, "w");
     psync_node_add_param(&node, "b");
     snprintf(m->graph.output, sizeof m->graph.output, "fc");
-    if (psync_graph_add_node(&m->graph, &node, 4, NULL))
-        abort();
+    if (psync_graph_add_node(&m->graph, &node, 4, NULL)) abort();
     m->opt.kind = PSYNC_OPT_MOMENTUM;
     kit_fill(m, "w", wv);
     kit_fill(m, "b", wv);
@@ -128,8 +125,7 @@ double kit_maxdiff(const psync_model *m, const char *name, float v)
 {
     const psync_tensor *t = psync_model_find(m, name);
     double worst = 0;
-    if (!t)
-        return 1e30;
+    if (!t) return 1e30;
     for (uint64_t i = 0; i < psync_tensor_elems(t); i++) {
         double dlt = ((const float *)t->data)[i] - (double)v;
         dlt = dlt < 0 ? -dlt : dlt;
@@ -142,8 +138,7 @@ psync_client *kit_client(const kit_daemon *d, const char *name)
 {
     psync_client *c = NULL;
     psync_client_opts o = {.control = d->control, .bulk = d->bulk, .name = name, .rank = -1};
-    if (psync_client_new(&c, &o))
-        abort();
+    if (psync_client_new(&c, &o)) abort();
     return c;
 }
 
@@ -180,29 +175,25 @@ void *kit_raw(void *ctx, const char *ep, const char *rid)
 void kit_raw_send(void *s, const void *hdr, size_t hlen, const void *payload, size_t plen)
 {
     zmq_send(s, hdr, hlen, payload ? ZMQ_SNDMORE : 0);
-    if (payload)
-        zmq_send(s, payload, plen, 0);
+    if (payload) zmq_send(s, payload, plen, 0);
 }
 
 void kit_raw_send_hdr(void *s, const psync_wire_hdr *h, const void *payload, size_t plen)
 {
     unsigned char buf[PSYNC_WIRE_MAX_HEADER];
     size_t len = 0;
-    if (psync_wire_encode(h, buf, sizeof buf, &len))
-        abort();
+    if (psync_wire_encode(h, buf, sizeof buf, &len)) abort();
     kit_raw_send(s, buf, len, payload, plen);
 }
 
 int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms)
 {
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&it, 1, timeout_ms) <= 0)
-        return -1;
+    if (zmq_poll(&it, 1, timeout_ms) <= 0) return -1;
     zmq_msg_t fr[PSYNC_WIRE_MAX_FRAMES];
     int n = 0;
     bool extra;
-    if (psync_wire_recv(s, fr, &n, &extra))
-        return -1;
+    if (psync_wire_recv(s, fr, &n, &extra)) return -1;
     int rc = psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), h) ? -1 : 0;
     for (int i = 0; i < n; i++)
         zmq_msg_close(&fr[i]);
@@ -212,8 +203,7 @@ int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms)
 /* Finds key in a msgpack map object. */
 static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
 {
-    if (map->type != MSGPACK_OBJECT_MAP)
-        return NULL;
+    if (map->type != MSGPACK_OBJECT_MAP) return NULL;
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         const msgpack_object_kv *kv = &map->via.map.ptr[i];
         if (kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == strlen(key) &&
@@ -267,8 +257,7 @@ static void kit_status_read(const msgpack_object *root, void *arg)
     const msgpack_object *ref = kit_get(root, "refused");
     const msgpack_object *c = q->reason && ref ? kit_get(ref, q->reason) : NULL;
     *q->value = v ? v->via.u64 : UINT64_MAX;
-    if (q->count)
-        *q->count = c ? c->via.u64 : UINT64_MAX;
+    if (q->count) *q->count = c ? c->via.u64 : UINT64_MAX;
 }
 
 int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint64_t *count)

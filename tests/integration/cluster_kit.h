@@ -13,7 +13,7 @@
 
 typedef struct kit_daemon {
     pid_t pid;
-    int port;            /* control; bulk is port + 1 */
+    int port; /* control; bulk is port + 1 */
     char control[64], bulk[64];
 } kit_daemon;
 

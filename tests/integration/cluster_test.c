@@ -66,8 +66,12 @@ static void test_sync_round_and_bootstrap(void **state)
     psync_model *ma, *mb, *mc = NULL;
     assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
     join_two(&d, &a, &ma, &b, &mb);
-    kit_fill(ma, "w", 2.0f); kit_fill(ma, "b", 2.0f); kit_fill(ma, "w/momentum", 0.5f);
-    kit_fill(mb, "w", 5.0f); kit_fill(mb, "b", 5.0f); kit_fill(mb, "w/momentum", 1.5f);
+    kit_fill(ma, "w", 2.0f);
+    kit_fill(ma, "b", 2.0f);
+    kit_fill(ma, "w/momentum", 0.5f);
+    kit_fill(mb, "w", 5.0f);
+    kit_fill(mb, "b", 5.0f);
+    kit_fill(mb, "w/momentum", 1.5f);
     assert_int_equal(psync_client_publish(a, ma, 100), PSYNC_OK);
     assert_int_equal(psync_client_publish(b, mb, 300), PSYNC_OK);
     psync_client *cs[2] = {a, b};
@@ -102,8 +106,8 @@ static void test_sync_round_and_bootstrap(void **state)
 
 static void test_timeout_round_and_rejoin(void **state)
 {
-    static const char *const flags[] = {"--chunk-bytes", "4096", "--heartbeat-ms", "100",
-                                        "--member-timeout-ms", "600", NULL};
+    static const char *const flags[] = {
+        "--chunk-bytes", "4096", "--heartbeat-ms", "100", "--member-timeout-ms", "600", NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
@@ -125,7 +129,7 @@ static void test_timeout_round_and_rejoin(void **state)
 static void test_easgd(void **state)
 {
     static const char *const flags[] = {"--chunk-bytes", "4096", "--policy", "easgd",
-                                        "--alpha", "0.5", NULL};
+                                        "--alpha",       "0.5",  NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
@@ -143,16 +147,15 @@ static void test_easgd(void **state)
 static bool poll_until_version(psync_client *c, psync_model *m, uint64_t v, int timeout_ms)
 {
     for (int waited = 0; waited < timeout_ms && psync_client_held_version(c) < v; waited += 10)
-        if (psync_client_poll(c, m, 10, NULL))
-            return false;
+        if (psync_client_poll(c, m, 10, NULL)) return false;
     return psync_client_held_version(c) == v;
 }
 
 /* async: c += (w - c) / (attached (1 + staleness)); too stale is refused. */
 static void test_async_staleness(void **state)
 {
-    static const char *const flags[] = {"--chunk-bytes", "4096", "--policy", "async",
-                                        "--max-staleness", "1", NULL};
+    static const char *const flags[] = {"--chunk-bytes",   "4096", "--policy", "async",
+                                        "--max-staleness", "1",    NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
@@ -383,8 +386,8 @@ static void test_round_abort(void **state)
  * other gets that version from the daemon, and rounds go on exactly. */
 static void test_daemon_restart(void **state)
 {
-    static const char *const flags[] = {"--chunk-bytes", "4096", "--heartbeat-ms", "100",
-                                        "--member-timeout-ms", "1000", NULL};
+    static const char *const flags[] = {
+        "--chunk-bytes", "4096", "--heartbeat-ms", "100", "--member-timeout-ms", "1000", NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
@@ -400,10 +403,11 @@ static void test_daemon_restart(void **state)
     assert_int_equal(kit_daemon_stop(&d), 0);
     uint64_t old_inc = psync_client_incarnation(a);
     assert_int_equal(kit_daemon_restart(&d, flags), 0);
-    for (int i = 0; i < 500 && (psync_client_incarnation(a) == old_inc ||
-                                psync_client_incarnation(b) == old_inc ||
-                                psync_client_daemon_version(a) != 2 ||
-                                psync_client_daemon_version(b) != 2); i++) {
+    for (int i = 0;
+         i < 500 &&
+         (psync_client_incarnation(a) == old_inc || psync_client_incarnation(b) == old_inc ||
+          psync_client_daemon_version(a) != 2 || psync_client_daemon_version(b) != 2);
+         i++) {
         psync_client_poll(a, ma, 5, NULL);
         psync_client_poll(b, mb, 5, NULL);
     }

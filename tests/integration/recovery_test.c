@@ -23,8 +23,7 @@
 static bool poll_until(psync_client *c, psync_model *m, uint64_t v, int timeout_ms)
 {
     for (int waited = 0; waited < timeout_ms && psync_client_held_version(c) < v; waited += 10)
-        if (psync_client_poll(c, m, 10, NULL))
-            return false;
+        if (psync_client_poll(c, m, 10, NULL)) return false;
     return psync_client_held_version(c) == v;
 }
 
@@ -59,8 +58,7 @@ static bool poll_both(psync_client *a, psync_model *ma, psync_client *b, psync_m
     for (int waited = 0; waited < timeout_ms; waited += 10) {
         psync_client_poll(a, ma, 5, NULL);
         psync_client_poll(b, mb, 5, NULL);
-        if (psync_client_held_version(a) == v && psync_client_held_version(b) == v)
-            return true;
+        if (psync_client_held_version(a) == v && psync_client_held_version(b) == v) return true;
     }
     return false;
 }
@@ -90,9 +88,17 @@ static void finish_two(kit_daemon *d, psync_client **a, psync_model **ma, psync_
 /* The older holder says hello first; the window lets the newer one in. */
 static void test_window_restores_newest(void **state)
 {
-    static const char *const flags[] = {"--chunk-bytes", "4096", "--policy", "async",
-                                        "--recovery-window-ms", "600", "--heartbeat-ms", "100",
-                                        "--member-timeout-ms", "1000", NULL};
+    static const char *const flags[] = {"--chunk-bytes",
+                                        "4096",
+                                        "--policy",
+                                        "async",
+                                        "--recovery-window-ms",
+                                        "600",
+                                        "--heartbeat-ms",
+                                        "100",
+                                        "--member-timeout-ms",
+                                        "1000",
+                                        NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
@@ -117,9 +123,17 @@ static void test_window_restores_newest(void **state)
  * holder's hello makes the daemon restore v3; nobody goes back. */
 static void test_late_newer_holder(void **state)
 {
-    static const char *const flags[] = {"--chunk-bytes", "4096", "--policy", "async",
-                                        "--recovery-window-ms", "0", "--heartbeat-ms", "100",
-                                        "--member-timeout-ms", "1000", NULL};
+    static const char *const flags[] = {"--chunk-bytes",
+                                        "4096",
+                                        "--policy",
+                                        "async",
+                                        "--recovery-window-ms",
+                                        "0",
+                                        "--heartbeat-ms",
+                                        "100",
+                                        "--member-timeout-ms",
+                                        "1000",
+                                        NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;

@@ -46,16 +46,28 @@ static psync_client *list_client(const char *eps, const char *name)
 /* Starts a standby of primary (control endpoint) with silence_ms. */
 static void start_standby(kit_daemon *b, const char *primary, const char *silence_ms)
 {
-    const char *flags[] = {"--chunk-bytes", "4096", "--policy", "async", "--heartbeat-ms", "100",
-                           "--member-timeout-ms", "1000", "--recovery-window-ms", "300",
-                           "--standby-of", primary, "--standby-silence-ms", silence_ms, NULL};
+    const char *flags[] = {"--chunk-bytes",
+                           "4096",
+                           "--policy",
+                           "async",
+                           "--heartbeat-ms",
+                           "100",
+                           "--member-timeout-ms",
+                           "1000",
+                           "--recovery-window-ms",
+                           "300",
+                           "--standby-of",
+                           primary,
+                           "--standby-silence-ms",
+                           silence_ms,
+                           NULL};
     assert_int_equal(kit_daemon_start(b, flags), 0);
     live[1] = b->pid;
 }
 
-static const char *const primary_flags[] = {"--chunk-bytes", "4096", "--policy", "async",
-                                            "--heartbeat-ms", "100", "--member-timeout-ms",
-                                            "1000", NULL};
+static const char *const primary_flags[] = {
+    "--chunk-bytes",       "4096", "--policy", "async", "--heartbeat-ms", "100",
+    "--member-timeout-ms", "1000", NULL};
 
 /* Polls a and b until both hold at least v (or timeout_ms). */
 static bool poll_both(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb,
@@ -64,8 +76,7 @@ static bool poll_both(psync_client *a, psync_model *ma, psync_client *b, psync_m
     for (int waited = 0; waited < timeout_ms; waited += 10) {
         psync_client_poll(a, ma, 5, NULL);
         psync_client_poll(b, mb, 5, NULL);
-        if (psync_client_held_version(a) >= v && psync_client_held_version(b) >= v)
-            return true;
+        if (psync_client_held_version(a) >= v && psync_client_held_version(b) >= v) return true;
     }
     return false;
 }
@@ -94,8 +105,7 @@ static void test_failover(void **state)
     for (int i = 0; i < 1500; i++) {
         psync_client_poll(a, ma, 5, NULL);
         psync_client_poll(b, mb, 5, NULL);
-        if (i % 10 == 9 && !kit_status(&sb, &v, "stale_version", NULL) && v >= 2)
-            break;
+        if (i % 10 == 9 && !kit_status(&sb, &v, "stale_version", NULL) && v >= 2) break;
     }
     uint64_t restored = now_ms() - t0;
     assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
@@ -190,10 +200,9 @@ static void keys_make(void)
 /* Removes what keys_make wrote (nothing if it did not run). */
 static void keys_remove(void)
 {
-    static const char *const files[] = {"primary.key", "primary.pub", "standby.key",
-                                        "standby.pub", "allow/standby.pub"};
-    if (strstr(kdir, "XXXXXX"))
-        return;
+    static const char *const files[] = {"primary.key", "primary.pub", "standby.key", "standby.pub",
+                                        "allow/standby.pub"};
+    if (strstr(kdir, "XXXXXX")) return;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(kpath(0, files[i]));
     rmdir(kpath(0, "allow"));
@@ -215,10 +224,21 @@ static uint64_t curve_epoch(const kit_daemon *d, const char *server_pub)
 /* Starts a CURVE standby of pa whose watch trusts server_pub. */
 static void start_curve_standby(kit_daemon *sb, const kit_daemon *pa, const char *server_pub)
 {
-    const char *flags[] = {"--policy", "async", "--heartbeat-ms", "100", "--standby-of",
-                           pa->control, "--standby-silence-ms", "400", "--key-file",
-                           kpath(0, "standby.key"), "--allow-list", kpath(1, "allow"),
-                           "--standby-server-key", server_pub, NULL};
+    const char *flags[] = {"--policy",
+                           "async",
+                           "--heartbeat-ms",
+                           "100",
+                           "--standby-of",
+                           pa->control,
+                           "--standby-silence-ms",
+                           "400",
+                           "--key-file",
+                           kpath(0, "standby.key"),
+                           "--allow-list",
+                           kpath(1, "allow"),
+                           "--standby-server-key",
+                           server_pub,
+                           NULL};
     assert_int_equal(kit_daemon_start(sb, flags), 0);
     live[1] = sb->pid;
 }
@@ -233,8 +253,9 @@ static void test_curve_watch(void **state)
     char primary_pub[300];
     keys_make();
     snprintf(primary_pub, sizeof primary_pub, "%s/primary.pub", kdir);
-    const char *pflags[] = {"--policy", "async", "--heartbeat-ms", "100", "--key-file",
-                            kpath(2, "primary.key"), "--allow-list", kpath(1, "allow"), NULL};
+    const char *pflags[] = {"--policy",     "async",           "--heartbeat-ms",
+                            "100",          "--key-file",      kpath(2, "primary.key"),
+                            "--allow-list", kpath(1, "allow"), NULL};
     assert_int_equal(kit_daemon_start(&pa, pflags), 0);
     live[0] = pa.pid;
     start_curve_standby(&sb, &pa, primary_pub);

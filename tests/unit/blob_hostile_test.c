@@ -23,9 +23,21 @@ void *__real_realloc(void *p, size_t n);
 int __real_posix_memalign(void **p, size_t a, size_t n);
 static size_t alloc_bytes; /* requested since the last reset */
 
-void *__wrap_malloc(size_t n) { alloc_bytes += n; return __real_malloc(n); }
-void *__wrap_calloc(size_t k, size_t n) { alloc_bytes += k * n; return __real_calloc(k, n); }
-void *__wrap_realloc(void *p, size_t n) { alloc_bytes += n; return __real_realloc(p, n); }
+void *__wrap_malloc(size_t n)
+{
+    alloc_bytes += n;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t k, size_t n)
+{
+    alloc_bytes += k * n;
+    return __real_calloc(k, n);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    alloc_bytes += n;
+    return __real_realloc(p, n);
+}
 int __wrap_posix_memalign(void **p, size_t a, size_t n)
 {
     alloc_bytes += n;
@@ -33,15 +45,14 @@ int __wrap_posix_memalign(void **p, size_t a, size_t n)
 }
 
 /* ---- helpers ---- */
-static uint8_t *good;   /* a valid blob of the test model */
+static uint8_t *good; /* a valid blob of the test model */
 static size_t good_len;
 
 static int setup(void **state)
 {
     psync_model *m = NULL;
     void *buf = NULL;
-    if (testmodel_build(&m) || psync_blob_encode(m, &buf, &good_len))
-        return -1;
+    if (testmodel_build(&m) || psync_blob_encode(m, &buf, &good_len)) return -1;
     good = buf;
     psync_model_destroy(&m);
     return 0;
@@ -76,8 +87,7 @@ static void expect_fail(const void *buf, size_t len, psync_err want, const char 
 static size_t find(const char *s, size_t n)
 {
     for (size_t i = 0; i + n <= good_len; i++)
-        if (!memcmp(good + i, s, n))
-            return i;
+        if (!memcmp(good + i, s, n)) return i;
     fail_msg("pattern not in blob");
     return 0;
 }
@@ -162,7 +172,10 @@ static void test_inflated_lengths(void **state)
     size_t meta = find("\xa4meta\x82", 6);
     patch_fail(meta + 5, "\x8f", 1, PSYNC_EFORMAT, "meta");
     /* fixstr lengths inflated: a tensor name 0xa5 -> 0xbf runs into other keys */
-    patch_fail(find("\xa5" "fc1.b\xa4role", 11), "\xbf", 1, PSYNC_EFORMAT, "tensors[1]");
+    patch_fail(find("\xa5"
+                    "fc1.b\xa4role",
+                    11),
+               "\xbf", 1, PSYNC_EFORMAT, "tensors[1]");
     /* a str8 length inflated: "dataset" value is fixstr; use the format str */
     patch_fail(find("\xabpsync.model", 12), "\xbf", 1, PSYNC_EFORMAT, "not a psync");
 }
@@ -234,8 +247,12 @@ static void test_nesting_bombs(void **state)
 
 static void test_bad_tensors(void **state)
 {
-    patch_fail(find("\xa5param\xa5" "dtype\xa3" "f32", 15) + 13, "f16", 3, PSYNC_EDTYPE,
-               "tensors[0].dtype");
+    patch_fail(find("\xa5param\xa5"
+                    "dtype\xa3"
+                    "f32",
+                    15) +
+                   13,
+               "f16", 3, PSYNC_EDTYPE, "tensors[0].dtype");
     patch_fail(find("\xa4role\xa5param", 11) + 6, "parax", 5, PSYNC_EFORMAT, "tensors[0].role");
     /* fc1.w shape [4,8] -> [4,9]: nbytes no longer matches */
     patch_fail(find("\xa5shape\x92\x04\x08", 9) + 8, "\x09", 1, PSYNC_ESHAPE, "nbytes");
@@ -244,22 +261,36 @@ static void test_bad_tensors(void **state)
     patch_fail(o + 8, "\x81", 1, PSYNC_EFORMAT, "multiple of 64");
     patch_fail(o + 8, "\xc0", 1, PSYNC_EFORMAT, "tensors[1].offset");
     /* a duplicate name: fc1.b -> fc1.w */
-    patch_fail(find("\xa5" "fc1.b\xa4role", 11) + 1, "fc1.w", 5, PSYNC_EFORMAT, "twice");
+    patch_fail(find("\xa5"
+                    "fc1.b\xa4role",
+                    11) +
+                   1,
+               "fc1.w", 5, PSYNC_EFORMAT, "twice");
     /* a node param naming no tensor: fc2.b -> fc9.b in the graph */
-    patch_fail(find("\xa5" "fc2.b", 6) + 1, "fc9.b", 5, PSYNC_EGRAPH, "fc9.b");
+    patch_fail(find("\xa5"
+                    "fc2.b",
+                    6) +
+                   1,
+               "fc9.b", 5, PSYNC_EGRAPH, "fc9.b");
 }
 
 static void test_bad_graphs(void **state)
 {
     /* fc2's input "act" -> "fc2": a self-cycle; "act" -> "zzz": dangling */
-    size_t in = find("\x91\xa3" "act", 5);
+    size_t in = find("\x91\xa3"
+                     "act",
+                     5);
     patch_fail(in + 2, "fc2", 3, PSYNC_EGRAPH, "fc2");
     patch_fail(in + 2, "zzz", 3, PSYNC_EGRAPH, "zzz");
     /* attribute of unsupported type: the "init" str -> true, then nil */
     size_t a = find("\xa4init\xa2he", 8);
     patch_fail(a + 5, "\xc3\xc0\xc0", 3, PSYNC_EGRAPH, "attrs.init");
     patch_fail(a + 5, "\xc4\x01\x00", 3, PSYNC_EGRAPH, "unsupported attribute type bin");
-    patch_fail(find("\xa6output\xa3" "fc2", 11) + 8, "zzz", 3, PSYNC_EGRAPH, "output");
+    patch_fail(find("\xa6output\xa3"
+                    "fc2",
+                    11) +
+                   8,
+               "zzz", 3, PSYNC_EGRAPH, "output");
 }
 
 static void test_version_format_hash(void **state)
@@ -292,13 +323,12 @@ static void test_small_input_allocates_little(void **state)
      * counts it claims. Try the good blob's prefix and a hostile header. */
     uint8_t in[100];
     memcpy(in, good, sizeof in);
-    const uint8_t hostile[] = {0x8a, 0xa6, 'f', 'o', 'r', 'm', 'a', 't', 0xab, 'p', 's', 'y',
-                               'n', 'c', '.', 'm', 'o', 'd', 'e', 'l', 0xa7, 'v', 'e', 'r',
-                               's', 'i', 'o', 'n', 0x01, 0xa7, 't', 'e', 'n', 's', 'o', 'r',
-                               's', 0xdd, 0x00, 0x00, 0x0f, 0xff};
+    const uint8_t hostile[] = {0x8a, 0xa6, 'f', 'o', 'r',  'm',  'a',  't',  0xab, 'p',  's',
+                               'y',  'n',  'c', '.', 'm',  'o',  'd',  'e',  'l',  0xa7, 'v',
+                               'e',  'r',  's', 'i', 'o',  'n',  0x01, 0xa7, 't',  'e',  'n',
+                               's',  'o',  'r', 's', 0xdd, 0x00, 0x00, 0x0f, 0xff};
     for (int round = 0; round < 2; round++) {
-        if (round)
-            memcpy(in, hostile, sizeof hostile);
+        if (round) memcpy(in, hostile, sizeof hostile);
         psync_model *m = NULL;
         alloc_bytes = 0;
         assert_int_not_equal(psync_blob_decode(in, sizeof in, NULL, 0, &m), PSYNC_OK);

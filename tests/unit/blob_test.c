@@ -20,8 +20,7 @@
 static int blob_contains(const uint8_t *hay, size_t n, const char *needle, size_t k)
 {
     for (size_t i = 0; i + k <= n; i++)
-        if (!memcmp(hay + i, needle, k))
-            return 1;
+        if (!memcmp(hay + i, needle, k)) return 1;
     return 0;
 }
 
@@ -53,7 +52,7 @@ static void test_usage_example(void **state)
     assert_ptr_equal(back->payload, (uint8_t *)buf + off);
     assert_int_equal(psync_model_layout_hash(back), psync_model_layout_hash(m));
 
-    psync_model_destroy(&back);  /* the model borrows buf: destroy it first */
+    psync_model_destroy(&back); /* the model borrows buf: destroy it first */
     free(buf);
     psync_model_destroy(&m);
     assert_null(m);
@@ -124,8 +123,7 @@ static void test_misaligned_copies(void **state)
 static void test_python_reads_blob(void **state)
 {
     const char *src = getenv("PSYNC_SOURCE_DIR");
-    if (!src || access("/usr/bin/python3", X_OK))
-        skip();
+    if (!src || access("/usr/bin/python3", X_OK)) skip();
     psync_model *m = NULL;
     assert_int_equal(testmodel_build(&m), PSYNC_OK);
     void *buf = NULL;
@@ -138,8 +136,8 @@ static void test_python_reads_blob(void **state)
     assert_non_null(f);
     assert_int_equal(fwrite(buf, 1, len, f), len);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/unit/blob_read.py %s %016llx", src,
-             path, (unsigned long long)psync_graph_hash(&m->graph));
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/unit/blob_read.py %s %016llx", src, path,
+             (unsigned long long)psync_graph_hash(&m->graph));
     int rc = system(cmd);
     unlink(path);
     rmdir(dir);
@@ -151,10 +149,8 @@ static void test_python_reads_blob(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_usage_example),
-        cmocka_unit_test(test_encode_into_reuse),
-        cmocka_unit_test(test_take_and_copy),
-        cmocka_unit_test(test_misaligned_copies),
+        cmocka_unit_test(test_usage_example),     cmocka_unit_test(test_encode_into_reuse),
+        cmocka_unit_test(test_take_and_copy),     cmocka_unit_test(test_misaligned_copies),
         cmocka_unit_test(test_python_reads_blob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,8 +88,7 @@ static void test_real_files(void **state)
 {
     psync_dataset *train = NULL, *test = NULL;
     psync_err err = psync_data_load_dir(data_dir(), true, &train);
-    if (err)
-        fail_msg("%s", psync_errdetail());
+    if (err) fail_msg("%s", psync_errdetail());
     check_real(train, 60000);
     assert_int_equal(psync_data_load_dir(data_dir(), false, &test), PSYNC_OK);
     check_real(test, 10000);
@@ -191,8 +190,8 @@ static void test_lying_headers(void **state)
     assert_int_equal(d->n, 4);
     assert_int_equal(d->classes, 5);
     psync_data_destroy(&d);
-    expect_error(psync_data_load_idx(tmp_path("missing"), NULL, &d), PSYNC_ENOTFOUND,
-                 "missing", NULL);
+    expect_error(psync_data_load_idx(tmp_path("missing"), NULL, &d), PSYNC_ENOTFOUND, "missing",
+                 NULL);
 }
 
 static void test_csv(void **state)
@@ -216,7 +215,10 @@ static void test_csv(void **state)
     assert_int_equal(d->y[1], -1);
     assert_float_equal(d->x[0], 0.5, 0);
     psync_data_destroy(&d);
-    const struct { const char *text; const char *want; } bad[] = {
+    const struct {
+        const char *text;
+        const char *want;
+    } bad[] = {
         {"1,2,3\n1,x,3\n", "t.csv:2: field 2 is not a finite number"},
         {"1,2,3\n1,2\n", "t.csv:2: 2 fields; expected 3 like the first line"},
         {"1.5,2,3\n", "t.csv:1: label must be an integer"},
@@ -254,8 +256,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    const char *names[] = {"cut-images-idx3-ubyte.gz", "bad-images-idx3-ubyte.gz",
-                           "x-images-idx3-ubyte", "x-labels-idx1-ubyte", "t.csv", "big.csv"};
+    const char *names[] = {"cut-images-idx3-ubyte.gz",
+                           "bad-images-idx3-ubyte.gz",
+                           "x-images-idx3-ubyte",
+                           "x-labels-idx1-ubyte",
+                           "t.csv",
+                           "big.csv"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         unlink(tmp_path(names[i]));
     return rmdir(tmpdir);
@@ -264,12 +270,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_real_files),
-        cmocka_unit_test(test_shard_strided),
-        cmocka_unit_test(test_permutation),
-        cmocka_unit_test(test_truncated_and_corrupt_gz),
-        cmocka_unit_test(test_lying_headers),
-        cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_real_files),     cmocka_unit_test(test_shard_strided),
+        cmocka_unit_test(test_permutation),    cmocka_unit_test(test_truncated_and_corrupt_gz),
+        cmocka_unit_test(test_lying_headers),  cmocka_unit_test(test_csv),
         cmocka_unit_test(test_csv_line_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -19,8 +19,8 @@ typedef struct tnet {
 /* Starts a model whose f32 input has the per-sample shape given. */
 void tnet_begin(tnet *t, uint64_t seed, uint32_t rank, const uint64_t *shape);
 void tnet_dense(tnet *t, const char *name, uint64_t in, uint64_t out);
-void tnet_conv(tnet *t, const char *name, uint64_t in_c, uint64_t out_c, uint64_t k,
-               int64_t stride, int64_t pad);
+void tnet_conv(tnet *t, const char *name, uint64_t in_c, uint64_t out_c, uint64_t k, int64_t stride,
+               int64_t pad);
 /* A parameterless op with optional integer attrs (key NULL: none). */
 void tnet_op(tnet *t, const char *name, const char *op, const char *key1, int64_t v1,
              const char *key2, int64_t v2);

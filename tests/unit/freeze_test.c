@@ -47,7 +47,7 @@ static void test_refreeze_taken_blob(void **state)
     assert_int_equal(psync_blob_encode(m, &enc, &enc_len), PSYNC_OK);
     assert_int_equal(psync_blob_decode(enc, enc_len, NULL, PSYNC_DECODE_TAKE, &back), PSYNC_OK);
     uint8_t *payload_before = back->payload;
-    back->state.global_step += 7;  /* same header size: fits in place */
+    back->state.global_step += 7; /* same header size: fits in place */
     m->state.global_step += 7;
     const void *blob = NULL;
     assert_int_equal(psync_blob_freeze(back, &blob, &len), PSYNC_OK);

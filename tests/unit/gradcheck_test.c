@@ -108,7 +108,7 @@ static void test_grad_conv_pool(void **state)
     tnet_begin(&t, 5, 3, in);
     tnet_conv(&t, "c1", 2, 3, 3, 1, 1);
     tnet_op(&t, "r1", "relu", NULL, 0, NULL, 0);
-    tnet_conv(&t, "c2", 3, 4, 3, 2, 1); /* 6x6 -> 3x3 */
+    tnet_conv(&t, "c2", 3, 4, 3, 2, 1);                    /* 6x6 -> 3x3 */
     tnet_op(&t, "p", "maxpool2d", "size", 2, "stride", 1); /* 3x3 -> 2x2 */
     tnet_op(&t, "f", "flatten", NULL, 0, NULL, 0);
     tnet_dense(&t, "fc", 16, 5);
@@ -125,9 +125,9 @@ static void test_grad_reshape(void **state)
     tnet_op(&t, "rs", "reshape", NULL, 0, NULL, 0);
     n = &t.m->graph.nodes[t.m->graph.n_nodes - 1];
     assert_int_equal(psync_node_set_ints(n, "shape", 3, (int64_t[]){2, -1, 3}), PSYNC_OK);
-    tnet_conv(&t, "c", 2, 2, 2, 1, 0); /* [2,3,3] -> [2,2,2] */
+    tnet_conv(&t, "c", 2, 2, 2, 1, 0);                 /* [2,3,3] -> [2,2,2] */
     tnet_op(&t, "p", "maxpool2d", "size", 2, NULL, 0); /* [2,1,1] */
-    tnet_dense(&t, "fc2", 2, 3);                         /* reads it flattened */
+    tnet_dense(&t, "fc2", 2, 3);                       /* reads it flattened */
     gc_check(tnet_end(&t), 5, 3);
 }
 
@@ -302,8 +302,9 @@ static void test_rebind(void **state)
     uint64_t big = 1u << 20;
     assert_int_equal(psync_engine_new(m, 1, &e), PSYNC_OK);
     const uint8_t *old = m->payload;
-    assert_int_equal(psync_model_add_tensor(m, "extra", PSYNC_ROLE_BUFFER, PSYNC_DTYPE_F32, 1,
-                                            &big, NULL, NULL), PSYNC_OK);
+    assert_int_equal(
+        psync_model_add_tensor(m, "extra", PSYNC_ROLE_BUFFER, PSYNC_DTYPE_F32, 1, &big, NULL, NULL),
+        PSYNC_OK);
     assert_ptr_not_equal(m->payload, old);
     assert_int_equal(psync_engine_rebind(e), PSYNC_OK);
     memcpy(before, psync_model_find(m, "fc.b")->data, sizeof before);

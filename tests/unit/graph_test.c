@@ -94,8 +94,12 @@ static void test_add_limits(void **state)
     psync_node_init(&n, "", "relu");
     assert_int_equal(psync_graph_add_node(&g, &n, 16, NULL), PSYNC_EINVAL);
     for (int i = 1; i < PSYNC_GRAPH_MAX_INPUTS; i++)
-        assert_int_equal(psync_graph_add_input(&g, i == 1 ? "y" : i == 2 ? "z" : "w",
-                                               PSYNC_DTYPE_I32, 0, NULL), PSYNC_OK);
+        assert_int_equal(psync_graph_add_input(&g,
+                                               i == 1   ? "y"
+                                               : i == 2 ? "z"
+                                                        : "w",
+                                               PSYNC_DTYPE_I32, 0, NULL),
+                         PSYNC_OK);
     assert_int_equal(psync_graph_add_input(&g, "v", PSYNC_DTYPE_I32, 0, NULL), PSYNC_ELIMIT);
     psync_graph_clear(&g);
 }

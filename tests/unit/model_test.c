@@ -25,8 +25,9 @@ static void test_layout_and_growth(void **state)
         snprintf(name, sizeof name, "t%d", i);
         float v[3] = {(float)i, 1, 2};
         s[0] = 3 + (uint64_t)(i % 5) * 100;
-        assert_int_equal(psync_model_add_tensor(m, name, PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1,
-                                                s, i % 5 ? NULL : v, NULL), PSYNC_OK);
+        assert_int_equal(psync_model_add_tensor(m, name, PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, s,
+                                                i % 5 ? NULL : v, NULL),
+                         PSYNC_OK);
     }
     assert_int_equal((uintptr_t)m->payload % PSYNC_ALIGN, 0);
     uint64_t end = 0;
@@ -42,10 +43,12 @@ static void test_layout_and_growth(void **state)
         end = psync_align_up(t->offset + t->nbytes);
     }
     assert_int_equal(m->payload_len, end);
-    assert_int_equal(psync_model_add_tensor(m, "t7", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, s,
-                                            NULL, NULL), PSYNC_EINVAL); /* duplicate */
-    assert_int_equal(psync_model_add_tensor(m, "bad", (psync_role)0, PSYNC_DTYPE_F32, 1, s,
-                                            NULL, NULL), PSYNC_EINVAL);
+    assert_int_equal(
+        psync_model_add_tensor(m, "t7", PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, s, NULL, NULL),
+        PSYNC_EINVAL); /* duplicate */
+    assert_int_equal(
+        psync_model_add_tensor(m, "bad", (psync_role)0, PSYNC_DTYPE_F32, 1, s, NULL, NULL),
+        PSYNC_EINVAL);
     psync_model_destroy(&m);
     psync_model_destroy(&m); /* NULL-safe */
 }
@@ -168,10 +171,8 @@ static void test_check_finite(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_layout_and_growth),
-        cmocka_unit_test(test_get_set),
-        cmocka_unit_test(test_set_on_borrowed),
-        cmocka_unit_test(test_clone_meta_slots),
+        cmocka_unit_test(test_layout_and_growth), cmocka_unit_test(test_get_set),
+        cmocka_unit_test(test_set_on_borrowed),   cmocka_unit_test(test_clone_meta_slots),
         cmocka_unit_test(test_check_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,31 +13,29 @@
 
 #include "modelfile.h"
 
-static const char mlp_text[] =
-    "# 784-256-128-10 MLP\n"
-    "input x f32 784\n"
-    "input y i32\n"
-    "dense fc1 x 256 init=he\n"
-    "relu a1 fc1\n"
-    "dense fc2 a1 128\n"
-    "relu a2 fc2\n"
-    "dense logits a2 10 init=glorot   # last layer\n"
-    "softmax_xent loss logits y\n"
-    "output logits\n"
-    "optimizer adam lr=0.002 beta1=0.8 beta2=0.99 eps=1e-7\n"
-    "train batch_size=32 epochs=3 seed=7\n";
+static const char mlp_text[] = "# 784-256-128-10 MLP\n"
+                               "input x f32 784\n"
+                               "input y i32\n"
+                               "dense fc1 x 256 init=he\n"
+                               "relu a1 fc1\n"
+                               "dense fc2 a1 128\n"
+                               "relu a2 fc2\n"
+                               "dense logits a2 10 init=glorot   # last layer\n"
+                               "softmax_xent loss logits y\n"
+                               "output logits\n"
+                               "optimizer adam lr=0.002 beta1=0.8 beta2=0.99 eps=1e-7\n"
+                               "train batch_size=32 epochs=3 seed=7\n";
 
 static psync_model *compile(const char *text, const psync_model_overrides *ov)
 {
     psync_model *m = NULL;
     psync_err err = psync_modelfile_parse(text, strlen(text), "t.psync", ov, &m);
-    if (err)
-        fail_msg("unexpected error %s: %s", psync_strerror(err), psync_errdetail());
+    if (err) fail_msg("unexpected error %s: %s", psync_strerror(err), psync_errdetail());
     return m;
 }
 
-static void assert_shape(const psync_model *m, const char *name, uint32_t rank,
-                         uint64_t d0, uint64_t d1, uint64_t d2, uint64_t d3)
+static void assert_shape(const psync_model *m, const char *name, uint32_t rank, uint64_t d0,
+                         uint64_t d1, uint64_t d2, uint64_t d3)
 {
     const psync_tensor *t = psync_model_find(m, name);
     uint64_t want[4] = {d0, d1, d2, d3};
@@ -111,7 +109,8 @@ static void test_cnn_shapes(void **state)
                              "conv2d c1 x out=8 k=3 pad=1\nrelu r1 c1\n"
                              "maxpool2d p1 r1 size=2\nconv2d c2 p1 out=4 k=5 stride=2\n"
                              "flatten f c2\ndropout d f rate=0.25\ndense o d 10\n"
-                             "softmax_xent loss o y\noutput o\n", NULL);
+                             "softmax_xent loss o y\noutput o\n",
+                             NULL);
     assert_shape(m, "c1.w", 4, 8, 1, 3, 3);
     assert_shape(m, "c2.w", 4, 4, 8, 5, 5);
     assert_shape(m, "o.w", 2, 4 * 5 * 5, 10, 0, 0); /* 14 -> (14-5)/2+1 = 5 */
@@ -192,15 +191,13 @@ static void test_shipped_models(void **state)
 {
     const char *src = getenv("PSYNC_SOURCE_DIR");
     const char *names[] = {"mlp.psync", "cnn.psync"};
-    if (!src)
-        skip();
+    if (!src) skip();
     for (int i = 0; i < 2; i++) {
         char path[4096];
         psync_model *m = NULL;
         snprintf(path, sizeof path, "%s/deploy/models/%s", src, names[i]);
         psync_err err = psync_modelfile_load(path, NULL, &m);
-        if (err)
-            fail_msg("%s: %s", path, psync_errdetail());
+        if (err) fail_msg("%s: %s", path, psync_errdetail());
         assert_string_equal(m->graph.output, "logits");
         psync_model_destroy(&m);
     }

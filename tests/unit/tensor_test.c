@@ -12,7 +12,11 @@
 
 static void test_dtype_names(void **state)
 {
-    static const struct { psync_dtype dt; const char *name; size_t size; } tab[] = {
+    static const struct {
+        psync_dtype dt;
+        const char *name;
+        size_t size;
+    } tab[] = {
         {PSYNC_DTYPE_F32, "f32", 4}, {PSYNC_DTYPE_F64, "f64", 8}, {PSYNC_DTYPE_I32, "i32", 4},
         {PSYNC_DTYPE_I64, "i64", 8}, {PSYNC_DTYPE_U8, "u8", 1},
     };

@@ -8,8 +8,7 @@ static psync_err testmodel_graph(psync_graph *g)
     const uint64_t xshape[1] = {4};
     psync_node n;
     psync_err err = psync_graph_add_input(g, "x", PSYNC_DTYPE_F32, 1, xshape);
-    if (!err)
-        err = psync_graph_add_input(g, "y", PSYNC_DTYPE_I32, 0, NULL);
+    if (!err) err = psync_graph_add_input(g, "y", PSYNC_DTYPE_I32, 0, NULL);
     psync_node_init(&n, "fc1", "dense");
     psync_node_add_input(&n, "x");
     psync_node_add_param(&n, "fc1.w");
@@ -17,34 +16,30 @@ static psync_err testmodel_graph(psync_graph *g)
     psync_node_set_int(&n, "units", 8);
     psync_node_set_str(&n, "init", "he");
     psync_node_set_float(&n, "scale", 0.5);
-    if (!err)
-        err = psync_graph_add_node(g, &n, 16, NULL);
+    if (!err) err = psync_graph_add_node(g, &n, 16, NULL);
     psync_node_init(&n, "act", "relu");
     psync_node_add_input(&n, "fc1");
     const int64_t perm[3] = {-1, 0, 300};
     psync_node_set_ints(&n, "axes", 3, perm);
-    if (!err)
-        err = psync_graph_add_node(g, &n, 16, NULL);
+    if (!err) err = psync_graph_add_node(g, &n, 16, NULL);
     psync_node_init(&n, "fc2", "dense");
     psync_node_add_input(&n, "act");
     psync_node_add_param(&n, "fc2.w");
     psync_node_add_param(&n, "fc2.b");
     psync_node_set_int(&n, "units", 3);
-    if (!err)
-        err = psync_graph_add_node(g, &n, 16, NULL);
+    if (!err) err = psync_graph_add_node(g, &n, 16, NULL);
     psync_node_init(&n, "loss", "softmax_xent");
     psync_node_add_input(&n, "fc2");
     psync_node_add_input(&n, "y");
-    if (!err)
-        err = psync_graph_add_node(g, &n, 16, NULL);
+    if (!err) err = psync_graph_add_node(g, &n, 16, NULL);
     strcpy(g->output, "fc2");
     strcpy(g->loss, "loss");
     return err;
 }
 
 /* Adds a tensor whose element i is base + i/8 (f32). */
-static psync_err testmodel_tensor(psync_model *m, const char *name, psync_role role,
-                                  uint32_t rank, const uint64_t *shape, float base)
+static psync_err testmodel_tensor(psync_model *m, const char *name, psync_role role, uint32_t rank,
+                                  const uint64_t *shape, float base)
 {
     float data[64];
     uint64_t n = 1;
@@ -57,21 +52,28 @@ static psync_err testmodel_tensor(psync_model *m, const char *name, psync_role r
 
 static psync_err testmodel_tensors(psync_model *m)
 {
-    static const struct { const char *name; uint32_t rank; uint64_t shape[2]; } params[] = {
-        {"fc1.w", 2, {4, 8}}, {"fc1.b", 1, {8}}, {"fc2.w", 2, {8, 3}}, {"fc2.b", 1, {3}},
+    static const struct {
+        const char *name;
+        uint32_t rank;
+        uint64_t shape[2];
+    } params[] = {
+        {"fc1.w", 2, {4, 8}},
+        {"fc1.b", 1, {8}},
+        {"fc2.w", 2, {8, 3}},
+        {"fc2.b", 1, {3}},
     };
     psync_err err = PSYNC_OK;
     for (unsigned i = 0; i < 4 && !err; i++)
-        err = testmodel_tensor(m, params[i].name, PSYNC_ROLE_PARAM, params[i].rank,
-                               params[i].shape, (float)i - 1.5f);
+        err = testmodel_tensor(m, params[i].name, PSYNC_ROLE_PARAM, params[i].rank, params[i].shape,
+                               (float)i - 1.5f);
     for (unsigned i = 0; i < 4 && !err; i++) {
         char slot[PSYNC_NAME_MAX];
         psync_slot_name(slot, params[i].name, "m");
         err = testmodel_tensor(m, slot, PSYNC_ROLE_SLOT, params[i].rank, params[i].shape, 0.25f);
         psync_slot_name(slot, params[i].name, "v");
         if (!err)
-            err = testmodel_tensor(m, slot, PSYNC_ROLE_SLOT, params[i].rank, params[i].shape,
-                                   0.125f);
+            err =
+                testmodel_tensor(m, slot, PSYNC_ROLE_SLOT, params[i].rank, params[i].shape, 0.125f);
     }
     const uint64_t cshape[1] = {5};
     const int64_t counts[5] = {1, -2, 3, -4, 1LL << 40};
@@ -85,10 +87,8 @@ psync_err testmodel_build(psync_model **out)
 {
     psync_model *m = NULL;
     psync_err err = psync_model_new(&m);
-    if (!err)
-        err = testmodel_graph(&m->graph);
-    if (!err)
-        err = testmodel_tensors(m);
+    if (!err) err = testmodel_graph(&m->graph);
+    if (!err) err = testmodel_tensors(m);
     if (err) {
         psync_model_destroy(&m);
         return err;
@@ -121,8 +121,7 @@ static int testmodel_diff_scalars(const psync_model *a, const psync_model *b)
         s->epoch != t->epoch || s->cursor != t->cursor || s->merge_version != t->merge_version ||
         memcmp(s->rng, t->rng, sizeof s->rng) || s->batch_size != t->batch_size)
         return 1;
-    if (a->n_meta != b->n_meta)
-        return 1;
+    if (a->n_meta != b->n_meta) return 1;
     for (uint32_t i = 0; i < a->n_meta; i++)
         if (strcmp(a->meta[i].key, b->meta[i].key) || strcmp(a->meta[i].value, b->meta[i].value))
             return 1;
@@ -131,16 +130,11 @@ static int testmodel_diff_scalars(const psync_model *a, const psync_model *b)
 
 int testmodel_diff(const psync_model *a, const psync_model *b)
 {
-    if (psync_graph_hash(&a->graph) != psync_graph_hash(&b->graph))
-        return 1;
-    if (a->n_tensors != b->n_tensors || a->payload_len != b->payload_len)
-        return 2;
+    if (psync_graph_hash(&a->graph) != psync_graph_hash(&b->graph)) return 1;
+    if (a->n_tensors != b->n_tensors || a->payload_len != b->payload_len) return 2;
     for (uint32_t i = 0; i < a->n_tensors; i++)
-        if (testmodel_diff_tensor(&a->tensors[i], &b->tensors[i]))
-            return 3;
-    if (testmodel_diff_scalars(a, b))
-        return 4;
-    if (a->payload_len && memcmp(a->payload, b->payload, a->payload_len))
-        return 5;
+        if (testmodel_diff_tensor(&a->tensors[i], &b->tensors[i])) return 3;
+    if (testmodel_diff_scalars(a, b)) return 4;
+    if (a->payload_len && memcmp(a->payload, b->payload, a->payload_len)) return 5;
     return 0;
 }

@@ -36,8 +36,7 @@ static psync_err ts_write(const char *dir, const char *name, const void *data, s
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
     size_t wrote = f ? fwrite(data, 1, len, f) : 0;
-    if (!f || fclose(f) != 0 || wrote != len)
-        return psync_fail(PSYNC_EIO, "cannot write %s", path);
+    if (!f || fclose(f) != 0 || wrote != len) return psync_fail(PSYNC_EIO, "cannot write %s", path);
     return PSYNC_OK;
 }
 
@@ -46,8 +45,7 @@ static psync_err ts_write_blob(const char *dir, const char *name, const psync_mo
     void *buf = NULL;
     size_t len = 0;
     psync_err err = psync_blob_encode(m, &buf, &len);
-    if (!err)
-        err = ts_write(dir, name, buf, len);
+    if (!err) err = ts_write(dir, name, buf, len);
     free(buf);
     return err;
 }
@@ -79,8 +77,8 @@ static psync_model *ts_cnn(void)
 }
 
 /* Runs the steps on a copy of base with optimizer o; writes both blobs. */
-static psync_err ts_case(const char *dir, const char *net, const psync_model *base,
-                         const ts_opt *o, const float *x, const int32_t *y)
+static psync_err ts_case(const char *dir, const char *net, const psync_model *base, const ts_opt *o,
+                         const float *x, const int32_t *y)
 {
     char name[256], value[64];
     psync_model *m = NULL;
@@ -114,8 +112,7 @@ static psync_err ts_net(const char *dir, const char *net, psync_model *m, uint64
     int32_t y[TS_BATCH];
     char name[256];
     uint64_t rng[4];
-    if (!m)
-        return psync_fail(PSYNC_EINVAL, "cannot build net %s", net);
+    if (!m) return psync_fail(PSYNC_EINVAL, "cannot build net %s", net);
     psync_rng_seed(rng, seed);
     for (size_t i = 0; i < TS_BATCH * 784; i++)
         x[i] = psync_rng_uniform_f32(rng);
@@ -138,8 +135,7 @@ int main(int argc, char **argv)
         return 64;
     }
     psync_err err = ts_net(argv[1], "mlp", ts_mlp(), 1);
-    if (!err)
-        err = ts_net(argv[1], "cnn", ts_cnn(), 2);
+    if (!err) err = ts_net(argv[1], "cnn", ts_cnn(), 2);
     if (err) {
         fprintf(stderr, "torch_step: %s: %s\n", psync_strerror(err), psync_errdetail());
         return 1;

@@ -62,7 +62,10 @@ static void test_roundtrip_every_type(void **state)
         assert_true(out.inc == in.inc);
         uint64_t f = psync_wire_msg((psync_msg_type)t)->fields;
         /* Every field of the type decodes to what was sent; others stay 0. */
-        if (f & PSYNC_WF(m)) assert_true(out.m == in.m); else assert_true(out.m == 0);
+        if (f & PSYNC_WF(m))
+            assert_true(out.m == in.m);
+        else
+            assert_true(out.m == 0);
         if (f & PSYNC_WF(name)) assert_string_equal(out.name, in.name);
         if (f & PSYNC_WF(rank)) assert_int_equal(out.rank, 3);
         if (f & PSYNC_WF(layout)) assert_true(out.layout == in.layout);
@@ -92,11 +95,22 @@ static size_t pack_raw(unsigned char *buf, size_t cap, int n, ...)
     for (int i = 0; i < n; i++) {
         psync_mp_pack_cstr(&pk, va_arg(ap, const char *));
         switch (va_arg(ap, int)) {
-        case 'u': msgpack_pack_uint64(&pk, va_arg(ap, uint64_t)); break;
-        case 'i': msgpack_pack_int64(&pk, va_arg(ap, int64_t)); break;
-        case 's': psync_mp_pack_cstr(&pk, va_arg(ap, const char *)); break;
-        case 'd': msgpack_pack_double(&pk, va_arg(ap, double)); break;
-        default: msgpack_pack_array(&pk, 2); msgpack_pack_nil(&pk); msgpack_pack_nil(&pk);
+        case 'u':
+            msgpack_pack_uint64(&pk, va_arg(ap, uint64_t));
+            break;
+        case 'i':
+            msgpack_pack_int64(&pk, va_arg(ap, int64_t));
+            break;
+        case 's':
+            psync_mp_pack_cstr(&pk, va_arg(ap, const char *));
+            break;
+        case 'd':
+            msgpack_pack_double(&pk, va_arg(ap, double));
+            break;
+        default:
+            msgpack_pack_array(&pk, 2);
+            msgpack_pack_nil(&pk);
+            msgpack_pack_nil(&pk);
         }
     }
     va_end(ap);
@@ -222,7 +236,8 @@ static void test_crc_matches_zlib(void **state)
     }
     for (size_t len = 0; len < 300; len++)
         for (size_t off = 0; off < 5; off++)
-            assert_int_equal(psync_wire_crc(buf + off, len), (uint32_t)crc32(0, buf + off, (uInt)len));
+            assert_int_equal(psync_wire_crc(buf + off, len),
+                             (uint32_t)crc32(0, buf + off, (uInt)len));
     size_t big[] = {4096, 65536, 65537, 69999};
     for (int i = 0; i < 4; i++) {
         uint32_t z = (uint32_t)crc32(0, buf + 1, (uInt)big[i]);
@@ -245,8 +260,7 @@ static void test_error_names(void **state)
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
+    if (!f) return NULL;
     static char text[1 << 20];
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
@@ -267,12 +281,10 @@ static void test_docs_cover_table(void **state)
         const psync_wire_msg_info *mi = psync_wire_msg((psync_msg_type)t);
         snprintf(head, sizeof head, "### `%s`", mi->name);
         char *sec = strstr(doc, head);
-        if (!sec)
-            fail_msg("docs/protocol.md lacks a section '%s'", head);
+        if (!sec) fail_msg("docs/protocol.md lacks a section '%s'", head);
         char *end = strstr(sec + 4, "\n### ");
         for (unsigned b = 0; b < PSYNC_WFI_COUNT_; b++) {
-            if (!((mi->fields >> b) & 1))
-                continue;
+            if (!((mi->fields >> b) & 1)) continue;
             snprintf(head, sizeof head, "`%s`", psync_wire_field(b)->key);
             char *hit = strstr(sec, head);
             if (!hit || (end && hit > end))
@@ -281,8 +293,7 @@ static void test_docs_cover_table(void **state)
     }
     for (unsigned b = 0; b < PSYNC_WFI_COUNT_; b++) {
         snprintf(head, sizeof head, "| `%s` |", psync_wire_field(b)->key);
-        if (!strstr(doc, head))
-            fail_msg("docs/protocol.md field table lacks a row '%s'", head);
+        if (!strstr(doc, head)) fail_msg("docs/protocol.md field table lacks a row '%s'", head);
     }
 }
 

@@ -21,8 +21,7 @@ static void pc_pull(float *restrict w, const pc_f32u *restrict centre, float a, 
 /* Merge ranges of m (recomputed when the layout changes). */
 static psync_err pc_ranges(psync_client *c, const psync_model *m, uint64_t layout)
 {
-    if (c->ranges && c->ranges_layout == layout)
-        return PSYNC_OK;
+    if (c->ranges && c->ranges_layout == layout) return PSYNC_OK;
     free(c->ranges);
     c->ranges = NULL;
     psync_err e = psync_wire_merge_ranges(m, c->slots, &c->ranges, &c->n_ranges);
@@ -44,8 +43,7 @@ bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t
         c->mcopy = p;
         c->mcopy_cap = len;
     }
-    if (data)
-        memcpy(c->mcopy, data, len);
+    if (data) memcpy(c->mcopy, data, len);
     c->mcopy_len = len;
     c->mcopy_version = version;
     c->mcopy_layout = layout;
@@ -58,9 +56,11 @@ psync_err pc_apply(psync_client *c, psync_model *m)
     uint64_t layout = psync_model_layout_hash(m);
     if (layout != st->layout || m->payload_len != st->total) {
         pc_stage_drop(st);
-        return psync_fail(PSYNC_EMISMATCH, "merged version %llu is for layout %016llx, the model "
-                          "has %016llx", (unsigned long long)st->version,
-                          (unsigned long long)st->layout, (unsigned long long)layout);
+        return psync_fail(PSYNC_EMISMATCH,
+                          "merged version %llu is for layout %016llx, the model "
+                          "has %016llx",
+                          (unsigned long long)st->version, (unsigned long long)st->layout,
+                          (unsigned long long)layout);
     }
     psync_err e = pc_ranges(c, m, layout);
     if (e) {
@@ -81,11 +81,11 @@ psync_err pc_apply(psync_client *c, psync_model *m)
             uint64_t a = c->ranges[i].off, b = a + c->ranges[i].len;
             a = a < lo ? lo : a;
             b = b > hi ? hi : b;
-            if (a >= b)
-                continue;
+            if (a >= b) continue;
             if (easgd)
-                pc_pull((float *)(void *)(m->payload + a), (const pc_f32u *)(const void *)(src + a - lo),
-                        (float)c->alpha, (b - a) / 4);
+                pc_pull((float *)(void *)(m->payload + a),
+                        (const pc_f32u *)(const void *)(src + a - lo), (float)c->alpha,
+                        (b - a) / 4);
             else
                 memcpy(m->payload + a, src + a - lo, b - a);
         }

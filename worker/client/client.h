@@ -20,8 +20,8 @@
 
 typedef struct pc_stage {
     bool hold;
-    uint8_t *buf;        /* !hold: the assembled bytes */
-    zmq_msg_t *frames;   /* hold: frame k where have[k] */
+    uint8_t *buf;      /* !hold: the assembled bytes */
+    zmq_msg_t *frames; /* hold: frame k where have[k] */
     uint64_t cap, total, version, layout, received, n_chunks, cap_chunks;
     uint8_t *have;
     bool complete;
@@ -29,8 +29,8 @@ typedef struct pc_stage {
 
 struct psync_client {
     void *ctx, *control, *bulk;
-    psync_security *sec;           /* CURVE keys, or explicit plain */
-    psync_handshake_watch *watch;  /* control handshake, until one succeeds */
+    psync_security *sec;          /* CURVE keys, or explicit plain */
+    psync_handshake_watch *watch; /* control handshake, until one succeeds */
     bool retry_auth;
     char control_ep[256], bulk_ep[256];
     char name[64];
@@ -44,11 +44,11 @@ struct psync_client {
     bool slots;
     uint64_t heartbeat_ms, timeout_ms, chunk_bytes;
     bool welcomed, rejoin;
-    bool upload_asked;  /* a welcome asked for our model and we have not sent it */
+    bool upload_asked; /* a welcome asked for our model and we have not sent it */
     /* ours */
     uint64_t held, held_inc, my_layout, my_model_bytes;
     uint64_t last_hb_ms, last_heard_ms, last_hello_ms;
-    uint64_t rejoin_backoff_ms;  /* between hellos while rejoining */
+    uint64_t rejoin_backoff_ms; /* between hellos while rejoining */
     pc_stage merged, boot;
     /* The last merged payload we received, as the daemon sent it (not our
      * trained weights): what we upload when a restarted daemon asks. */
@@ -62,11 +62,11 @@ struct psync_client {
     /* failover.c: daemon endpoints (primary, standbys) and epochs */
     char eps[PC_MAX_EPS][256];
     uint32_t n_eps, cur_ep;
-    psync_client_opts opts;          /* as given, strings copied below */
+    psync_client_opts opts; /* as given, strings copied below */
     char key_file[512], server_key[512];
-    uint64_t epoch;                  /* highest daemon epoch seen */
-    bool failover_pending;           /* switch endpoint after this receive */
-    uint64_t boot_inc;               /* incarnation a bootstrap was asked of */
+    uint64_t epoch;        /* highest daemon epoch seen */
+    bool failover_pending; /* switch endpoint after this receive */
+    uint64_t boot_inc;     /* incarnation a bootstrap was asked of */
 };
 
 uint64_t pc_now_ms(void);

@@ -20,14 +20,15 @@ psync_err pc_failover_init(psync_client *c, const psync_client_opts *o, psync_cl
     c->opts.name = c->name;
     *first = c->opts;
     const char *list = c->opts.control;
-    if (!list || !strchr(list, ','))
-        return PSYNC_OK;
+    if (!list || !strchr(list, ',')) return PSYNC_OK;
     c->opts.bulk = NULL; /* each daemon's bulk is derived from its control */
     for (const char *p = list; *p;) {
         size_t n = strcspn(p, ",");
         if (c->n_eps == PC_MAX_EPS || !n || n >= sizeof c->eps[0])
-            return psync_fail(PSYNC_ECONFIG, "control list '%s': at most %d endpoints of < %zu "
-                              "bytes each", list, PC_MAX_EPS, sizeof c->eps[0]);
+            return psync_fail(PSYNC_ECONFIG,
+                              "control list '%s': at most %d endpoints of < %zu "
+                              "bytes each",
+                              list, PC_MAX_EPS, sizeof c->eps[0]);
         memcpy(c->eps[c->n_eps], p, n);
         c->eps[c->n_eps++][n] = '\0';
         p += n + (p[n] == ',');
@@ -44,8 +45,7 @@ void pc_failover(psync_client *c, const char *why)
     c->rejoin = true;
     c->last_hello_ms = 0;
     c->last_heard_ms = pc_now_ms(); /* the next one gets a whole timeout */
-    if (c->n_eps < 2)
-        return;
+    if (c->n_eps < 2) return;
     const char *from = c->eps[c->cur_ep];
     c->cur_ep = (c->cur_ep + 1) % c->n_eps;
     PSYNC_WARN("failover", "from=%s to=%s why=%s epoch=%llu held=%llu", from, c->eps[c->cur_ep],
@@ -56,10 +56,8 @@ void pc_failover(psync_client *c, const char *why)
     psync_client_opts o = c->opts;
     o.control = c->eps[c->cur_ep];
     psync_err e = pc_endpoints(c, &o);
-    if (!e)
-        e = pc_sockets_open(c, &o);
-    if (e)
-        PSYNC_WARN("failover_failed", "endpoint=%s detail=\"%s\"", o.control, psync_errdetail());
+    if (!e) e = pc_sockets_open(c, &o);
+    if (e) PSYNC_WARN("failover_failed", "endpoint=%s detail=\"%s\"", o.control, psync_errdetail());
 }
 
 bool pc_epoch_stale(psync_client *c, uint64_t epoch)

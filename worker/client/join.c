@@ -23,13 +23,15 @@ static psync_err pc_wait(psync_client *c, bool (*done)(const psync_client *c), i
             last_log = now;
         }
         psync_err e = pc_pump(c, 50);
-        if (e)
-            return e;
+        if (e) return e;
     }
     return PSYNC_OK;
 }
 
-static bool pc_has_layout(const psync_client *c) { return c->welcomed && c->layout != 0; }
+static bool pc_has_layout(const psync_client *c)
+{
+    return c->welcomed && c->layout != 0;
+}
 static bool pc_layout_or_upload(const psync_client *c)
 {
     return pc_has_layout(c) || c->upload_asked;
@@ -62,8 +64,7 @@ psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int t
     psync_model view;
     const psync_model *up = pc_upload_view(c, m, &view);
     psync_err e = psync_blob_encode(up, &blob, &len);
-    if (e)
-        return e;
+    if (e) return e;
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_MODEL, c->inc);
     h.m = c->member;
@@ -73,13 +74,10 @@ psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int t
     c->upload_asked = false;
     e = pc_send_chunks(c, &h, blob, len);
     free(blob);
-    if (e)
-        return e;
+    if (e) return e;
     PSYNC_INFO("model_uploaded", "bytes=%zu layout=%016llx version=%llu merged_copy=%s", len,
-               (unsigned long long)h.layout, (unsigned long long)h.version,
-               up == m ? "no" : "yes");
-    if ((e = pc_wait(c, pc_has_layout, timeout_ms, "the daemon to accept our model")))
-        return e;
+               (unsigned long long)h.layout, (unsigned long long)h.version, up == m ? "no" : "yes");
+    if ((e = pc_wait(c, pc_has_layout, timeout_ms, "the daemon to accept our model"))) return e;
     if (c->layout != h.layout)
         return psync_fail(c->last_err ? c->last_err : PSYNC_EMISMATCH,
                           "daemon holds another model: %s", c->last_detail);
@@ -88,8 +86,7 @@ psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int t
     c->held_inc = c->inc;
     c->my_layout = h.layout;
     c->my_model_bytes = len;
-    if (up == m)
-        pc_keep_merged(c, m->payload, m->payload_len, c->held, h.layout);
+    if (up == m) pc_keep_merged(c, m->payload, m->payload_len, c->held, h.layout);
     return PSYNC_OK;
 }
 
@@ -98,8 +95,7 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
     psync_err e = PSYNC_OK;
     c->boot.complete = false;
     for (int tries = 0; !c->boot.complete && tries < 10; tries++) {
-        if ((e = pc_wait(c, pc_has_layout, timeout_ms, "a model (announce)")))
-            return e;
+        if ((e = pc_wait(c, pc_has_layout, timeout_ms, "a model (announce)"))) return e;
         psync_wire_hdr h;
         psync_wire_init(&h, PSYNC_MSG_BOOTSTRAP_REQ, c->inc);
         h.m = c->member;
@@ -108,15 +104,13 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
         if ((e = psync_wire_send(c->bulk, NULL, 0, &h, NULL, 0)) ||
             (e = pc_wait(c, pc_boot_done, timeout_ms, "the bootstrap blob")))
             return e;
-        if (c->last_err)
-            break;
+        if (c->last_err) break;
     }
     if (!c->boot.complete)
         return psync_fail(c->last_err ? c->last_err : PSYNC_ETIMEOUT, "bootstrap refused: %s",
                           c->last_detail);
     psync_model *m = NULL;
-    if ((e = psync_blob_decode(c->boot.buf, c->boot.total, NULL, PSYNC_DECODE_TAKE, &m)))
-        return e;
+    if ((e = psync_blob_decode(c->boot.buf, c->boot.total, NULL, PSYNC_DECODE_TAKE, &m))) return e;
     c->boot.buf = NULL; /* the model owns the blob now */
     c->boot.cap = 0;
     c->boot.complete = false;
@@ -135,22 +129,18 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
 psync_err psync_client_join(psync_client *c, psync_model **model, int timeout_ms)
 {
     psync_err e = psync_client_connect(c, *model, timeout_ms);
-    if (e)
-        return e;
+    if (e) return e;
     if (c->action == PSYNC_CLIENT_UPLOAD && *model)
         return psync_client_upload_model(c, *model, timeout_ms);
-    if (c->action == PSYNC_CLIENT_TRAIN && *model)
-        return PSYNC_OK;
+    if (c->action == PSYNC_CLIENT_TRAIN && *model) return PSYNC_OK;
     if (c->action == PSYNC_CLIENT_WAIT && *model) {
         /* a collection window: we may be asked to upload after all */
         if ((e = pc_wait(c, pc_layout_or_upload, timeout_ms, "a model or an upload request")))
             return e;
-        if (c->upload_asked)
-            return psync_client_upload_model(c, *model, timeout_ms);
+        if (c->upload_asked) return psync_client_upload_model(c, *model, timeout_ms);
     }
     psync_model *m = NULL;
-    if ((e = psync_client_bootstrap(c, &m, timeout_ms)))
-        return e;
+    if ((e = psync_client_bootstrap(c, &m, timeout_ms))) return e;
     psync_model_destroy(model);
     *model = m;
     return PSYNC_OK;
@@ -158,13 +148,10 @@ psync_err psync_client_join(psync_client *c, psync_model **model, int timeout_ms
 
 psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t samples)
 {
-    if (!c->welcomed)
-        return psync_fail(PSYNC_ECLOSED, "not a member (yet): connect first");
-    if (c->rejoin)
-        return psync_fail(PSYNC_EBUSY, "rejoining psyncd at %s", c->control_ep);
+    if (!c->welcomed) return psync_fail(PSYNC_ECLOSED, "not a member (yet): connect first");
+    if (c->rejoin) return psync_fail(PSYNC_EBUSY, "rejoining psyncd at %s", c->control_ep);
     if (!c->layout) /* a restarted daemon collecting what its members hold */
-        return psync_fail(PSYNC_EBUSY, "psyncd at %s has no model yet (recovering)",
-                          c->control_ep);
+        return psync_fail(PSYNC_EBUSY, "psyncd at %s has no model yet (recovering)", c->control_ep);
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, c->inc);
     h.m = c->member;
@@ -178,8 +165,9 @@ psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t s
         return psync_fail(PSYNC_EMISMATCH, "model layout %016llx is not the cluster's %016llx",
                           (unsigned long long)h.layout, (unsigned long long)c->layout);
     if (!strcmp(c->policy, "sync") && c->held < c->dversion)
-        return psync_fail(PSYNC_ESTALE, "merged version %llu must be applied before publishing "
-                          "(holding %llu)", (unsigned long long)c->dversion,
-                          (unsigned long long)c->held);
+        return psync_fail(PSYNC_ESTALE,
+                          "merged version %llu must be applied before publishing "
+                          "(holding %llu)",
+                          (unsigned long long)c->dversion, (unsigned long long)c->held);
     return pc_send_chunks(c, &h, m->payload, m->payload_len);
 }

@@ -28,14 +28,14 @@
 typedef struct psync_client psync_client;
 
 typedef struct psync_client_opts {
-    const char *control;  /* "tcp://host:5555"; NULL: from the environment.
-                           * "A,B" (up to 4): a primary and its standbys;
-                           * the client fails over to the next when the
-                           * current one is silent for the member timeout,
-                           * is a standby or fenced (docs/recovery.md) */
-    const char *bulk;     /* NULL: control's port + 1 (ipc://P -> ipc://P.bulk) */
-    const char *name;     /* NULL: "hostname:pid" */
-    int rank;             /* -1: from RANK or SLURM_PROCID, else -1 */
+    const char *control; /* "tcp://host:5555"; NULL: from the environment.
+                          * "A,B" (up to 4): a primary and its standbys;
+                          * the client fails over to the next when the
+                          * current one is silent for the member timeout,
+                          * is a standby or fenced (docs/recovery.md) */
+    const char *bulk;    /* NULL: control's port + 1 (ipc://P -> ipc://P.bulk) */
+    const char *name;    /* NULL: "hostname:pid" */
+    int rank;            /* -1: from RANK or SLURM_PROCID, else -1 */
     /* Security (docs/security.md). NULL: PSYNC_KEY_FILE / PSYNC_SERVER_KEY.
      * With both, every socket uses CURVE; without, plain, which is refused
      * for a non-loopback daemon unless insecure_plain (or
@@ -43,8 +43,8 @@ typedef struct psync_client_opts {
     const char *key_file;   /* our key pair file (psync keygen NAME) */
     const char *server_key; /* psyncd's public key: 40 Z85 chars or a .pub file */
     bool insecure_plain;
-    bool retry_auth;        /* refused (wrong key, not allow-listed): keep
-                             * retrying until the timeout instead of failing */
+    bool retry_auth; /* refused (wrong key, not allow-listed): keep
+                      * retrying until the timeout instead of failing */
 } psync_client_opts;
 
 /* What the daemon asked for in its welcome. */

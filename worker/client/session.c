@@ -41,8 +41,7 @@ void pc_tick(psync_client *c)
             c->rejoin_backoff_ms = c->rejoin_backoff_ms >= 2500 ? 5000 : c->rejoin_backoff_ms * 2;
         return;
     }
-    if (!c->welcomed || now - c->last_hb_ms < c->heartbeat_ms)
-        return;
+    if (!c->welcomed || now - c->last_hb_ms < c->heartbeat_ms) return;
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_HEARTBEAT, c->inc);
     h.m = c->member;
@@ -58,8 +57,7 @@ void pc_tick(psync_client *c)
 
 static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
 {
-    if (pc_epoch_stale(c, h->epoch))
-        return; /* a daemon a standby replaced: never go back to it */
+    if (pc_epoch_stale(c, h->epoch)) return; /* a daemon a standby replaced: never go back to it */
     bool first = !c->welcomed || c->inc != h->inc;
     /* held is kept across daemon incarnations: version numbers continue
      * (the daemon restores the newest held version), so a merged version
@@ -74,9 +72,10 @@ static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
     c->heartbeat_ms = h->heartbeat_ms;
     c->timeout_ms = h->timeout_ms;
     c->chunk_bytes = h->chunk_bytes;
-    c->action = !strcmp(h->action, "upload") ? PSYNC_CLIENT_UPLOAD
-              : !strcmp(h->action, "train") ? PSYNC_CLIENT_TRAIN
-              : !strcmp(h->action, "wait") ? PSYNC_CLIENT_WAIT : PSYNC_CLIENT_BOOTSTRAP;
+    c->action = !strcmp(h->action, "upload")  ? PSYNC_CLIENT_UPLOAD
+                : !strcmp(h->action, "train") ? PSYNC_CLIENT_TRAIN
+                : !strcmp(h->action, "wait")  ? PSYNC_CLIENT_WAIT
+                                              : PSYNC_CLIENT_BOOTSTRAP;
     c->upload_asked = c->action == PSYNC_CLIENT_UPLOAD;
     c->welcomed = true;
     c->rejoin = false;
@@ -118,30 +117,34 @@ static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pay
         return;
     }
     switch (h->t) {
-    case PSYNC_MSG_WELCOME: pc_on_welcome(c, h); break;
+    case PSYNC_MSG_WELCOME:
+        pc_on_welcome(c, h);
+        break;
     case PSYNC_MSG_HEARTBEAT_ACK:
-        if (pc_epoch_stale(c, h->epoch))
-            break;
+        if (pc_epoch_stale(c, h->epoch)) break;
         /* fall through */
     case PSYNC_MSG_ANNOUNCE:
         c->dversion = h->version;
         c->layout = h->layout;
         break;
-    case PSYNC_MSG_ERROR: pc_on_error(c, h); break;
+    case PSYNC_MSG_ERROR:
+        pc_on_error(c, h);
+        break;
     case PSYNC_MSG_MERGED:
         if (h->version < c->held || (h->version == c->held && c->held_inc == c->inc)) {
             PSYNC_DEBUG("merged_ignored", "version=%llu held=%llu", (unsigned long long)h->version,
                         (unsigned long long)c->held);
             break; /* never go back to an older merged version */
         }
-        if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX) && h->version > c->dversion)
+        if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX) &&
+            h->version > c->dversion)
             c->dversion = h->version;
         break;
     case PSYNC_MSG_BOOTSTRAP:
-        if (payload)
-            pc_stage_put(c, &c->boot, h, payload, UINT64_MAX);
+        if (payload) pc_stage_put(c, &c->boot, h, payload, UINT64_MAX);
         break;
-    default: break;
+    default:
+        break;
     }
 }
 
@@ -152,8 +155,7 @@ static bool pc_recv_one(psync_client *c, void *sock)
     int n;
     bool extra;
     psync_wire_hdr h;
-    if (psync_wire_recv(sock, fr, &n, &extra))
-        return false;
+    if (psync_wire_recv(sock, fr, &n, &extra)) return false;
     if (!extra && n >= 1 && !psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), &h)) {
         c->last_heard_ms = pc_now_ms();
         pc_dispatch(c, &h, n == 2 ? &fr[1] : NULL);
@@ -180,8 +182,7 @@ psync_err pc_pump(psync_client *c, int timeout_ms)
         ;
     for (int i = 0; i < 256 && !c->failover_pending && pc_recv_one(c, c->bulk); i++)
         ;
-    if (c->failover_pending)
-        pc_failover(c, "refused");
+    if (c->failover_pending) pc_failover(c, "refused");
     return PSYNC_OK;
 }
 
@@ -189,8 +190,7 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
 {
     char host[48] = "host";
     psync_client *c = calloc(1, sizeof *c);
-    if (!c)
-        return psync_fail(PSYNC_ENOMEM, "client");
+    if (!c) return psync_fail(PSYNC_ENOMEM, "client");
     const char *r = getenv("RANK") ? getenv("RANK") : getenv("SLURM_PROCID");
     c->rank = opts && opts->rank >= 0 ? opts->rank : r ? atoi(r) : -1;
     gethostname(host, sizeof host - 1);
@@ -205,10 +205,8 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
     psync_client_opts first;
     c->last_heard_ms = pc_now_ms();
     psync_err e = pc_failover_init(c, opts, &first);
-    if (!e)
-        e = pc_endpoints(c, &first);
-    if (!e)
-        e = pc_sockets_open(c, &first);
+    if (!e) e = pc_endpoints(c, &first);
+    if (!e) e = pc_sockets_open(c, &first);
     if (e) {
         psync_client_destroy(&c);
         return e;
@@ -219,8 +217,7 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
 
 void psync_client_destroy(psync_client **cp)
 {
-    if (!cp || !*cp)
-        return;
+    if (!cp || !*cp) return;
     psync_client *c = *cp;
     if (c->welcomed && c->control) {
         psync_wire_hdr h;
@@ -245,8 +242,7 @@ static void pc_describe(psync_client *c, const psync_model *m)
     size_t size = 0;
     c->my_layout = m ? psync_model_layout_hash(m) : 0;
     c->my_model_bytes = m && !psync_blob_size(m, &size) ? size : 0;
-    if (m && !c->held)
-        c->held = m->state.merge_version;
+    if (m && !c->held) c->held = m->state.merge_version;
 }
 
 psync_err psync_client_connect(psync_client *c, const psync_model *model, int timeout_ms)
@@ -256,8 +252,7 @@ psync_err psync_client_connect(psync_client *c, const psync_model *model, int ti
     c->welcomed = false;
     while (!c->welcomed) {
         psync_err auth = pc_auth_poll(c);
-        if (auth)
-            return auth;
+        if (auth) return auth;
         uint64_t now = pc_now_ms();
         if (timeout_ms >= 0 && now - start >= (uint64_t)timeout_ms)
             return psync_fail(PSYNC_ETIMEOUT, "no welcome from psyncd at %s after %d ms",
@@ -265,8 +260,7 @@ psync_err psync_client_connect(psync_client *c, const psync_model *model, int ti
         if (now - c->last_hello_ms >= backoff) {
             if (attempt++)
                 PSYNC_INFO("waiting_for_daemon", "endpoint=%s attempt=%llu next_retry_ms=%llu",
-                           c->control_ep, (unsigned long long)attempt,
-                           (unsigned long long)backoff);
+                           c->control_ep, (unsigned long long)attempt, (unsigned long long)backoff);
             if (pc_send_hello(c) == PSYNC_EBUSY) {
                 /* not connected yet (ZMQ_IMMEDIATE): retry soon, quietly */
                 c->last_hello_ms = now - backoff + 1;
@@ -286,39 +280,54 @@ psync_err psync_client_connect(psync_client *c, const psync_model *model, int ti
 psync_err psync_client_poll(psync_client *c, psync_model *m, int timeout_ms, bool *applied)
 {
     uint64_t until = pc_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    if (applied)
-        *applied = false;
+    if (applied) *applied = false;
     for (;;) {
         uint64_t now = pc_now_ms();
         int left = now < until ? (int)(until - now) : 0;
         psync_err e = pc_pump(c, c->merged.complete ? 0 : (left > 50 ? 50 : left));
         if (!e && c->welcomed && c->upload_asked && m) /* e.g. a restarted daemon */
             e = psync_client_upload_model(c, m, (int)c->timeout_ms);
-        if (e)
-            return e;
+        if (e) return e;
         if (c->merged.complete && m) {
-            if ((e = pc_apply(c, m)))
-                return e;
-            if (applied)
-                *applied = true;
+            if ((e = pc_apply(c, m))) return e;
+            if (applied) *applied = true;
             return PSYNC_OK;
         }
-        if (pc_now_ms() >= until)
-            return PSYNC_OK;
+        if (pc_now_ms() >= until) return PSYNC_OK;
     }
 }
 
-psync_client_action psync_client_action_get(const psync_client *c) { return c->action; }
-uint64_t psync_client_held_version(const psync_client *c) { return c->held; }
-uint64_t psync_client_daemon_version(const psync_client *c) { return c->dversion; }
-const char *psync_client_policy(const psync_client *c) { return c->policy; }
-uint64_t psync_client_member_id(const psync_client *c) { return c->member; }
-uint64_t psync_client_incarnation(const psync_client *c) { return c->inc; }
-bool psync_client_rejoining(const psync_client *c) { return !c->welcomed || c->rejoin; }
+psync_client_action psync_client_action_get(const psync_client *c)
+{
+    return c->action;
+}
+uint64_t psync_client_held_version(const psync_client *c)
+{
+    return c->held;
+}
+uint64_t psync_client_daemon_version(const psync_client *c)
+{
+    return c->dversion;
+}
+const char *psync_client_policy(const psync_client *c)
+{
+    return c->policy;
+}
+uint64_t psync_client_member_id(const psync_client *c)
+{
+    return c->member;
+}
+uint64_t psync_client_incarnation(const psync_client *c)
+{
+    return c->inc;
+}
+bool psync_client_rejoining(const psync_client *c)
+{
+    return !c->welcomed || c->rejoin;
+}
 
 psync_err psync_client_last_error(const psync_client *c, const char **detail)
 {
-    if (detail)
-        *detail = c->last_detail;
+    if (detail) *detail = c->last_detail;
     return c->last_err;
 }

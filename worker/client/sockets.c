@@ -38,9 +38,10 @@ static psync_err pc_derive(psync_client *c, const char *addr, const char *bulk)
     char *end;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
     if (!colon || *end || port < 1 || port > 65534)
-        return psync_fail(PSYNC_ECONFIG, "daemon address '%s' has no valid port (tcp://HOST:PORT)", addr);
-    snprintf(c->bulk_ep, sizeof c->bulk_ep, "%s%.*s:%ld", tcp ? "" : "tcp://",
-             (int)(colon - addr), addr, port + 1);
+        return psync_fail(PSYNC_ECONFIG, "daemon address '%s' has no valid port (tcp://HOST:PORT)",
+                          addr);
+    snprintf(c->bulk_ep, sizeof c->bulk_ep, "%s%.*s:%ld", tcp ? "" : "tcp://", (int)(colon - addr),
+             addr, port + 1);
     return PSYNC_OK;
 }
 
@@ -49,10 +50,8 @@ psync_err pc_endpoints(psync_client *c, const psync_client_opts *o)
     char buf[300];
     const char *env = getenv("PSYNC_ADDR"), *host = getenv("MASTER_ADDR");
     const char *bulk = o && o->bulk ? o->bulk : getenv("PSYNC_BULK_ADDR");
-    if (o && o->control)
-        return pc_derive(c, o->control, bulk);
-    if (env && *env)
-        return pc_derive(c, env, bulk);
+    if (o && o->control) return pc_derive(c, o->control, bulk);
+    if (env && *env) return pc_derive(c, env, bulk);
     if (host && *host) {
         const char *port = getenv("MASTER_PORT");
         snprintf(buf, sizeof buf, "tcp://%s:%s", host, port && *port ? port : "5555");
@@ -87,8 +86,7 @@ static psync_err pc_dealer(psync_client *c, void **out, const char *ep, bool bul
     psync_err e;
     int64_t maxmsg = bulk ? (int64_t)1 << 30 : 16 << 20;
     void *s = zmq_socket(c->ctx, ZMQ_DEALER);
-    if (!s)
-        return psync_fail(PSYNC_EIO, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+    if (!s) return psync_fail(PSYNC_EIO, "zmq_socket: %s", zmq_strerror(zmq_errno()));
     if ((e = pc_opt(s, ZMQ_LINGER, 0)) || (e = pc_opt(s, ZMQ_SNDHWM, bulk ? 4096 : 1000)) ||
         (e = pc_opt(s, ZMQ_RCVHWM, bulk ? 64 : 1000)) ||
         (e = pc_opt(s, ZMQ_IMMEDIATE, bulk ? 0 : 1)))
@@ -98,10 +96,8 @@ static psync_err pc_dealer(psync_client *c, void **out, const char *ep, bool bul
         e = psync_fail(PSYNC_EIO, "setsockopt: %s", zmq_strerror(zmq_errno()));
         goto close_socket;
     }
-    if ((e = psync_security_apply(c->sec, s, ep)))
-        goto close_socket;
-    if (!bulk && (e = psync_handshake_watch_start(c->ctx, s, &c->watch)))
-        goto close_socket;
+    if ((e = psync_security_apply(c->sec, s, ep))) goto close_socket;
+    if (!bulk && (e = psync_handshake_watch_start(c->ctx, s, &c->watch))) goto close_socket;
     if (zmq_connect(s, ep)) {
         e = psync_fail(PSYNC_ECONFIG, "connect %s: %s", ep, zmq_strerror(zmq_errno()));
         goto close_socket;
@@ -124,17 +120,16 @@ static psync_err pc_security(psync_client *c, const psync_client_opts *o)
 
 psync_err pc_auth_poll(psync_client *c)
 {
-    if (!c->watch)
-        return PSYNC_OK;
+    if (!c->watch) return PSYNC_OK;
     psync_err e = psync_handshake_watch_wait(c->watch, 0);
     if (e == PSYNC_OK) {
         psync_handshake_watch_destroy(&c->watch); /* authenticated: stop watching */
         return PSYNC_OK;
     }
-    if (e != PSYNC_EAUTH)
-        return PSYNC_OK;
+    if (e != PSYNC_EAUTH) return PSYNC_OK;
     if (psync_security_is_plain(c->sec))
-        e = psync_fail(PSYNC_EAUTH, "psyncd at %s refused a plain connection: it requires CURVE; "
+        e = psync_fail(PSYNC_EAUTH,
+                       "psyncd at %s refused a plain connection: it requires CURVE; "
                        "give --key-file and --server-key (PSYNC_KEY_FILE, PSYNC_SERVER_KEY)",
                        c->control_ep);
     static uint64_t logged_ms; /* libzmq retries every 100 ms: log every 5 s */
@@ -162,8 +157,7 @@ psync_err pc_sockets_open(psync_client *c, const psync_client_opts *o)
             c->rid[i] = (uint8_t)(rand() ^ getpid());
     c->rid[0] |= 1; /* a routing id must not start with a zero byte */
     c->ctx = zmq_ctx_new();
-    if (!c->ctx)
-        return psync_fail(PSYNC_EIO, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
+    if (!c->ctx) return psync_fail(PSYNC_EIO, "zmq_ctx_new: %s", zmq_strerror(zmq_errno()));
     zmq_ctx_set(c->ctx, ZMQ_IO_THREADS, 2);
     if ((e = pc_security(c, o)) || (e = pc_dealer(c, &c->control, c->control_ep, false)) ||
         (e = pc_dealer(c, &c->bulk, c->bulk_ep, true)))
@@ -174,13 +168,10 @@ psync_err pc_sockets_open(psync_client *c, const psync_client_opts *o)
 void pc_sockets_close(psync_client *c)
 {
     psync_handshake_watch_destroy(&c->watch);
-    if (c->control)
-        zmq_close(c->control);
-    if (c->bulk)
-        zmq_close(c->bulk);
+    if (c->control) zmq_close(c->control);
+    if (c->bulk) zmq_close(c->bulk);
     c->control = c->bulk = NULL;
     psync_security_destroy(&c->sec);
-    if (c->ctx)
-        zmq_ctx_term(c->ctx);
+    if (c->ctx) zmq_ctx_term(c->ctx);
     c->ctx = NULL;
 }

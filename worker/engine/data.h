@@ -13,15 +13,15 @@
 #define PSYNC_DATA_MAX_SAMPLES (1u << 26) /* samples in one file */
 #define PSYNC_DATA_MAX_DIM (1u << 20)     /* features per sample */
 #define PSYNC_DATA_MAX_CLASSES 65536
-#define PSYNC_CSV_LINE_MAX (1u << 20)     /* bytes in one CSV line */
+#define PSYNC_CSV_LINE_MAX (1u << 20) /* bytes in one CSV line */
 
 typedef struct psync_dataset {
-    uint64_t n;        /* samples */
-    uint32_t dim;      /* features per sample */
-    uint32_t classes;  /* max label + 1 (0 when unlabelled) */
-    bool labeled;      /* y holds labels; otherwise every y is -1 */
-    float *x;          /* n * dim, row-major, values in [0,1]; owned */
-    int32_t *y;        /* n labels; owned */
+    uint64_t n;       /* samples */
+    uint32_t dim;     /* features per sample */
+    uint32_t classes; /* max label + 1 (0 when unlabelled) */
+    bool labeled;     /* y holds labels; otherwise every y is -1 */
+    float *x;         /* n * dim, row-major, values in [0,1]; owned */
+    int32_t *y;       /* n labels; owned */
 } psync_dataset;
 
 /* Loads an idx image file (magic 0x803, u8 pixels, n x rows x cols) and,

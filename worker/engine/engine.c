@@ -23,8 +23,10 @@ static psync_err eng_compile_input(psync_engine *e, const psync_graph_input *gi,
         e->labels = v;
         return PSYNC_OK;
     }
-    return psync_fail(PSYNC_EGRAPH, "graph input '%s': only one f32 input and one rank-0 i32 "
-                      "label input are supported", gi->name);
+    return psync_fail(PSYNC_EGRAPH,
+                      "graph input '%s': only one f32 input and one rank-0 i32 "
+                      "label input are supported",
+                      gi->name);
 }
 
 /* The value named name among the graph inputs and the nodes before limit. */
@@ -32,11 +34,9 @@ static eng_value *eng_find_value(psync_engine *e, const char *name, uint32_t lim
 {
     const psync_graph *g = &e->m->graph;
     for (uint32_t i = 0; i < g->n_inputs; i++)
-        if (strcmp(g->inputs[i].name, name) == 0)
-            return &e->values[i];
+        if (strcmp(g->inputs[i].name, name) == 0) return &e->values[i];
     for (uint32_t i = 0; i < limit; i++)
-        if (strcmp(g->nodes[i].name, name) == 0)
-            return e->nodes[i].out;
+        if (strcmp(g->nodes[i].name, name) == 0) return e->nodes[i].out;
     return NULL;
 }
 
@@ -45,8 +45,10 @@ static psync_err eng_compile_edge(psync_engine *e, eng_node *n, uint32_t idx, ui
 {
     eng_value *v = eng_find_value(e, n->src->inputs[k], idx);
     if (!v)
-        return psync_fail(PSYNC_EGRAPH, "node '%s': input '%s' is not a graph input or an "
-                          "earlier node", n->src->name, n->src->inputs[k]);
+        return psync_fail(PSYNC_EGRAPH,
+                          "node '%s': input '%s' is not a graph input or an "
+                          "earlier node",
+                          n->src->name, n->src->inputs[k]);
     if (v->is_label != (n->op->label_input == (int)k))
         return psync_fail(PSYNC_EDTYPE, "node '%s' (%s): input %u '%s' must be %s", n->src->name,
                           n->src->op, k, n->src->inputs[k], v->is_label ? "f32" : "the i32 label");
@@ -64,15 +66,17 @@ static psync_err eng_compile_param(psync_engine *e, eng_node *n, uint32_t k)
         return psync_fail(PSYNC_ENOTFOUND, "node '%s': param tensor '%s' not in the model",
                           n->src->name, name);
     if (t->role != PSYNC_ROLE_PARAM || t->dtype != PSYNC_DTYPE_F32)
-        return psync_fail(PSYNC_EDTYPE, "node '%s': tensor '%s' must be an f32 param",
-                          n->src->name, name);
+        return psync_fail(PSYNC_EDTYPE, "node '%s': tensor '%s' must be an f32 param", n->src->name,
+                          name);
     if (t->rank != n->op->param_rank[k])
         return psync_fail(PSYNC_ESHAPE, "node '%s' (%s): param '%s' has rank %u, needs %u",
                           n->src->name, n->src->op, name, t->rank, n->op->param_rank[k]);
     for (uint32_t i = 0; i < e->n_params; i++)
         if (strcmp(e->params[i].name, name) == 0)
-            return psync_fail(PSYNC_EGRAPH, "node '%s': param '%s' already used by another "
-                              "node (weight sharing is not supported)", n->src->name, name);
+            return psync_fail(PSYNC_EGRAPH,
+                              "node '%s': param '%s' already used by another "
+                              "node (weight sharing is not supported)",
+                              n->src->name, name);
     if (psync_tensor_elems(t) > ENG_MAX_ELEMS)
         return psync_fail(PSYNC_ELIMIT, "param '%s': more than 2^30 elements", name);
     eng_param *p = &e->params[e->n_params++];
@@ -106,8 +110,8 @@ static psync_err eng_compile_node(psync_engine *e, uint32_t idx)
         err = eng_compile_param(e, n, k);
     err = err ? err : n->op->infer(n, e->max_batch);
     if (!err && n->out->size > ENG_MAX_ELEMS)
-        err = psync_fail(PSYNC_ELIMIT, "node '%s': output of more than 2^30 elements",
-                         n->src->name);
+        err =
+            psync_fail(PSYNC_ELIMIT, "node '%s': output of more than 2^30 elements", n->src->name);
     return err;
 }
 
@@ -116,16 +120,13 @@ static psync_err eng_compile_ends(psync_engine *e)
 {
     const psync_graph *g = &e->m->graph;
     int out = psync_graph_find_node(g, g->output);
-    if (out < 0)
-        return psync_fail(PSYNC_EGRAPH, "output node '%s' not found", g->output);
+    if (out < 0) return psync_fail(PSYNC_EGRAPH, "output node '%s' not found", g->output);
     e->output = e->nodes[out].out;
     if (e->output->rank != 1 || e->output->from_labels)
         return psync_fail(PSYNC_ESHAPE, "output node '%s' must give rank-1 logits", g->output);
-    if (g->loss[0] == '\0')
-        return PSYNC_OK;
+    if (g->loss[0] == '\0') return PSYNC_OK;
     int loss = psync_graph_find_node(g, g->loss);
-    if (loss < 0)
-        return psync_fail(PSYNC_EGRAPH, "loss node '%s' not found", g->loss);
+    if (loss < 0) return psync_fail(PSYNC_EGRAPH, "loss node '%s' not found", g->loss);
     e->loss = e->nodes[loss].out;
     if (!e->loss->scalar)
         return psync_fail(PSYNC_ESHAPE, "loss node '%s' must give a scalar", g->loss);
@@ -141,8 +142,7 @@ static void eng_plan_backward(psync_engine *e)
 {
     for (uint32_t i = e->n_nodes; i-- > 0;) {
         eng_node *n = &e->nodes[i];
-        if (n->out != e->loss && !n->out->needs_grad)
-            continue;
+        if (n->out != e->loss && !n->out->needs_grad) continue;
         n->active = n->n_params > 0;
         for (uint32_t k = 0; k < n->n_params; k++)
             n->p[k]->trained = true;
@@ -163,8 +163,8 @@ typedef struct eng_layout {
 static float *eng_take(eng_layout *l, size_t floats)
 {
     float *p = l->base ? l->base + l->used : NULL;
-    if (floats > SIZE_MAX / 8 || __builtin_add_overflow(l->used, (floats + 15) & ~(size_t)15,
-                                                         &l->used))
+    if (floats > SIZE_MAX / 8 ||
+        __builtin_add_overflow(l->used, (floats + 15) & ~(size_t)15, &l->used))
         l->used = SIZE_MAX; /* saturates: eng_alloc refuses it */
     return p;
 }
@@ -220,8 +220,7 @@ psync_err eng_bind(psync_engine *e)
             return psync_fail(PSYNC_ESHAPE, "param tensor '%s' changed dtype or shape", p->name);
         p->w = t->data;
         psync_err err = eng_optim_bind(e->m, p);
-        if (err)
-            return err;
+        if (err) return err;
     }
     e->bound_kind = e->m->opt.kind;
     return PSYNC_OK;
@@ -234,14 +233,11 @@ static psync_err eng_compile(psync_engine *e)
     psync_err err = eng_optim_check(&e->m->opt);
     for (uint32_t i = 0; !err && i < g->n_inputs; i++)
         err = eng_compile_input(e, &g->inputs[i], &e->values[i]);
-    if (!err && !e->x)
-        err = psync_fail(PSYNC_EGRAPH, "graph has no f32 input");
+    if (!err && !e->x) err = psync_fail(PSYNC_EGRAPH, "graph has no f32 input");
     for (uint32_t i = 0; !err && i < e->n_nodes; i++)
         err = eng_compile_node(e, i);
-    if (!err)
-        err = eng_compile_ends(e);
-    if (err)
-        return err;
+    if (!err) err = eng_compile_ends(e);
+    if (err) return err;
     eng_plan_backward(e);
     err = eng_alloc(e);
     return err ? err : eng_bind(e);
@@ -256,8 +252,7 @@ psync_err psync_engine_new(psync_model *m, uint32_t max_batch, psync_engine **ou
         return psync_fail(PSYNC_EINVAL, "engine_new: model, out and 1..2^24 batch required");
     const psync_graph *g = &m->graph;
     psync_engine *e = calloc(1, sizeof *e);
-    if (!e)
-        return psync_fail(PSYNC_ENOMEM, "engine");
+    if (!e) return psync_fail(PSYNC_ENOMEM, "engine");
     e->m = m;
     e->max_batch = max_batch;
     e->n_nodes = g->n_nodes;
@@ -278,8 +273,7 @@ psync_err psync_engine_new(psync_model *m, uint32_t max_batch, psync_engine **ou
 /* Frees the engine and its buffers (not the model); accepts NULL. */
 void psync_engine_destroy(psync_engine **e)
 {
-    if (!e || !*e)
-        return;
+    if (!e || !*e) return;
     free((*e)->arena);
     free((*e)->params);
     free((*e)->nodes);
@@ -292,8 +286,7 @@ void psync_engine_destroy(psync_engine **e)
  * PSYNC_ENOTFOUND / PSYNC_ESHAPE if a tensor vanished or changed. */
 psync_err psync_engine_rebind(psync_engine *e)
 {
-    if (!e)
-        return psync_fail(PSYNC_EINVAL, "engine_rebind: NULL engine");
+    if (!e) return psync_fail(PSYNC_EINVAL, "engine_rebind: NULL engine");
     return eng_bind(e);
 }
 

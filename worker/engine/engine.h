@@ -47,8 +47,8 @@ psync_err psync_engine_backward(psync_engine *e);
 psync_err psync_engine_update(psync_engine *e);
 /* forward(training) + backward + update; also counts correct predictions
  * (correct may be NULL) and advances m->state.global_step, samples_seen. */
-psync_err psync_engine_train_step(psync_engine *e, const float *x, const int32_t *y,
-                                  uint32_t batch, float *loss, uint32_t *correct);
+psync_err psync_engine_train_step(psync_engine *e, const float *x, const int32_t *y, uint32_t batch,
+                                  float *loss, uint32_t *correct);
 
 /* Output (logits) of the last forward: batch x classes, row-major. */
 const float *psync_engine_output(const psync_engine *e);

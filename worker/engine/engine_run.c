@@ -18,20 +18,16 @@ psync_err psync_engine_forward(psync_engine *e, const float *x, const int32_t *y
     const bool with_labels = y && e->labels;
     e->fwd_grad_ready = e->bwd_ready = false;
     e->x->data = (float *)x; /* read only: no op writes its inputs */
-    if (e->labels)
-        e->labels->labels = y;
+    if (e->labels) e->labels->labels = y;
     for (uint32_t i = 0; i < e->n_nodes; i++) {
         eng_node *n = &e->nodes[i];
-        if (n->out->from_labels && !with_labels)
-            continue;
+        if (n->out->from_labels && !with_labels) continue;
         psync_err err = n->op->forward(n, batch, &run);
-        if (err)
-            return err;
+        if (err) return err;
     }
     e->fwd_batch = batch;
     e->fwd_grad_ready = training && with_labels && e->loss;
-    if (loss)
-        *loss = (with_labels && e->loss) ? e->loss->data[0] : 0.0f;
+    if (loss) *loss = (with_labels && e->loss) ? e->loss->data[0] : 0.0f;
     return PSYNC_OK;
 }
 
@@ -40,12 +36,11 @@ psync_err psync_engine_backward(psync_engine *e)
 {
     if (!e || !e->fwd_grad_ready)
         return psync_fail(PSYNC_EINVAL, "engine_backward: needs a training forward with labels "
-                          "on a graph with a loss");
+                                        "on a graph with a loss");
     const uint32_t batch = e->fwd_batch;
     for (uint32_t i = e->n_nodes; i-- > 0;) {
         eng_node *n = &e->nodes[i];
-        if (n->active)
-            n->op->backward(n, batch);
+        if (n->active) n->op->backward(n, batch);
     }
     e->bwd_ready = true;
     return PSYNC_OK;
@@ -62,12 +57,10 @@ psync_err psync_engine_update(psync_engine *e)
     psync_err err = eng_optim_check(o);
     if (!err && o->kind != e->bound_kind)
         err = eng_bind(e); /* the caller switched optimizers: find the new slots */
-    if (err)
-        return err;
+    if (err) return err;
     o->step++;
     for (uint32_t i = 0; i < e->n_params; i++)
-        if (e->params[i].trained)
-            eng_optim_apply(o, &e->params[i]);
+        if (e->params[i].trained) eng_optim_apply(o, &e->params[i]);
     return PSYNC_OK;
 }
 
@@ -76,25 +69,20 @@ uint32_t psync_engine_argmax(const float *scores, uint32_t n)
 {
     uint32_t best = 0;
     for (uint32_t j = 1; j < n; j++)
-        if (scores[j] > scores[best])
-            best = j;
+        if (scores[j] > scores[best]) best = j;
     return best;
 }
 
 /* forward + backward + update, then counts correct argmax predictions and
  * advances the training state. Errors as the three steps. */
-psync_err psync_engine_train_step(psync_engine *e, const float *x, const int32_t *y,
-                                  uint32_t batch, float *loss, uint32_t *correct)
+psync_err psync_engine_train_step(psync_engine *e, const float *x, const int32_t *y, uint32_t batch,
+                                  float *loss, uint32_t *correct)
 {
-    if (!y)
-        return psync_fail(PSYNC_EINVAL, "engine_train_step: labels required");
+    if (!y) return psync_fail(PSYNC_EINVAL, "engine_train_step: labels required");
     psync_err err = psync_engine_forward(e, x, y, batch, true, loss);
-    if (!err)
-        err = psync_engine_backward(e);
-    if (!err)
-        err = psync_engine_update(e);
-    if (err)
-        return err;
+    if (!err) err = psync_engine_backward(e);
+    if (!err) err = psync_engine_update(e);
+    if (err) return err;
     if (correct) {
         const size_t k = e->output->size;
         uint32_t hits = 0;
@@ -117,8 +105,7 @@ const float *psync_engine_output(const psync_engine *e)
 const float *psync_engine_grad(const psync_engine *e, const char *param)
 {
     for (uint32_t i = 0; e && param && i < e->n_params; i++)
-        if (strcmp(e->params[i].name, param) == 0)
-            return e->params[i].g;
+        if (strcmp(e->params[i].name, param) == 0) return e->params[i].g;
     return NULL;
 }
 
@@ -143,13 +130,11 @@ psync_err psync_engine_predict(psync_engine *e, const float *x, uint64_t n, int3
     for (uint64_t done = 0; done < n;) {
         uint32_t b = (uint32_t)(n - done < e->max_batch ? n - done : e->max_batch);
         psync_err err = psync_engine_forward(e, x + done * in, NULL, b, false, NULL);
-        if (err)
-            return err;
+        if (err) return err;
         for (uint32_t r = 0; r < b; r++) {
             const float *z = e->output->data + r * k;
             classes[done + r] = (int32_t)psync_engine_argmax(z, (uint32_t)k);
-            if (scores)
-                eng_softmax(z, scores + (done + r) * k, k);
+            if (scores) eng_softmax(z, scores + (done + r) * k, k);
         }
         done += b;
     }

@@ -17,7 +17,7 @@
 /* Settings that replace the file's values (command-line flags). A field left
  * at zero / NULL keeps the file's value. */
 typedef struct psync_model_overrides {
-    const char *optimizer;  /* "sgd", "momentum", "nesterov", "adam" */
+    const char *optimizer; /* "sgd", "momentum", "nesterov", "adam" */
     double lr;
     uint32_t batch_size;
     uint64_t seed;

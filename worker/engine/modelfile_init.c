@@ -45,8 +45,10 @@ psync_err psync_model_init_params(psync_model *m, uint64_t seed)
         for (uint32_t k = 0; k < n->n_params; k++) {
             psync_tensor *t = psync_model_find(m, n->params[k]);
             if (!t || t->dtype != PSYNC_DTYPE_F32)
-                return psync_fail(PSYNC_ENOTFOUND, "param '%s' of node '%s' is not an f32 "
-                                  "tensor of the model", n->params[k], n->name);
+                return psync_fail(PSYNC_ENOTFOUND,
+                                  "param '%s' of node '%s' is not an f32 "
+                                  "tensor of the model",
+                                  n->params[k], n->name);
             init_weight(t, a && a->type == PSYNC_ATTR_STR ? a->s : "he", m->state.rng);
         }
     }

@@ -20,8 +20,8 @@ typedef struct mf_shape {
 } mf_shape;
 
 typedef struct mf_parser {
-    const char *name;  /* file name for messages */
-    unsigned line;     /* current line, 1-based */
+    const char *name; /* file name for messages */
+    unsigned line;    /* current line, 1-based */
     psync_model *m;
     uint64_t seed, epochs;
     uint32_t n_shapes;
@@ -37,10 +37,10 @@ psync_err mf_fail(mf_parser *p, psync_err code, const char *fmt, ...)
 psync_err mf_check_keys(mf_parser *p, char **tok, int ntok, const char *const *keys);
 /* Reads key=INT / key=FLOAT / key=WORD among tok if present (else leaves *v),
  * checking the range [min, max]. */
-psync_err mf_key_int(mf_parser *p, char **tok, int ntok, const char *key, int64_t *v,
-                     int64_t min, int64_t max);
-psync_err mf_key_float(mf_parser *p, char **tok, int ntok, const char *key, double *v,
-                       double min, double max);
+psync_err mf_key_int(mf_parser *p, char **tok, int ntok, const char *key, int64_t *v, int64_t min,
+                     int64_t max);
+psync_err mf_key_float(mf_parser *p, char **tok, int ntok, const char *key, double *v, double min,
+                       double max);
 const char *mf_key_str(char **tok, int ntok, const char *key);
 
 /* "input NAME DTYPE [DIM...]" and "OP NAME INPUT... [args]" lines. */

@@ -11,8 +11,7 @@ const char *mf_key_str(char **tok, int ntok, const char *key)
 {
     size_t kl = strlen(key);
     for (int i = 0; i < ntok; i++)
-        if (!strncmp(tok[i], key, kl) && tok[i][kl] == '=')
-            return tok[i] + kl + 1;
+        if (!strncmp(tok[i], key, kl) && tok[i][kl] == '=') return tok[i] + kl + 1;
     return NULL;
 }
 
@@ -42,12 +41,11 @@ psync_err mf_check_keys(mf_parser *p, char **tok, int ntok, const char *const *k
     return PSYNC_OK;
 }
 
-psync_err mf_key_int(mf_parser *p, char **tok, int ntok, const char *key, int64_t *v,
-                     int64_t min, int64_t max)
+psync_err mf_key_int(mf_parser *p, char **tok, int ntok, const char *key, int64_t *v, int64_t min,
+                     int64_t max)
 {
     const char *s = mf_key_str(tok, ntok, key);
-    if (!s)
-        return PSYNC_OK;
+    if (!s) return PSYNC_OK;
     char *end;
     errno = 0;
     long long x = strtoll(s, &end, 10);
@@ -58,18 +56,17 @@ psync_err mf_key_int(mf_parser *p, char **tok, int ntok, const char *key, int64_
     return PSYNC_OK;
 }
 
-psync_err mf_key_float(mf_parser *p, char **tok, int ntok, const char *key, double *v,
-                       double min, double max)
+psync_err mf_key_float(mf_parser *p, char **tok, int ntok, const char *key, double *v, double min,
+                       double max)
 {
     const char *s = mf_key_str(tok, ntok, key);
-    if (!s)
-        return PSYNC_OK;
+    if (!s) return PSYNC_OK;
     char *end;
     errno = 0;
     double x = strtod(s, &end);
     if (!*s || *end || errno || !(x >= min && x <= max))
-        return mf_fail(p, PSYNC_EFORMAT, "%s=%.32s; expected a number in [%g, %g]", key, s,
-                       min, max);
+        return mf_fail(p, PSYNC_EFORMAT, "%s=%.32s; expected a number in [%g, %g]", key, s, min,
+                       max);
     *v = x;
     return PSYNC_OK;
 }

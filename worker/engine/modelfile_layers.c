@@ -9,21 +9,21 @@
 
 typedef struct mf_layer_ctx {
     mf_parser *p;
-    char **kv;                    /* key=value tokens */
+    char **kv; /* key=value tokens */
     int nkv;
-    int64_t units;                /* dense's positional width */
+    int64_t units; /* dense's positional width */
     psync_node node;
     const mf_shape *in[2];
     mf_shape out;
-    uint32_t n_params;            /* 0 or 2: weight then bias */
+    uint32_t n_params; /* 0 or 2: weight then bias */
     uint32_t prank[2];
     uint64_t pshape[2][4];
 } mf_layer_ctx;
 
 typedef struct mf_op {
     const char *name;
-    int n_in;                      /* inputs after the node name */
-    int units;                     /* 1: a positional width follows */
+    int n_in;  /* inputs after the node name */
+    int units; /* 1: a positional width follows */
     const char *const keys[6];
     psync_err (*shape)(mf_layer_ctx *c);
 } mf_op;
@@ -40,7 +40,7 @@ static void mf_set_out(mf_layer_ctx *c, uint32_t rank, const uint64_t *dims)
 {
     c->out.rank = rank;
     c->out.dtype = PSYNC_DTYPE_F32;
-    if (rank)  /* a scalar output passes no dims (NULL) */
+    if (rank) /* a scalar output passes no dims (NULL) */
         memcpy(c->out.dims, dims, rank * sizeof *dims);
 }
 
@@ -48,8 +48,7 @@ static void mf_set_out(mf_layer_ctx *c, uint32_t rank, const uint64_t *dims)
 static psync_err mf_init_attr(mf_layer_ctx *c)
 {
     const char *init = mf_key_str(c->kv, c->nkv, "init");
-    if (!init)
-        init = "he";
+    if (!init) init = "he";
     if (strcmp(init, "he") && strcmp(init, "glorot") && strcmp(init, "zeros"))
         return mf_fail(c->p, PSYNC_EFORMAT, "init=%.32s; expected he, glorot or zeros", init);
     return psync_node_set_str(&c->node, "init", init);
@@ -85,8 +84,7 @@ static psync_err mf_shape_dropout(mf_layer_ctx *c)
     psync_err err = mf_key_float(c->p, c->kv, c->nkv, "rate", &rate, 0.0, 0.99);
     if (!err && rate < 0)
         err = mf_fail(c->p, PSYNC_EFORMAT, "dropout needs rate=R with 0 <= R < 1");
-    if (!err)
-        err = psync_node_set_float(&c->node, "rate", rate);
+    if (!err) err = psync_node_set_float(&c->node, "rate", rate);
     return err ? err : mf_shape_same(c);
 }
 
@@ -118,10 +116,8 @@ static psync_err mf_shape_conv(mf_layer_ctx *c)
         err = mf_fail(p, PSYNC_EFORMAT, "conv2d needs out=CHANNELS");
     if (!err && !(err = mf_key_int(p, c->kv, c->nkv, "k", &k, 1, 64)) && !k)
         err = mf_fail(p, PSYNC_EFORMAT, "conv2d needs k=KERNEL_SIZE");
-    if (!err)
-        err = mf_key_int(p, c->kv, c->nkv, "stride", &s, 1, 64);
-    if (!err)
-        err = mf_key_int(p, c->kv, c->nkv, "pad", &pad, 0, 64);
+    if (!err) err = mf_key_int(p, c->kv, c->nkv, "stride", &s, 1, 64);
+    if (!err) err = mf_key_int(p, c->kv, c->nkv, "pad", &pad, 0, 64);
     uint64_t d[3] = {(uint64_t)out, 0, 0};
     if (!err && !(err = mf_window(c, c->in[0]->dims[1], k, s, pad, &d[1])))
         err = mf_window(c, c->in[0]->dims[2], k, s, pad, &d[2]);
@@ -129,8 +125,7 @@ static psync_err mf_shape_conv(mf_layer_ctx *c)
     int64_t vals[] = {out, k, s, pad};
     for (int i = 0; !err && i < 4; i++)
         err = psync_node_set_int(&c->node, names[i], vals[i]);
-    if (err)
-        return err;
+    if (err) return err;
     uint64_t w[4] = {(uint64_t)out, c->in[0]->dims[0], (uint64_t)k, (uint64_t)k};
     c->n_params = 2;
     c->prank[0] = 4, memcpy(c->pshape[0], w, sizeof w);
@@ -145,15 +140,13 @@ static psync_err mf_shape_pool(mf_layer_ctx *c)
     psync_err err = mf_need_chw(c);
     if (!err && !(err = mf_key_int(c->p, c->kv, c->nkv, "size", &size, 1, 64)) && !size)
         err = mf_fail(c->p, PSYNC_EFORMAT, "maxpool2d needs size=WINDOW");
-    if (!err && !(err = mf_key_int(c->p, c->kv, c->nkv, "stride", &s, 1, 64)) && !s)
-        s = size;
+    if (!err && !(err = mf_key_int(c->p, c->kv, c->nkv, "stride", &s, 1, 64)) && !s) s = size;
     uint64_t d[3] = {c->in[0]->dims[0], 0, 0};
     if (!err && !(err = mf_window(c, c->in[0]->dims[1], size, s, 0, &d[1])))
         err = mf_window(c, c->in[0]->dims[2], size, s, 0, &d[2]);
     if (!err && !(err = psync_node_set_int(&c->node, "size", size)))
         err = psync_node_set_int(&c->node, "stride", s);
-    if (!err)
-        mf_set_out(c, 3, d);
+    if (!err) mf_set_out(c, 3, d);
     return err;
 }
 
@@ -187,8 +180,7 @@ static const mf_op mf_ops[] = {
 static const mf_op *mf_op_row(const char *word)
 {
     for (size_t i = 0; i < MF_NOPS; i++)
-        if (!strcmp(word, mf_ops[i].name))
-            return &mf_ops[i];
+        if (!strcmp(word, mf_ops[i].name)) return &mf_ops[i];
     return NULL;
 }
 
@@ -205,8 +197,7 @@ const char *mf_op_list(void)
 static const mf_shape *mf_lookup(const mf_parser *p, const char *name)
 {
     for (uint32_t i = 0; i < p->n_shapes; i++)
-        if (!strcmp(p->shapes[i].name, name))
-            return &p->shapes[i];
+        if (!strcmp(p->shapes[i].name, name)) return &p->shapes[i];
     return NULL;
 }
 
@@ -214,10 +205,11 @@ static const mf_shape *mf_lookup(const mf_parser *p, const char *name)
 static psync_err mf_new_name(mf_parser *p, const char *name)
 {
     size_t n = strlen(name);
-    if (n == 0 || n >= MF_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-                                             "QRSTUVWXYZ0123456789_") != n)
-        return mf_fail(p, PSYNC_EFORMAT, "name '%.64s'; expected 1-%d letters, digits or '_'",
-                       name, MF_NAME_MAX - 1);
+    if (n == 0 || n >= MF_NAME_MAX ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                     "QRSTUVWXYZ0123456789_") != n)
+        return mf_fail(p, PSYNC_EFORMAT, "name '%.64s'; expected 1-%d letters, digits or '_'", name,
+                       MF_NAME_MAX - 1);
     if (mf_lookup(p, name))
         return mf_fail(p, PSYNC_EGRAPH, "'%s' is already declared; names must be unique", name);
     if (p->n_shapes == sizeof p->shapes / sizeof p->shapes[0])
@@ -228,22 +220,24 @@ static psync_err mf_new_name(mf_parser *p, const char *name)
 psync_err mf_input(mf_parser *p, char **tok, int ntok)
 {
     mf_shape s = {.rank = 0};
-    psync_err err = ntok < 3 ? mf_fail(p, PSYNC_EFORMAT, "expected 'input NAME f32 DIM...' "
-                                       "or 'input NAME i32'") : mf_new_name(p, tok[1]);
-    if (err)
-        return err;
+    psync_err err = ntok < 3 ? mf_fail(p, PSYNC_EFORMAT,
+                                       "expected 'input NAME f32 DIM...' "
+                                       "or 'input NAME i32'")
+                             : mf_new_name(p, tok[1]);
+    if (err) return err;
     if (psync_dtype_parse(tok[2], &s.dtype) ||
         (s.dtype != PSYNC_DTYPE_F32 && s.dtype != PSYNC_DTYPE_I32))
         return mf_fail(p, PSYNC_EFORMAT, "dtype '%.16s'; expected f32 or i32", tok[2]);
     if (s.dtype == PSYNC_DTYPE_I32 ? ntok != 3 : (ntok < 4 || ntok > 3 + 3))
-        return mf_fail(p, PSYNC_EFORMAT, "%d dimensions; expected none for i32 labels, 1-3 "
-                       "for f32 features", ntok - 3);
+        return mf_fail(p, PSYNC_EFORMAT,
+                       "%d dimensions; expected none for i32 labels, 1-3 "
+                       "for f32 features",
+                       ntok - 3);
     for (int i = 3; i < ntok; i++) {
         char *end;
         unsigned long long v = strtoull(tok[i], &end, 10);
         if (*end || v == 0 || v > (1u << 20) || tok[i][0] == '-')
-            return mf_fail(p, PSYNC_EFORMAT, "dimension '%.16s'; expected 1..%u", tok[i],
-                           1u << 20);
+            return mf_fail(p, PSYNC_EFORMAT, "dimension '%.16s'; expected 1..%u", tok[i], 1u << 20);
         s.dims[s.rank++] = v;
     }
     snprintf(s.name, sizeof s.name, "%s", tok[1]);
@@ -262,15 +256,17 @@ static psync_err mf_layer_tokens(mf_layer_ctx *c, const mf_op *op, char **tok, i
     c->kv = tok + npos;
     c->nkv = ntok - npos;
     if (npos != 2 + op->n_in + op->units)
-        return mf_fail(c->p, PSYNC_EFORMAT, "%d arguments before the options; expected "
-                       "'%s NAME %s%s'", npos - 1, op->name,
-                       op->n_in == 2 ? "LOGITS LABELS" : "INPUT", op->units ? " UNITS" : "");
+        return mf_fail(c->p, PSYNC_EFORMAT,
+                       "%d arguments before the options; expected "
+                       "'%s NAME %s%s'",
+                       npos - 1, op->name, op->n_in == 2 ? "LOGITS LABELS" : "INPUT",
+                       op->units ? " UNITS" : "");
     if (op->units) {
         char *end;
         long long v = strtoll(tok[2 + op->n_in], &end, 10);
         if (*end || v < 1 || v > (1 << 20))
-            return mf_fail(c->p, PSYNC_EFORMAT, "width '%.16s'; expected 1..%d",
-                           tok[2 + op->n_in], 1 << 20);
+            return mf_fail(c->p, PSYNC_EFORMAT, "width '%.16s'; expected 1..%d", tok[2 + op->n_in],
+                           1 << 20);
         c->units = v;
     }
     return mf_check_keys(c->p, c->kv, c->nkv, op->keys);
@@ -282,15 +278,16 @@ static psync_err mf_layer_inputs(mf_layer_ctx *c, const mf_op *op, char **tok)
     for (int i = 0; i < op->n_in; i++) {
         const mf_shape *s = mf_lookup(c->p, tok[2 + i]);
         if (!s)
-            return mf_fail(c->p, PSYNC_EGRAPH, "input '%.64s' is not declared above; expected "
-                           "an input or an earlier layer", tok[2 + i]);
+            return mf_fail(c->p, PSYNC_EGRAPH,
+                           "input '%.64s' is not declared above; expected "
+                           "an input or an earlier layer",
+                           tok[2 + i]);
         if (i == 0 && s->dtype != PSYNC_DTYPE_F32)
             return mf_fail(c->p, PSYNC_ESHAPE, "input '%s' holds labels; expected features",
                            s->name);
         c->in[i] = s;
         psync_err err = psync_node_add_input(&c->node, s->name);
-        if (err)
-            return err;
+        if (err) return err;
     }
     return PSYNC_OK;
 }
@@ -304,10 +301,8 @@ static psync_err mf_layer_params(mf_layer_ctx *c)
         snprintf(name, sizeof name, "%s%s", c->node.name, suffix[i]);
         psync_err err = psync_model_add_tensor(c->p->m, name, PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32,
                                                c->prank[i], c->pshape[i], NULL, NULL);
-        if (!err)
-            err = psync_node_add_param(&c->node, name);
-        if (err)
-            return mf_fail(c->p, err, "%s", psync_errdetail());
+        if (!err) err = psync_node_add_param(&c->node, name);
+        if (err) return mf_fail(c->p, err, "%s", psync_errdetail());
     }
     return PSYNC_OK;
 }
@@ -316,8 +311,7 @@ psync_err mf_layer(mf_parser *p, char **tok, int ntok)
 {
     const mf_op *op = mf_op_row(tok[0]);
     mf_layer_ctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return psync_fail(PSYNC_ENOMEM, "%s:%u: layer", p->name, p->line);
+    if (!c) return psync_fail(PSYNC_ENOMEM, "%s:%u: layer", p->name, p->line);
     c->p = p;
     psync_err err = ntok < 2 ? mf_fail(p, PSYNC_EFORMAT, "expected '%s NAME ...'", op->name)
                              : mf_new_name(p, tok[1]);

@@ -6,8 +6,7 @@
 
 static psync_err act_infer(eng_node *n, uint32_t max_batch)
 {
-    if (n->in[0]->scalar)
-        return eng_shape_fail(n, "input is a scalar loss");
+    if (n->in[0]->scalar) return eng_shape_fail(n, "input is a scalar loss");
     eng_value_set_shape(n->out, n->in[0]->rank, n->in[0]->shape);
     return PSYNC_OK;
 }
@@ -37,8 +36,8 @@ static void tanh_bwd_loop(float *restrict dx, const float *restrict y, const flo
     ENG_VLOOP(i, c, { dx[i] = dy[i] * (1.0f - y[i] * y[i]); });
 }
 
-static void sigmoid_bwd_loop(float *restrict dx, const float *restrict y,
-                             const float *restrict dy, size_t c)
+static void sigmoid_bwd_loop(float *restrict dx, const float *restrict y, const float *restrict dy,
+                             size_t c)
 {
     ENG_VLOOP(i, c, { dx[i] = dy[i] * y[i] * (1.0f - y[i]); });
 }
@@ -83,10 +82,10 @@ static void sigmoid_backward(eng_node *n, uint32_t batch)
 }
 
 /* One table row per activation: one input, no params, same shape out. */
-#define ACT_ROW(op_name, fwd, bwd)                                                              \
-    {                                                                                           \
-        .name = op_name, .n_inputs = 1, .label_input = -1, .n_params = 0, .infer = act_infer,   \
-        .forward = fwd, .backward = bwd,                                                        \
+#define ACT_ROW(op_name, fwd, bwd)                                                                 \
+    {                                                                                              \
+        .name = op_name, .n_inputs = 1, .label_input = -1, .n_params = 0, .infer = act_infer,      \
+        .forward = fwd, .backward = bwd,                                                           \
     }
 
 const eng_op eng_op_relu = ACT_ROW("relu", relu_forward, relu_backward);

@@ -18,8 +18,15 @@ static conv_dims conv_get_dims(const eng_node *n)
 {
     const eng_value *x = n->in[0], *y = n->out;
     const eng_param *w = n->p[0];
-    return (conv_dims){x->shape[0], x->shape[1], x->shape[2], w->shape[2], w->shape[3],
-                       y->shape[1], y->shape[2], w->shape[0], (size_t)n->iattr[CONV_STRIDE],
+    return (conv_dims){x->shape[0],
+                       x->shape[1],
+                       x->shape[2],
+                       w->shape[2],
+                       w->shape[3],
+                       y->shape[1],
+                       y->shape[2],
+                       w->shape[0],
+                       (size_t)n->iattr[CONV_STRIDE],
                        (size_t)n->iattr[CONV_PAD]};
 }
 
@@ -35,8 +42,7 @@ static psync_err conv_infer(eng_node *n, uint32_t max_batch)
     const eng_value *x = n->in[0];
     const eng_param *w = n->p[0], *b = n->p[1];
     psync_err err = eng_need_rank(n, x, 3);
-    if (err)
-        return err;
+    if (err) return err;
     int64_t s = psync_node_int(n->src, "stride", 1), p = psync_node_int(n->src, "pad", 0);
     if (s < 1 || p < 0 || s > 1 << 16 || p > 1 << 16)
         return psync_fail(PSYNC_EGRAPH, "node '%s' (conv2d): stride %lld / pad %lld invalid",
@@ -137,8 +143,8 @@ static psync_err conv_forward(eng_node *n, uint32_t batch, const eng_run *run)
         for (size_t o = 0; o < d.oc; o++)
             for (size_t i = 0; i < ohw; i++)
                 y[o * ohw + i] = n->p[1]->w[o];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.oc, (int)ohw, (int)ckk,
-                    1.0f, n->p[0]->w, (int)ckk, n->scratch, (int)ohw, 1.0f, y, (int)ohw);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.oc, (int)ohw, (int)ckk, 1.0f,
+                    n->p[0]->w, (int)ckk, n->scratch, (int)ohw, 1.0f, y, (int)ohw);
     }
     return PSYNC_OK;
 }
@@ -166,8 +172,7 @@ static void conv_backward(eng_node *n, uint32_t batch)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d.oc, (int)ckk, (int)ohw, 1.0f,
                     dy, (int)ohw, col, (int)ohw, b ? 1.0f : 0.0f, n->p[0]->g, (int)ckk);
         conv_bias_grad(n->p[1]->g, dy, d.oc, ohw);
-        if (!n->gin[0])
-            continue;
+        if (!n->gin[0]) continue;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ckk, (int)ohw, (int)d.oc, 1.0f,
                     n->p[0]->w, (int)ckk, dy, (int)ohw, 0.0f, dcol, (int)ohw);
         conv_col2im(dcol, n->gin[0] + b * n->in[0]->size, &d);

@@ -39,8 +39,8 @@ static psync_err dense_forward(eng_node *n, uint32_t batch, const eng_run *run)
 }
 
 /* db += row; not inlined so its restrict params hold and the loop is SIMD. */
-__attribute__((noinline)) static void dense_add_row(float *restrict db,
-                                                    const float *restrict row, size_t out)
+__attribute__((noinline)) static void dense_add_row(float *restrict db, const float *restrict row,
+                                                    size_t out)
 {
     ENG_VLOOP(j, out, { db[j] += row[j]; });
 }
@@ -57,8 +57,8 @@ static void dense_backward(eng_node *n, uint32_t batch)
 {
     const int in = (int)n->in[0]->size, out = (int)n->out->size;
     const float *dy = n->out->grad;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, (int)batch, 1.0f,
-                n->in[0]->data, in, dy, out, 0.0f, n->p[0]->g, out);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, (int)batch, 1.0f, n->in[0]->data,
+                in, dy, out, 0.0f, n->p[0]->g, out);
     dense_bias_grad(n->p[1]->g, dy, batch, (size_t)out);
     if (n->gin[0])
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, in, out, 1.0f, dy, out,

@@ -12,10 +12,9 @@ static psync_err dropout_infer(eng_node *n, uint32_t max_batch)
 {
     double rate = psync_node_float(n->src, "rate", 0.5);
     if (!(rate >= 0.0 && rate < 1.0))
-        return psync_fail(PSYNC_EGRAPH, "node '%s' (dropout): rate %g outside [0, 1)",
-                          n->src->name, rate);
-    if (n->in[0]->scalar)
-        return eng_shape_fail(n, "input is a scalar loss");
+        return psync_fail(PSYNC_EGRAPH, "node '%s' (dropout): rate %g outside [0, 1)", n->src->name,
+                          rate);
+    if (n->in[0]->scalar) return eng_shape_fail(n, "input is a scalar loss");
     n->fattr = (float)rate;
     eng_value_set_shape(n->out, n->in[0]->rank, n->in[0]->shape);
     n->scratch_len = (size_t)max_batch * n->out->size; /* the scaled mask */

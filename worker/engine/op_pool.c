@@ -11,8 +11,7 @@ static psync_err pool_infer(eng_node *n, uint32_t max_batch)
 {
     const eng_value *x = n->in[0];
     psync_err err = eng_need_rank(n, x, 3);
-    if (err)
-        return err;
+    if (err) return err;
     int64_t k = psync_node_int(n->src, "size", 2);
     int64_t s = psync_node_int(n->src, "stride", k);
     if (k < 1 || s < 1 || k > 1 << 16 || s > 1 << 16)
@@ -31,14 +30,12 @@ static psync_err pool_infer(eng_node *n, uint32_t max_batch)
 }
 
 /* Max of the window at (oh, ow) of one channel plane; *arg gets its index. */
-static float pool_window(const float *plane, size_t w, size_t k, size_t h0, size_t w0,
-                         int32_t *arg)
+static float pool_window(const float *plane, size_t w, size_t k, size_t h0, size_t w0, int32_t *arg)
 {
     size_t best = h0 * w + w0;
     for (size_t i = h0; i < h0 + k; i++)
         for (size_t j = w0; j < w0 + k; j++)
-            if (plane[i * w + j] > plane[best])
-                best = i * w + j;
+            if (plane[i * w + j] > plane[best]) best = i * w + j;
     *arg = (int32_t)best;
     return plane[best];
 }

@@ -7,8 +7,7 @@
 
 static psync_err flatten_infer(eng_node *n, uint32_t max_batch)
 {
-    if (n->in[0]->scalar)
-        return eng_shape_fail(n, "input is a scalar loss");
+    if (n->in[0]->scalar) return eng_shape_fail(n, "input is a scalar loss");
     uint64_t size = n->in[0]->size;
     eng_value_set_shape(n->out, 1, &size);
     return PSYNC_OK;
@@ -32,10 +31,8 @@ static psync_err reshape_dims(const eng_node *n, size_t size, uint32_t *rank, ui
             known *= (uint64_t)a->ints[i];
         dims[i] = a->ints[i] > 0 ? (uint64_t)a->ints[i] : 0;
     }
-    if (wild >= 0 && known > 0 && size % known == 0)
-        dims[wild] = size / known, known = size;
-    if (known != size)
-        return eng_shape_fail(n, "shape does not hold %zu elements", size);
+    if (wild >= 0 && known > 0 && size % known == 0) dims[wild] = size / known, known = size;
+    if (known != size) return eng_shape_fail(n, "shape does not hold %zu elements", size);
     *rank = a->n_ints;
     return PSYNC_OK;
 }
@@ -44,11 +41,9 @@ static psync_err reshape_infer(eng_node *n, uint32_t max_batch)
 {
     uint32_t rank = 0;
     uint64_t dims[PSYNC_MAX_RANK];
-    if (n->in[0]->scalar)
-        return eng_shape_fail(n, "input is a scalar loss");
+    if (n->in[0]->scalar) return eng_shape_fail(n, "input is a scalar loss");
     psync_err err = reshape_dims(n, n->in[0]->size, &rank, dims);
-    if (err)
-        return err;
+    if (err) return err;
     eng_value_set_shape(n->out, rank, dims);
     return PSYNC_OK;
 }

@@ -8,10 +8,8 @@
 static psync_err xent_infer(eng_node *n, uint32_t max_batch)
 {
     psync_err err = eng_need_rank(n, n->in[0], 1);
-    if (err)
-        return err;
-    if (n->in[0]->size < 1)
-        return eng_shape_fail(n, "logits have no classes");
+    if (err) return err;
+    if (n->in[0]->size < 1) return eng_shape_fail(n, "logits have no classes");
     eng_value_set_shape(n->out, 0, NULL);
     n->out->scalar = true;
     n->scratch_len = (size_t)max_batch * n->in[0]->size; /* probabilities */

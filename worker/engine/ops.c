@@ -7,17 +7,15 @@
 #include "ops.h"
 
 static const eng_op *const ops_table[] = {
-    &eng_op_dense,   &eng_op_relu,    &eng_op_tanh,      &eng_op_sigmoid,
-    &eng_op_dropout, &eng_op_conv2d,  &eng_op_maxpool2d, &eng_op_flatten,
-    &eng_op_reshape, &eng_op_softmax_xent,
+    &eng_op_dense,  &eng_op_relu,      &eng_op_tanh,    &eng_op_sigmoid, &eng_op_dropout,
+    &eng_op_conv2d, &eng_op_maxpool2d, &eng_op_flatten, &eng_op_reshape, &eng_op_softmax_xent,
 };
 
 /* Returns the row named name or NULL. */
 const eng_op *eng_op_find(const char *name)
 {
     for (size_t i = 0; i < sizeof ops_table / sizeof ops_table[0]; i++)
-        if (strcmp(ops_table[i]->name, name) == 0)
-            return ops_table[i];
+        if (strcmp(ops_table[i]->name, name) == 0) return ops_table[i];
     return NULL;
 }
 
@@ -48,7 +46,6 @@ psync_err eng_shape_fail(const eng_node *n, const char *fmt, ...)
 /* PSYNC_ESHAPE unless v has the given per-sample rank. */
 psync_err eng_need_rank(const eng_node *n, const eng_value *v, uint32_t rank)
 {
-    if (v->rank == rank && !v->scalar)
-        return PSYNC_OK;
+    if (v->rank == rank && !v->scalar) return PSYNC_OK;
     return eng_shape_fail(n, "input has rank %u, needs rank %u (per sample)", v->rank, rank);
 }

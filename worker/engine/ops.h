@@ -37,11 +37,11 @@ typedef struct eng_param {
     uint32_t rank;
     uint64_t shape[PSYNC_MAX_RANK];
     size_t size;
-    float *w;      /* model tensor data (refreshed by rebind) */
-    float *g;      /* engine-owned gradient */
-    float *s1;     /* momentum buffer or adam m */
-    float *s2;     /* adam v */
-    bool trained;  /* reached by backward */
+    float *w;     /* model tensor data (refreshed by rebind) */
+    float *g;     /* engine-owned gradient */
+    float *s1;    /* momentum buffer or adam m */
+    float *s2;    /* adam v */
+    bool trained; /* reached by backward */
 } eng_param;
 
 typedef struct eng_run {
@@ -58,16 +58,16 @@ typedef struct eng_node {
     const psync_node *src;
     uint32_t n_in;
     eng_value *in[PSYNC_NODE_MAX_INPUTS];
-    float *gin[PSYNC_NODE_MAX_INPUTS];  /* d(input) = in->grad, or NULL */
+    float *gin[PSYNC_NODE_MAX_INPUTS]; /* d(input) = in->grad, or NULL */
     eng_value *out;
     uint32_t n_params;
     eng_param *p[PSYNC_NODE_MAX_PARAMS];
-    int64_t iattr[4];                   /* op-specific integer attrs */
-    float fattr;                        /* op-specific float attr */
-    bool active;                        /* runs in backward */
-    size_t scratch_len;                 /* floats, for max_batch */
+    int64_t iattr[4];   /* op-specific integer attrs */
+    float fattr;        /* op-specific float attr */
+    bool active;        /* runs in backward */
+    size_t scratch_len; /* floats, for max_batch */
     float *scratch;
-    size_t iscratch_len;                /* int32s, for max_batch */
+    size_t iscratch_len; /* int32s, for max_batch */
     int32_t *iscratch;
 } eng_node;
 
@@ -89,13 +89,11 @@ typedef struct eng_op {
  * entirely (no epilogue), so this is what makes elementwise loops SIMD.
  * Pointers in body must be restrict-qualified function PARAMETERS (GCC
  * ignores restrict on locals here), so hot loops live in small helpers. */
-#define ENG_VLOOP(i, n, body)                                                \
-    do {                                                                     \
-        const size_t i##_n = (n), i##_n8 = i##_n & ~(size_t)7;               \
-        for (size_t i = 0; i < i##_n8; i++)                                  \
-            body                                                             \
-        for (size_t i = i##_n8; i < i##_n; i++)                              \
-            body                                                             \
+#define ENG_VLOOP(i, n, body)                                                                      \
+    do {                                                                                           \
+        const size_t i##_n = (n), i##_n8 = i##_n & ~(size_t)7;                                     \
+        for (size_t i = 0; i < i##_n8; i++)                                                        \
+            body for (size_t i = i##_n8; i < i##_n; i++) body                                      \
     } while (0)
 
 /* The op table lookup: the row named name, or NULL. */

@@ -35,10 +35,9 @@ static psync_err optim_add_slots(psync_model *m, uint32_t i, const char *const *
         char name[PSYNC_NAME_MAX];
         psync_err err = psync_slot_name(name, t.name, *slots);
         if (!err && !psync_model_find(m, name))
-            err = psync_model_add_tensor(m, name, PSYNC_ROLE_SLOT, t.dtype, t.rank, t.shape,
-                                         NULL, NULL);
-        if (err)
-            return err;
+            err = psync_model_add_tensor(m, name, PSYNC_ROLE_SLOT, t.dtype, t.rank, t.shape, NULL,
+                                         NULL);
+        if (err) return err;
     }
     return PSYNC_OK;
 }
@@ -56,13 +55,11 @@ psync_err psync_optim_init_slots(psync_model *m)
 }
 
 /* Finds one slot of p; PSYNC_ENOTFOUND / PSYNC_ESHAPE. */
-static psync_err optim_find_slot(psync_model *m, const eng_param *p, const char *slot,
-                                 float **out)
+static psync_err optim_find_slot(psync_model *m, const eng_param *p, const char *slot, float **out)
 {
     char name[PSYNC_NAME_MAX];
     psync_err err = psync_slot_name(name, p->name, slot);
-    if (err)
-        return err;
+    if (err) return err;
     const psync_tensor *t = psync_model_find(m, name);
     if (!t)
         return psync_fail(PSYNC_ENOTFOUND, "optimizer slot '%s' missing (psync_optim_init_slots)",
@@ -82,8 +79,7 @@ psync_err eng_optim_bind(psync_model *m, eng_param *p)
     p->s1 = p->s2 = NULL;
     for (int i = 0; slots[i]; i++) {
         psync_err err = optim_find_slot(m, p, slots[i], dst[i]);
-        if (err)
-            return err;
+        if (err) return err;
     }
     return PSYNC_OK;
 }
@@ -98,8 +94,8 @@ psync_err eng_optim_check(const psync_optimizer *o)
                           o->weight_decay);
     if (o->kind == PSYNC_OPT_ADAM &&
         !(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1 && o->eps > 0))
-        return psync_fail(PSYNC_EINVAL, "adam beta1 %g beta2 %g eps %g invalid", o->beta1,
-                          o->beta2, o->eps);
+        return psync_fail(PSYNC_EINVAL, "adam beta1 %g beta2 %g eps %g invalid", o->beta1, o->beta2,
+                          o->eps);
     return PSYNC_OK;
 }
 
@@ -110,8 +106,8 @@ static void sgd_loop(float *restrict w, const float *restrict g, size_t n, float
 
 /* buf = mu*buf + g; p -= lr*buf. With a zero buffer the first step gives
  * buf = g, as torch's clone does. */
-static void momentum_loop(float *restrict w, float *restrict buf, const float *restrict g,
-                          size_t n, const psync_optimizer *o)
+static void momentum_loop(float *restrict w, float *restrict buf, const float *restrict g, size_t n,
+                          const psync_optimizer *o)
 {
     const float lr = (float)o->lr, wd = (float)o->weight_decay, mu = (float)o->momentum;
     ENG_VLOOP(i, n, {
@@ -121,8 +117,8 @@ static void momentum_loop(float *restrict w, float *restrict buf, const float *r
 }
 
 /* Nesterov as torch: buf = mu*buf + g; p -= lr*(g + mu*buf). */
-static void nesterov_loop(float *restrict w, float *restrict buf, const float *restrict g,
-                          size_t n, const psync_optimizer *o)
+static void nesterov_loop(float *restrict w, float *restrict buf, const float *restrict g, size_t n,
+                          const psync_optimizer *o)
 {
     const float lr = (float)o->lr, wd = (float)o->weight_decay, mu = (float)o->momentum;
     ENG_VLOOP(i, n, {
@@ -161,8 +157,8 @@ static size_t adam_sse(float *w, float *m, float *v, const float *g, size_t n, c
         __m128 wi = _mm_loadu_ps(w + i);
         __m128 gi = _mm_add_ps(_mm_loadu_ps(g + i), _mm_mul_ps(wd, wi));
         __m128 mi = _mm_add_ps(_mm_mul_ps(b1, _mm_loadu_ps(m + i)), _mm_mul_ps(c1, gi));
-        __m128 vi = _mm_add_ps(_mm_mul_ps(b2, _mm_loadu_ps(v + i)),
-                               _mm_mul_ps(_mm_mul_ps(c2, gi), gi));
+        __m128 vi =
+            _mm_add_ps(_mm_mul_ps(b2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(c2, gi), gi));
         __m128 den = _mm_add_ps(_mm_mul_ps(_mm_sqrt_ps(vi), ibc2), eps);
         _mm_storeu_ps(m + i, mi);
         _mm_storeu_ps(v + i, vi);

@@ -47,12 +47,10 @@ float psync_rng_uniform_f32(uint64_t s[4])
  * so every residue is equally likely. */
 uint64_t psync_rng_below(uint64_t s[4], uint64_t n)
 {
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     const uint64_t threshold = (0 - n) % n;
     for (;;) {
         uint64_t r = psync_rng_next(s);
-        if (r >= threshold)
-            return r % n;
+        if (r >= threshold) return r % n;
     }
 }

@@ -21,27 +21,27 @@ typedef struct psync_trainer psync_trainer;
 typedef struct psync_step_stats {
     uint64_t global_step;
     uint64_t epoch;
-    uint32_t batch;      /* samples in this step */
-    uint32_t correct;    /* of them predicted right */
-    float loss;          /* mean loss of the batch */
-    bool epoch_end;      /* this step finished an epoch */
+    uint32_t batch;   /* samples in this step */
+    uint32_t correct; /* of them predicted right */
+    float loss;       /* mean loss of the batch */
+    bool epoch_end;   /* this step finished an epoch */
 } psync_step_stats;
 
 typedef struct psync_eval {
     uint64_t n;
-    double accuracy;     /* 0..1 */
-    double loss;         /* mean */
+    double accuracy; /* 0..1 */
+    double loss;     /* mean */
 } psync_eval;
 
 /* One progress report (at each epoch end and every eval_every steps). */
 typedef struct psync_progress {
-    uint64_t epoch;          /* epochs completed */
+    uint64_t epoch; /* epochs completed */
     uint64_t global_step;
-    double train_loss;       /* mean over the steps since the last report */
+    double train_loss; /* mean over the steps since the last report */
     double train_accuracy;
     bool has_test;
-    psync_eval test;         /* valid if has_test */
-    double images_per_s;     /* training throughput since the last report */
+    psync_eval test;     /* valid if has_test */
+    double images_per_s; /* training throughput since the last report */
 } psync_progress;
 
 typedef void (*psync_progress_fn)(void *ctx, const psync_progress *p);
@@ -52,12 +52,12 @@ typedef psync_err (*psync_step_hook)(void *ctx, psync_trainer *t, const psync_st
                                      bool *stop);
 
 typedef struct psync_run_opts {
-    uint64_t epochs;      /* stop once state.epoch reaches this (0: no limit) */
-    uint64_t max_steps;   /* stop after this many steps of this run (0: no limit) */
-    uint64_t eval_every;  /* also report every N global steps (0: epoch ends only) */
-    psync_progress_fn progress;  /* may be NULL */
-    psync_step_hook hook;        /* may be NULL */
-    void *ctx;                   /* passed to both */
+    uint64_t epochs;            /* stop once state.epoch reaches this (0: no limit) */
+    uint64_t max_steps;         /* stop after this many steps of this run (0: no limit) */
+    uint64_t eval_every;        /* also report every N global steps (0: epoch ends only) */
+    psync_progress_fn progress; /* may be NULL */
+    psync_step_hook hook;       /* may be NULL */
+    void *ctx;                  /* passed to both */
 } psync_run_opts;
 
 /* Creates a trainer; borrows m, e, train and test (NULL: none), which must
