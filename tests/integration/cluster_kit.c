@@ -1,5 +1,6 @@
 /* cluster_kit.c: see cluster_kit.h. */
 #include "cluster_kit.h"
+#include "keys.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,4 +272,38 @@ int kit_status_u64(const kit_daemon *d, const char *key, uint64_t *value)
 {
     kit_query q = {key, NULL, value, NULL};
     return kit_status_doc(d, kit_status_read, &q);
+}
+
+/* Writes one pair as base.key / base.pub (and base.pub again under allow/). */
+static int kit_key_write(const char *dir, const char *name, int allowed)
+{
+    char p[512];
+    psync_keypair kp;
+    if (psync_keypair_generate(&kp)) return -1;
+    snprintf(p, sizeof p, "%s/%s.key", dir, name);
+    if (psync_keypair_save(&kp, p, 0)) return -1;
+    snprintf(p, sizeof p, "%s/%s.pub", dir, name);
+    if (psync_pubkey_save(kp.public_key, p, 0)) return -1;
+    snprintf(p, sizeof p, "%s/allow/%s.pub", dir, name);
+    return allowed && psync_pubkey_save(kp.public_key, p, 0) ? -1 : 0;
+}
+
+int kit_keys_make(char *dir, const char *const *names, int n, unsigned allow_mask)
+{
+    char p[512];
+    if (!mkdtemp(dir)) return -1;
+    snprintf(p, sizeof p, "%s/allow", dir);
+    if (mkdir(p, 0700)) return -1;
+    for (int i = 0; i < n; i++)
+        if (kit_key_write(dir, names[i], (allow_mask >> i) & 1u)) return -1;
+    return 0;
+}
+
+int kit_keys_remove(const char *dir)
+{
+    char cmd[600];
+    if (strstr(dir, "XXXXXX")) /* never made */
+        return 0;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
 }

@@ -53,4 +53,11 @@ int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint6
 /* One top-level uint of the STATUS document (UINT64_MAX if absent). */
 int kit_status_u64(const kit_daemon *d, const char *key, uint64_t *value);
 
+/* Makes a fresh key directory from dir (a mkdtemp template, rewritten in
+ * place): NAME.key and NAME.pub for each of the n names, and allow/ holding
+ * NAME.pub for each name whose bit is set in allow_mask. 0, or -1 on error. */
+int kit_keys_make(char *dir, const char *const *names, int n, unsigned allow_mask);
+/* Removes a directory made by kit_keys_make (recursively); 0 or -1. */
+int kit_keys_remove(const char *dir);
+
 #endif

@@ -35,30 +35,13 @@ static void path(char *out, size_t cap, const char *name)
 static void make_keys(void)
 {
     static const char *const names[] = {"server", "w1", "w2", "rogue"};
-    char p[256], q[256];
     snprintf(dir, sizeof dir, "/tmp/psync-sec-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    path(p, sizeof p, "allow");
-    assert_int_equal(mkdir(p, 0700), 0);
-    for (int i = 0; i < 4; i++) {
-        psync_keypair kp;
-        assert_int_equal(psync_keypair_generate(&kp), PSYNC_OK);
-        snprintf(q, sizeof q, "%s/%s.key", dir, names[i]);
-        assert_int_equal(psync_keypair_save(&kp, q, 0), PSYNC_OK);
-        snprintf(q, sizeof q, "%s/%s.pub", dir, names[i]);
-        assert_int_equal(psync_pubkey_save(kp.public_key, q, 0), PSYNC_OK);
-        if (i == 1 || i == 2) {
-            snprintf(q, sizeof q, "%s/allow/%s.pub", dir, names[i]);
-            assert_int_equal(psync_pubkey_save(kp.public_key, q, 0), PSYNC_OK);
-        }
-    }
+    assert_int_equal(kit_keys_make(dir, names, 4, 0x6u), 0);
 }
 
 static void drop_keys(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(kit_keys_remove(dir), 0);
 }
 
 /* The good workers' keys go through the environment (as a launcher would). */

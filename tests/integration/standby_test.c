@@ -179,34 +179,13 @@ static const char *kpath(int slot, const char *name)
 static void keys_make(void)
 {
     static const char *const names[] = {"primary", "standby"};
-    char p[300];
-    assert_non_null(mkdtemp(kdir));
-    snprintf(p, sizeof p, "%s/allow", kdir);
-    assert_int_equal(mkdir(p, 0700), 0);
-    for (int i = 0; i < 2; i++) {
-        psync_keypair kp;
-        assert_int_equal(psync_keypair_generate(&kp), PSYNC_OK);
-        snprintf(p, sizeof p, "%s/%s.key", kdir, names[i]);
-        assert_int_equal(psync_keypair_save(&kp, p, 0), PSYNC_OK);
-        snprintf(p, sizeof p, "%s/%s.pub", kdir, names[i]);
-        assert_int_equal(psync_pubkey_save(kp.public_key, p, 0), PSYNC_OK);
-        if (i == 1) {
-            snprintf(p, sizeof p, "%s/allow/standby.pub", kdir);
-            assert_int_equal(psync_pubkey_save(kp.public_key, p, 0), PSYNC_OK);
-        }
-    }
+    assert_int_equal(kit_keys_make(kdir, names, 2, 0x2u), 0);
 }
 
 /* Removes what keys_make wrote (nothing if it did not run). */
 static void keys_remove(void)
 {
-    static const char *const files[] = {"primary.key", "primary.pub", "standby.key", "standby.pub",
-                                        "allow/standby.pub"};
-    if (strstr(kdir, "XXXXXX")) return;
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        unlink(kpath(0, files[i]));
-    rmdir(kpath(0, "allow"));
-    rmdir(kdir);
+    kit_keys_remove(kdir);
 }
 
 /* The epoch a CURVE daemon reports to a probe holding the standby's key. */
