@@ -51,6 +51,10 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     psync_err e = PSYNC_OK;
     psd_reason why = psd_snapshot_check(d, h, frame, &e);
     psd_inbound *in = &m->in;
+    if (m->follower) {
+        e = psync_fail(PSYNC_EPROTO, "a follower (standby) does not publish snapshots");
+        why = PSD_R_STATE;
+    }
     if (why != PSD_R_COUNT_) {
         psd_inbound_clear(in); /* a refused chunk voids the whole snapshot */
         psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "snapshot");

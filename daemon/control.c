@@ -44,28 +44,51 @@ static const char *psd_hello_action(psd *d, psd_member *m)
     return m->layout == d->layout ? "train" : "bootstrap";
 }
 
-static void psd_on_hello(psd *d, psd_msg *msg)
+/* The member a hello or follow comes from, (re)described by its header;
+ * NULL if refused (fenced, standby, full: answered). */
+static psd_member *psd_member_enter(psd *d, psd_msg *msg, bool follower)
 {
     psd_member *m;
-    if (!psd_standby_admit(d, msg->rid, msg->rid_len, msg->h.epoch)) return;
+    const char *ref = follower ? "follow" : "hello";
+    if (!psd_standby_admit(d, msg->rid, msg->rid_len, msg->h.epoch)) return NULL;
     psync_err e = psd_member_join(d, msg->rid, msg->rid_len, &m);
     if (e) {
-        psd_refuse(d, d->control, msg->rid, msg->rid_len, PSD_R_FULL, e, "hello");
-        return;
+        psd_refuse(d, d->control, msg->rid, msg->rid_len, PSD_R_FULL, e, ref);
+        return NULL;
     }
     snprintf(m->name, sizeof m->name, "%s", msg->h.name);
-    m->rank = msg->h.rank;
+    m->rank = follower ? -1 : msg->h.rank;
+    m->follower = follower;
     m->layout = msg->h.layout;
     m->held = msg->h.held;
     m->held_inc = msg->h.held_inc;
-    m->model_bytes = msg->h.model_bytes;
+    m->model_bytes = follower ? 0 : msg->h.model_bytes; /* a follower never uploads */
     m->last_seen_ms = psd_now_ms();
     m->attached = false;
     psd_inbound_clear(&m->in);
+    return m;
+}
+
+static void psd_on_hello(psd *d, psd_msg *msg)
+{
+    psd_member *m = psd_member_enter(d, msg, false);
+    if (!m) return;
     const char *action = psd_hello_action(d, m);
     PSYNC_INFO("member_joined", "member=%llu name=%s rank=%lld held=%llu action=%s members=%u",
                (unsigned long long)m->id, m->name, (long long)m->rank, (unsigned long long)m->held,
                action, d->n_members);
+    psd_control_welcome(d, m, action);
+}
+
+/* A standby psyncd follows this one: a member that gets every merged
+ * version (and a bootstrap) but never takes part in a merge. */
+static void psd_on_follow(psd *d, psd_msg *msg)
+{
+    psd_member *m = psd_member_enter(d, msg, true);
+    if (!m) return;
+    const char *action = !d->cur ? "wait" : m->layout == d->layout ? "follow" : "bootstrap";
+    PSYNC_INFO("standby_following", "member=%llu name=%s held=%llu action=%s",
+               (unsigned long long)m->id, m->name, (unsigned long long)m->held, action);
     psd_control_welcome(d, m, action);
 }
 
@@ -98,6 +121,9 @@ void psd_control_readable(psd *d)
     switch (msg.h.t) {
     case PSYNC_MSG_HELLO:
         psd_on_hello(d, &msg);
+        break;
+    case PSYNC_MSG_FOLLOW:
+        psd_on_follow(d, &msg);
         break;
     case PSYNC_MSG_HEARTBEAT:
         psd_on_heartbeat(d, &msg);

@@ -64,6 +64,7 @@ typedef struct psd_settings {
     int64_t recovery_window_ms;   /* no model: wait this long after the first hello */
     uint32_t expected_members;    /* ... or until this many said hello (0: window only) */
     char standby_of[256];         /* primary's control endpoint: run as its standby */
+    char standby_bulk[256];       /* primary's bulk endpoint ("": derived, protocol/address.h) */
     char standby_server_key[512]; /* primary's public key for a CURVE watch */
     int64_t standby_silence_ms;   /* promote after the primary is silent this long */
     bool merge_slots;
@@ -126,6 +127,7 @@ struct psd_member {
     char name[64];
     int64_t rank;
     bool attached;                          /* bulk connection seen */
+    bool follower;                          /* a standby psyncd: gets merged, never merges */
     uint64_t held;                          /* merged version the member reports holding */
     uint64_t held_inc, layout, model_bytes; /* from its hello */
     uint64_t joined_ms, last_seen_ms, last_publish_ms;
@@ -136,6 +138,20 @@ struct psd_member {
     psd_inbound in;
     psd_stream merged, boot;
 };
+
+/* A standby's follow of its primary (follow.c): its membership there and
+ * the merged or bootstrap stream being received, frames held until whole. */
+typedef struct psd_follow {
+    void *bulk; /* DEALER to the primary's bulk socket */
+    char bulk_ep[256];
+    uint8_t rid[16];          /* one routing id on both watch sockets */
+    uint64_t m, inc;          /* member id and primary incarnation; 0: not welcomed */
+    uint64_t chunk_bytes;     /* the primary's, from welcome */
+    psync_msg_type type;      /* stream being received: MERGED or BOOTSTRAP */
+    uint64_t version, layout; /* of that stream */
+    psd_inbound in;
+    uint64_t versions, refused; /* versions installed, chunks or streams refused */
+} psd_follow;
 
 /* The model upload in progress (first daemon start). */
 typedef struct psd_upload {
@@ -186,6 +202,7 @@ struct psd {
     void *watch;               /* standby: DEALER to the primary's control */
     psync_security *watch_sec; /* standby: the watch connection's CURVE or plain */
     uint64_t primary_epoch, primary_version, primary_seen_ms;
+    psd_follow follow; /* standby: the copy of the primary's merged model */
     /* counters */
     uint64_t refused[PSD_R_COUNT_];
     uint64_t merges, snapshots_in, bytes_in, bytes_out;
@@ -263,7 +280,10 @@ psync_err psd_member_join(psd *d, const uint8_t *rid, size_t len, psd_member **o
 void psd_member_drop(psd *d, psd_member *m, const char *why);
 /* Timer: drops members silent for member_timeout_ms; logs stalls. */
 void psd_members_tick(psd *d);
+/* Attached members that take part in merges (followers do not). */
 uint32_t psd_members_attached(const psd *d);
+/* true if m takes part in merges: attached and not a follower. */
+bool psd_member_merges(const psd_member *m);
 
 /* --- inbound.c: receiving a chunked stream into held frames --- */
 void psd_inbound_clear(psd_inbound *in);
@@ -365,12 +385,29 @@ void psd_recover_note(psd *d, const psd_inbound *in);
  * starts as a standby. PSYNC_EIO naming the endpoint. */
 psync_err psd_standby_open(psd *d);
 void psd_standby_close(psd *d);
-/* Timer: asks the primary for its status; promotes after its silence. */
+/* Timer: asks the primary for its status, follows it; promotes after its
+ * silence. */
 void psd_standby_tick(psd *d);
+/* Reads the primary's control replies (status, welcome, acks, errors). */
+void psd_standby_readable(psd *d);
 /* Hello from a member: false (refused, answered) if this daemon is a
  * standby or the member has seen a higher epoch (then it fences itself:
  * refuses everyone and stops). */
 bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoch);
+
+/* --- follow.c: the standby's copy of the primary's merged model --- */
+/* Opens the bulk DEALER to the primary (d->watch gets the same routing id:
+ * call before connecting it). PSYNC_EIO / PSYNC_ECONFIG naming the endpoint. */
+psync_err psd_follow_open(psd *d);
+void psd_follow_close(psd *d);
+/* Timer (standby): FOLLOW until welcomed, then HEARTBEAT with our version. */
+void psd_follow_tick(psd *d);
+/* A control message from the primary (header decoded): welcome,
+ * heartbeat_ack, announce, error. Follows again on a new incarnation. */
+void psd_follow_control(psd *d, const psync_wire_hdr *h);
+/* Reads the primary's bulk socket: BOOTSTRAP and MERGED chunks, checked;
+ * a complete stream becomes this daemon's model / current version. */
+void psd_follow_bulk_readable(psd *d);
 
 /* --- control.c / bulk.c: message dispatch per socket --- */
 void psd_control_readable(psd *d);

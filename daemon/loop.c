@@ -44,8 +44,11 @@ static long psd_loop_timers(psd *d)
  * busy socket cannot starve the other or the timers). */
 static psync_err psd_loop_once(psd *d, long timeout)
 {
-    zmq_pollitem_t items[2] = {{d->control, 0, ZMQ_POLLIN, 0}, {d->bulk, 0, ZMQ_POLLIN, 0}};
-    if (zmq_poll(items, 2, timeout) < 0) {
+    zmq_pollitem_t items[4] = {{d->control, 0, ZMQ_POLLIN, 0},
+                               {d->bulk, 0, ZMQ_POLLIN, 0},
+                               {d->watch, 0, ZMQ_POLLIN, 0},
+                               {d->follow.bulk, 0, ZMQ_POLLIN, 0}};
+    if (zmq_poll(items, d->standby ? 4 : 2, timeout) < 0) {
         if (zmq_errno() == EINTR) return PSYNC_OK;
         return psync_fail(PSYNC_EIO, "zmq_poll: %s", zmq_strerror(zmq_errno()));
     }
@@ -57,6 +60,8 @@ static psync_err psd_loop_once(psd *d, long timeout)
         psd_bulk_readable(d);
         zmq_poll(&items[1], 1, 0);
     }
+    if (d->standby && (items[2].revents & ZMQ_POLLIN)) psd_standby_readable(d);
+    if (d->standby && (items[3].revents & ZMQ_POLLIN)) psd_follow_bulk_readable(d);
     return PSYNC_OK;
 }
 

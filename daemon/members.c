@@ -64,11 +64,16 @@ void psd_member_drop(psd *d, psd_member *m, const char *why)
     psd_merge_poll(d);
 }
 
+bool psd_member_merges(const psd_member *m)
+{
+    return m->attached && !m->follower;
+}
+
 uint32_t psd_members_attached(const psd *d)
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < d->n_members; i++)
-        n += d->members[i]->attached;
+        n += psd_member_merges(d->members[i]);
     return n;
 }
 

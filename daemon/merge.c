@@ -201,7 +201,7 @@ static void psd_merge_sync_poll(psd *d)
     psd_member *who[d->n_members ? d->n_members : 1];
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        attached += m->attached;
+        attached += psd_member_merges(m);
         if (m->in.complete && m->in.base == d->version) who[n++] = m;
     }
     bool late = psd_now_ms() - d->round_start_ms >= (uint64_t)d->set.round_deadline_ms;
@@ -285,7 +285,7 @@ static void psd_merge_stalls(psd *d, uint64_t now)
         psd_member *m = d->members[i];
         uint64_t silent = now - m->last_publish_ms;
         uint64_t next = m->stall_report_ms ? m->stall_report_ms : quiet;
-        if (!m->attached || m->in.complete || silent < next) continue;
+        if (!psd_member_merges(m) || m->in.complete || silent < next) continue;
         PSYNC_INFO("stall", "member=%llu name=%s version=%llu quiet_ms=%llu",
                    (unsigned long long)m->id, m->name, (unsigned long long)d->version,
                    (unsigned long long)silent);

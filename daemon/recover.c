@@ -13,7 +13,7 @@ static psd_member *psd_recover_best(psd *d)
     psd_member *best = NULL;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (m->model_bytes && (!best || m->held > best->held)) best = m;
+        if (m->model_bytes && !m->follower && (!best || m->held > best->held)) best = m;
     }
     return best;
 }
@@ -21,10 +21,13 @@ static psd_member *psd_recover_best(psd *d)
 static bool psd_recover_window_over(const psd *d)
 {
     bool held = false; /* a fresh cluster (nobody holds a merged version) does not wait */
-    for (uint32_t i = 0; i < d->n_members; i++)
-        held |= d->members[i]->held != 0;
+    uint32_t workers = 0;
+    for (uint32_t i = 0; i < d->n_members; i++) {
+        held |= d->members[i]->held != 0 && !d->members[i]->follower;
+        workers += !d->members[i]->follower;
+    }
     if (!held) return true;
-    if (d->set.expected_members && d->n_members >= d->set.expected_members) return true;
+    if (d->set.expected_members && workers >= d->set.expected_members) return true;
     return d->recover_until_ms && psd_now_ms() >= d->recover_until_ms;
 }
 

@@ -35,7 +35,8 @@ static psd_reason psd_envelope(psd *d, psd_msg *msg, psync_wire_channel ch, psyn
                           want_payload ? "one" : "no");
         return PSD_R_FRAMES;
     }
-    bool any_inc = msg->h.t == PSYNC_MSG_HELLO || msg->h.t == PSYNC_MSG_STATUS_REQ;
+    bool any_inc = msg->h.t == PSYNC_MSG_HELLO || msg->h.t == PSYNC_MSG_FOLLOW ||
+                   msg->h.t == PSYNC_MSG_STATUS_REQ;
     if (!any_inc && msg->h.inc != d->inc) {
         *err =
             psync_fail(PSYNC_ESTALE, "incarnation %016llx is not this daemon's %016llx: send hello",

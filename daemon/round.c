@@ -1,4 +1,4 @@
-/* round.c: the streaming sync round. Once every attached member has sent
+/* round.c: the streaming sync round. Once every merging member has sent
  * chunk k of a snapshot based on the current version, chunk k of the
  * average is computed (member-id order, sample weights fixed when the round
  * begins) and goes out to every member at once, so receiving, merging and
@@ -31,14 +31,14 @@ static bool psd_round_has(const psd *d, const psd_member *m, uint64_t k)
     return m->in.received && m->in.base == d->version && m->in.have[k];
 }
 
-/* Starts a round if every attached member has chunk k; false if not. */
+/* Starts a round if every merging member has chunk k; false if not. */
 static bool psd_round_begin(psd *d, uint64_t k)
 {
     psd_round *r = &d->round;
     uint32_t n = 0;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (!m->attached) continue;
+        if (!psd_member_merges(m)) continue;
         if (!psd_round_has(d, m, k)) return false;
         n++;
     }
@@ -46,7 +46,7 @@ static bool psd_round_begin(psd *d, uint64_t k)
     n = 0;
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *m = d->members[i];
-        if (!m->attached) continue;
+        if (!psd_member_merges(m)) continue;
         r->who[n] = m;
         r->ids[n] = m->id;
         r->gens[n] = m->in.gen;

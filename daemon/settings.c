@@ -29,6 +29,9 @@ static const psync_cfg_def psd_table[] = {
      "close the recovery window early once this many members said hello (0: never)"},
     {"standby_of", PSYNC_CFG_STR, "", 1, 0,
      "run as a hot standby of the psyncd at this control endpoint (docs/recovery.md)"},
+    {"standby_bulk", PSYNC_CFG_STR, "", 1, 0,
+     "standby: the primary's bulk endpoint, if not the rule of protocol/address.h (tcp port + 1, "
+     "ipc PATH.bulk)"},
     {"standby_server_key", PSYNC_CFG_STR, "", 1, 0,
      "standby: the primary's public key (Z85 or .pub file); with key_file the standby's watch "
      "connection uses CURVE, and the primary must allow-list this daemon's key"},
@@ -147,6 +150,7 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
     s->recovery_window_ms = psync_config_int(c, "recovery_window_ms");
     s->expected_members = (uint32_t)psync_config_int(c, "expected_members");
     snprintf(s->standby_of, sizeof s->standby_of, "%s", psync_config_str(c, "standby_of"));
+    snprintf(s->standby_bulk, sizeof s->standby_bulk, "%s", psync_config_str(c, "standby_bulk"));
     snprintf(s->standby_server_key, sizeof s->standby_server_key, "%s",
              psync_config_str(c, "standby_server_key"));
     s->standby_silence_ms = psync_config_int(c, "standby_silence_ms");

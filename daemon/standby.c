@@ -1,10 +1,11 @@
 /* standby.c: lineage epochs and the hot standby (docs/recovery.md). A
  * daemon starts at epoch 1. With standby_of it is a standby: it refuses
- * members and asks the primary for its status every tick; once the primary
- * has been silent for standby_silence_ms it promotes itself to the
- * primary's epoch + 1 and serves (restoring the model from the workers that
- * fail over to it). A daemon that hears a hello carrying a higher epoch has
- * been replaced: it fences itself (refuses everyone) and stops. */
+ * members, follows the primary (follow.c: its own copy of every merged
+ * version) and asks for its status every tick; once the primary has been
+ * silent for standby_silence_ms it promotes itself to the primary's epoch
+ * + 1 and serves from that copy (workers holding a newer version upload
+ * it, as after a restart). A daemon that hears a hello carrying a higher
+ * epoch has been replaced: it fences itself (refuses everyone) and stops. */
 #include <signal.h>
 #include <string.h>
 
@@ -34,58 +35,73 @@ psync_err psd_standby_open(psd *d)
         zmq_setsockopt(d->watch, ZMQ_SNDHWM, &hwm, sizeof hwm))
         return psync_fail(PSYNC_EIO, "standby_of %s: %s", d->set.standby_of,
                           zmq_strerror(zmq_errno()));
-    if ((e = psd_standby_security(d))) return e;
+    if ((e = psd_standby_security(d)) || (e = psd_follow_open(d))) return e;
     if (zmq_connect(d->watch, d->set.standby_of))
         return psync_fail(PSYNC_EIO, "standby_of %s: %s", d->set.standby_of,
                           zmq_strerror(zmq_errno()));
     d->standby = true;
     d->primary_seen_ms = psd_now_ms();
-    PSYNC_INFO("standby", "primary=%s silence_ms=%lld", d->set.standby_of,
-               (long long)d->set.standby_silence_ms);
+    PSYNC_INFO("standby", "primary=%s primary_bulk=%s silence_ms=%lld", d->set.standby_of,
+               d->follow.bulk_ep, (long long)d->set.standby_silence_ms);
     return PSYNC_OK;
 }
 
 void psd_standby_close(psd *d)
 {
+    psd_follow_close(d);
     if (d->watch) zmq_close(d->watch);
     d->watch = NULL;
     psync_security_destroy(&d->watch_sec);
 }
 
-/* Reads the primary's STATUS replies: it is alive, at this epoch. */
-static void psd_standby_drain(psd *d, uint64_t now)
+void psd_standby_readable(psd *d)
 {
     zmq_msg_t fr[PSYNC_WIRE_MAX_FRAMES];
     int n;
     bool extra;
     psync_wire_hdr h;
-    while (!psync_wire_recv(d->watch, fr, &n, &extra)) {
-        if (n >= 1 && !psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), &h) &&
-            h.t == PSYNC_MSG_STATUS) {
-            d->primary_seen_ms = now;
+    while (d->watch && !psync_wire_recv(d->watch, fr, &n, &extra)) {
+        bool ok = n >= 1 && !psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), &h);
+        if (ok && (h.t == PSYNC_MSG_STATUS || h.t == PSYNC_MSG_HEARTBEAT_ACK)) {
+            d->primary_seen_ms = psd_now_ms(); /* alive, at this epoch and version */
             d->primary_epoch = h.epoch;
             d->primary_version = h.version;
         }
+        if (ok) psd_follow_control(d, &h);
         for (int i = 0; i < n; i++)
             zmq_msg_close(&fr[i]);
     }
 }
 
+/* The primary is gone: serve at its epoch + 1 from the followed copy. The
+ * versions it announced are burned, so ours never reuse one of its numbers. */
+static void psd_standby_promote(psd *d, uint64_t now)
+{
+    d->epoch = (d->primary_epoch ? d->primary_epoch : 1) + 1;
+    d->standby = false;
+    if (d->primary_version > d->burned) d->burned = d->primary_version;
+    uint64_t followed = d->follow.versions;
+    psd_standby_close(d);
+    d->round_start_ms = now;
+    PSYNC_WARN("promoted",
+               "epoch=%llu primary=%s silent_ms=%llu primary_version=%llu version=%llu "
+               "followed_versions=%llu",
+               (unsigned long long)d->epoch, d->set.standby_of,
+               (unsigned long long)(now - d->primary_seen_ms),
+               (unsigned long long)d->primary_version, (unsigned long long)d->version,
+               (unsigned long long)followed);
+}
+
 void psd_standby_tick(psd *d)
 {
     if (!d->standby) return;
+    psd_standby_readable(d);
     uint64_t now = psd_now_ms();
-    psd_standby_drain(d, now);
     if (now - d->primary_seen_ms > (uint64_t)d->set.standby_silence_ms) {
-        d->epoch = (d->primary_epoch ? d->primary_epoch : 1) + 1;
-        d->standby = false;
-        psd_standby_close(d);
-        PSYNC_WARN("promoted", "epoch=%llu primary=%s silent_ms=%llu primary_version=%llu",
-                   (unsigned long long)d->epoch, d->set.standby_of,
-                   (unsigned long long)(now - d->primary_seen_ms),
-                   (unsigned long long)d->primary_version);
+        psd_standby_promote(d, now);
         return;
     }
+    psd_follow_tick(d);
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
     psync_wire_send(d->watch, NULL, 0, &h, NULL, ZMQ_DONTWAIT); /* dropped if not connected */

@@ -15,7 +15,7 @@ static void psd_kv_u(msgpack_packer *pk, const char *k, uint64_t v)
 
 static void psd_status_member(msgpack_packer *pk, const psd *d, const psd_member *m, uint64_t now)
 {
-    msgpack_pack_map(pk, 12);
+    msgpack_pack_map(pk, 13);
     psd_kv_u(pk, "id", m->id);
     psync_mp_pack_cstr(pk, "name");
     psync_mp_pack_cstr(pk, m->name);
@@ -31,6 +31,8 @@ static void psd_status_member(msgpack_packer *pk, const psd *d, const psd_member
     psd_kv_u(pk, "bytes_out", m->bytes_out);
     psync_mp_pack_cstr(pk, "attached");
     m->attached ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    psync_mp_pack_cstr(pk, "role");
+    psync_mp_pack_cstr(pk, m->follower ? "standby" : "worker");
 }
 
 static void psd_status_pack(msgpack_packer *pk, const psd *d)

@@ -1,8 +1,9 @@
 /* standby_test.c: psyncd --standby-of (docs/recovery.md). Failover: the
  * primary dies, the standby promotes itself (epoch 2) after the primary's
  * silence, the workers (given both addresses) fail over to it by
- * themselves, it restores the newest merged version from them and merging
- * goes on. Split-brain: a standby cut off from a live primary promotes; a
+ * themselves and merging goes on from the newest version. Copy: the
+ * standby follows every merged version itself, so a merge survives even
+ * when no worker does. Split-brain: a standby cut off from a live primary promotes; a
  * worker that has seen its epoch then reaches the old primary, which fences
  * itself (refuses, exits 75): one lineage is never accepted after a newer
  * one. Both daemons are killed on failure (teardown). */
@@ -81,6 +82,17 @@ static bool poll_both(psync_client *a, psync_model *ma, psync_client *b, psync_m
     return false;
 }
 
+/* Polls the daemon's status until its version is v (or timeout_ms). */
+static bool wait_version(const kit_daemon *d, uint64_t v, int timeout_ms)
+{
+    uint64_t got = 0;
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (!kit_status_u64(d, "version", &got) && got == v) return true;
+        poll(NULL, 0, 20);
+    }
+    return false;
+}
+
 static void test_failover(void **state)
 {
     kit_daemon pa, sb;
@@ -98,32 +110,93 @@ static void test_failover(void **state)
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
     assert_true(poll_both(a, ma, b, mb, 2, 4000));
     assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
-    assert_int_equal(epoch, 1); /* still a standby */
+    assert_int_equal(epoch, 1);              /* still a standby */
+    assert_true(wait_version(&sb, 2, 3000)); /* ... holding its own copy of v2 */
     uint64_t t0 = now_ms();
     assert_int_equal(kit_daemon_stop(&pa), 0);
     live[0] = 0;
-    for (int i = 0; i < 1500; i++) {
+    uint64_t sinc = 0;
+    assert_int_equal(kit_status_u64(&sb, "inc", &sinc), 0);
+    for (int i = 0; i < 1500; i++) { /* until both workers are members of the standby */
         psync_client_poll(a, ma, 5, NULL);
         psync_client_poll(b, mb, 5, NULL);
-        if (i % 10 == 9 && !kit_status(&sb, &v, "stale_version", NULL) && v >= 2) break;
+        if (psync_client_incarnation(a) == sinc && psync_client_incarnation(b) == sinc &&
+            !psync_client_rejoining(a) && !psync_client_rejoining(b))
+            break;
     }
     uint64_t restored = now_ms() - t0;
     assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
     assert_int_equal(epoch, 2);
     assert_int_equal(kit_status(&sb, &v, "stale_version", NULL), 0);
-    assert_int_equal(v, 2); /* the newest version the workers held */
+    assert_int_equal(v, 2); /* its copy: the newest version the workers held */
     assert_true(poll_both(a, ma, b, mb, 2, 4000));
     kit_fill(ma, "w", 5.0f); /* v3 = 2 + (5 - 2) / 2 */
     for (int i = 0; i < 300 && psync_client_publish(a, ma, 1) != PSYNC_OK; i++)
         psync_client_poll(a, ma, 10, NULL);
     assert_true(poll_both(a, ma, b, mb, 3, 6000));
     assert_true(kit_maxdiff(mb, "w", 3.5f) < 1e-6);
-    printf("failover: primary stopped -> standby restored v2 in %llu ms, v3 merged at %llu ms\n",
+    printf("failover: primary stopped -> standby serving v2 in %llu ms, v3 merged at %llu ms\n",
            (unsigned long long)restored, (unsigned long long)(now_ms() - t0));
     psync_client_destroy(&a);
     psync_client_destroy(&b);
     psync_model_destroy(&ma);
     psync_model_destroy(&mb);
+    assert_int_equal(kit_daemon_stop(&sb), 0);
+    live[1] = 0;
+}
+
+/* The standby keeps its own copy of the merged model: following a sync
+ * primary it takes no part in the round (one worker's snapshot closes it
+ * long before the deadline) and reports the primary's version; then the
+ * worker leaves and the primary is killed, so no worker holds anything,
+ * yet a new worker with no model bootstraps the merged weights from the
+ * promoted standby. */
+static void test_standby_copy(void **state)
+{
+    kit_daemon pa, sb;
+    uint64_t epoch = 0;
+    const char *pflags[] = {"--chunk-bytes",
+                            "4096",
+                            "--policy",
+                            "sync",
+                            "--heartbeat-ms",
+                            "100",
+                            "--member-timeout-ms",
+                            "1000",
+                            "--round-deadline-ms",
+                            "8000",
+                            NULL};
+    assert_int_equal(kit_daemon_start(&pa, pflags), 0);
+    live[0] = pa.pid;
+    start_standby(&sb, pa.control, "800");
+    psync_client *a = list_client(pa.control, "a");
+    psync_model *ma = kit_model(N, 1.0f, 0.0f), *mc = NULL;
+    assert_int_equal(psync_client_join(a, &ma, 5000), PSYNC_OK);
+    assert_true(wait_version(&sb, 1, 3000)); /* bootstrapped from the primary */
+    kit_fill(ma, "w", 3.0f);
+    uint64_t t0 = now_ms();
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    for (int i = 0; i < 400 && psync_client_held_version(a) < 2; i++)
+        psync_client_poll(a, ma, 10, NULL);
+    assert_int_equal(psync_client_held_version(a), 2);
+    assert_true(now_ms() - t0 < 3000); /* the follower did not hold the round */
+    assert_true(wait_version(&sb, 2, 3000));
+    assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
+    assert_int_equal(epoch, 1);
+    psync_client_destroy(&a);
+    kill(pa.pid, SIGKILL);
+    waitpid(pa.pid, NULL, 0);
+    live[0] = 0;
+    for (int i = 0; i < 300 && (kit_status_u64(&sb, "epoch", &epoch) || epoch != 2); i++)
+        poll(NULL, 0, 10);
+    assert_int_equal(epoch, 2);
+    psync_client *c = list_client(sb.control, "c");
+    assert_int_equal(psync_client_join(c, &mc, 5000), PSYNC_OK);
+    assert_int_equal(psync_client_held_version(c), 2);
+    assert_true(kit_maxdiff(mc, "w", 3.0f) < 1e-6); /* the merge no surviving worker held */
+    psync_client_destroy(&c);
+    psync_model_destroy(&ma);
+    psync_model_destroy(&mc);
     assert_int_equal(kit_daemon_stop(&sb), 0);
     live[1] = 0;
 }
@@ -275,6 +348,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_failover, teardown),
+        cmocka_unit_test_teardown(test_standby_copy, teardown),
         cmocka_unit_test_teardown(test_split_brain, teardown),
         cmocka_unit_test_teardown(test_curve_watch, teardown),
     };
