@@ -265,6 +265,8 @@ psync_err psd_loop_run(psd *d);
 
 /* --- refuse.c: refusing a message: error reply, log line, counter --- */
 const char *psd_reason_name(psd_reason r);
+/* true if one more refusal log line fits this second's budget (20/s). */
+bool psd_log_budget(psd *d);
 /* Counts r, logs it (rate-limited) and replies ERROR (err, detail from
  * psync_errdetail()) to rid on sock (rate-limited per member). */
 void psd_refuse(psd *d, void *sock, const uint8_t *rid, size_t rid_len, psd_reason r, psync_err err,

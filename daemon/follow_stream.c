@@ -10,12 +10,14 @@
 #include "blob.h"
 #include "daemon.h"
 
-/* Counts and logs (rate-limited by the caller's flow) a refused input. */
+/* Counts and logs (rate-limited) a refused input from the primary. */
 static void psd_follow_refuse(psd *d, psync_err e, const char *what)
 {
     d->follow.refused++;
-    PSYNC_WARN("standby_input_refused", "what=%s error=%s detail=\"%s\" refused=%llu", what,
-               psync_wire_err_name(e), psync_errdetail(), (unsigned long long)d->follow.refused);
+    if (psd_log_budget(d))
+        PSYNC_WARN("standby_input_refused", "what=%s error=%s detail=\"%s\" refused=%llu", what,
+                   psync_wire_err_name(e), psync_errdetail(),
+                   (unsigned long long)d->follow.refused);
 }
 
 /* The whole bootstrap blob is in: decode (limits, layout, finite), install. */
@@ -106,9 +108,11 @@ static void psd_follow_chunk(psd *d, const psync_wire_hdr *h, zmq_msg_t *frame)
 {
     psd_follow *f = &d->follow;
     psync_err e = psd_follow_check(d, h, frame);
+    if (e == PSYNC_ESTALE) return; /* an older version still in flight: no fault */
     if (e) {
-        if (e != PSYNC_ESTALE) psd_follow_refuse(d, e, psync_wire_type_name(h->t));
-        return; /* a stale chunk (an older version still in flight) is no fault */
+        psd_inbound_clear(&f->in); /* a refused chunk voids the stream it was part of */
+        psd_follow_refuse(d, e, psync_wire_type_name(h->t));
+        return;
     }
     bool fresh = !f->in.received || f->type != h->t || f->version != h->version ||
                  f->layout != h->layout || f->in.total != h->total;

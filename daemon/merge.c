@@ -84,12 +84,12 @@ psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64
         else
             c = psync_wire_crc_update(c, data + off, n);
         if (!ok)
-            return psync_fail(PSYNC_ENONFINITE, "snapshot has NaN or Inf in bytes [%llu, %llu)",
+            return psync_fail(PSYNC_ENONFINITE, "chunk has NaN or Inf in bytes [%llu, %llu)",
                               (unsigned long long)lo, (unsigned long long)(lo + n));
         if (!fused && !psd_window_finite(d, data, base, lo, lo + n)) return PSYNC_ENONFINITE;
     }
     if (c != crc)
-        return psync_fail(PSYNC_EPROTO, "snapshot: chunk at %llu has crc32 %08x, header says %08x",
+        return psync_fail(PSYNC_EPROTO, "chunk at %llu has crc32 %08x, header says %08x",
                           (unsigned long long)base, c, crc);
     return PSYNC_OK;
 }

@@ -41,6 +41,11 @@ static bool psd_budget(uint64_t *window_ms, uint32_t *count, uint32_t per_sec)
     return (*count)++ < per_sec;
 }
 
+bool psd_log_budget(psd *d)
+{
+    return psd_budget(&d->log_window_ms, &d->log_count, PSD_LOG_PER_SEC);
+}
+
 static void psd_hex(char *out, const uint8_t *rid, size_t n)
 {
     static const char hx[] = "0123456789abcdef";
@@ -62,7 +67,7 @@ void psd_refuse(psd *d, void *sock, const uint8_t *rid, size_t rid_len, psd_reas
     d->refused[r]++;
     psd_member *m = psd_member_by_rid(d, rid, rid_len);
     psd_hex(peer, rid, rid_len);
-    if (psd_budget(&d->log_window_ms, &d->log_count, PSD_LOG_PER_SEC))
+    if (psd_log_budget(d))
         PSYNC_WARN("refused", "reason=%s peer=%s member=%llu name=%s ref=%s error=%s detail=\"%s\"",
                    psd_reason_name(r), peer, m ? (unsigned long long)m->id : 0ULL, m ? m->name : "",
                    ref ? ref : "", psync_wire_err_name(err), detail);

@@ -40,7 +40,7 @@ static void psd_status_pack(msgpack_packer *pk, const psd *d)
     uint64_t now = psd_now_ms();
     psync_security_counts sc = {0, 0};
     if (d->sec) psync_security_counts_get(d->sec, &sc);
-    msgpack_pack_map(pk, 17);
+    msgpack_pack_map(pk, 19);
     psd_kv_u(pk, "inc", d->inc);
     psd_kv_u(pk, "epoch", d->epoch);
     psync_mp_pack_cstr(pk, "role");
@@ -59,6 +59,8 @@ static void psd_status_pack(msgpack_packer *pk, const psd *d)
     psd_kv_u(pk, "snapshots", d->snapshots_in);
     psd_kv_u(pk, "bytes_in", d->bytes_in);
     psd_kv_u(pk, "bytes_out", d->bytes_out);
+    psd_kv_u(pk, "followed_versions", d->follow.versions);
+    psd_kv_u(pk, "follow_refused", d->follow.refused);
     psync_mp_pack_cstr(pk, "refused");
     msgpack_pack_map(pk, PSD_R_COUNT_);
     for (int r = 0; r < PSD_R_COUNT_; r++)

@@ -2,10 +2,12 @@
 # the newest merged version its workers hold, with fencing (recovery_test);
 # the chaos harness kills workers and the daemon at random while a cluster
 # trains (tests/chaos/chaos.sh, label slow).
-# recovery_test, standby_test (a hot standby psyncd: failover of workers
-# given both addresses, split-brain fencing): real daemons + client library.
+# recovery_test, standby_test (a hot standby psyncd: its own copy of the
+# merged model, failover of workers given both addresses, split-brain
+# fencing), standby_hostile_test (a fake primary feeding a standby bad
+# chunks): real daemons + client library.
 if(TARGET psyncd AND TARGET psync_client)
-  foreach(t recovery_test standby_test)
+  foreach(t recovery_test standby_test standby_hostile_test)
     psync_unit_test(${t}
       SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c ${CMAKE_CURRENT_LIST_DIR}/cluster_kit.c
       LIBS psync_client psync)
