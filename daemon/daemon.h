@@ -381,6 +381,9 @@ bool psd_recover_newer(psd *d, psd_member *m);
 void psd_recover_tick(psd *d);
 /* Keeps the template's training state current from a complete snapshot. */
 void psd_recover_note(psd *d, const psd_inbound *in);
+/* Advances the template's global step, samples seen and optimizer step to
+ * in's where they are larger (never backwards). */
+void psd_state_advance(psd *d, const psd_inbound *in);
 
 /* --- standby.c: hot standby of another psyncd, epochs, fencing --- */
 /* Sets the epoch (1) or, with standby_of, opens the watch socket and

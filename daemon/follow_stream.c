@@ -63,6 +63,7 @@ static psync_err psd_follow_install_merged(psd *d)
     }
     out->version = d->version = f->version;
     d->cur = out;
+    psd_state_advance(d, &f->in); /* the primary's training state */
     return PSYNC_OK;
 }
 
@@ -124,6 +125,9 @@ static void psd_follow_chunk(psd *d, const psync_wire_hdr *h, zmq_msg_t *frame)
     f->type = h->t;
     f->version = h->version;
     f->layout = h->layout;
+    f->in.gstep = h->gstep;
+    f->in.seen = h->seen;
+    f->in.ostep = h->ostep;
     if (psd_inbound_put(&f->in, h->offset / f->chunk_bytes, frame)) psd_follow_complete(d);
 }
 

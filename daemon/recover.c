@@ -77,8 +77,13 @@ void psd_recover_tick(psd *d)
 
 void psd_recover_note(psd *d, const psd_inbound *in)
 {
-    psync_model *t = d->tmpl;
     d->samples_total += in->samples;
+    psd_state_advance(d, in);
+}
+
+void psd_state_advance(psd *d, const psd_inbound *in)
+{
+    psync_model *t = d->tmpl;
     if (!t) return;
     t->state.global_step = in->gstep > t->state.global_step ? in->gstep : t->state.global_step;
     t->state.samples_seen = in->seen > t->state.samples_seen ? in->seen : t->state.samples_seen;

@@ -32,6 +32,11 @@ static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
     h.offset = s->next;
     h.total = s->total;
     h.crc = s->buf->crc[k];
+    if (d->tmpl) { /* the cluster's training state (a standby keeps it current) */
+        h.gstep = d->tmpl->state.global_step;
+        h.seen = d->tmpl->state.samples_seen;
+        h.ostep = d->tmpl->opt.step;
+    }
     psync_err e = psd_rcbuf_frame(s->buf, s->next, len, &frame);
     if (e) return e;
     if ((e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT))) {

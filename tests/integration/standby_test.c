@@ -149,8 +149,8 @@ static void test_failover(void **state)
  * primary it takes no part in the round (one worker's snapshot closes it
  * long before the deadline) and reports the primary's version; then the
  * worker leaves and the primary is killed, so no worker holds anything,
- * yet a new worker with no model bootstraps the merged weights from the
- * promoted standby. */
+ * yet a new worker with no model bootstraps the merged weights and the
+ * cluster's training state (step, samples) from the promoted standby. */
 static void test_standby_copy(void **state)
 {
     kit_daemon pa, sb;
@@ -174,6 +174,8 @@ static void test_standby_copy(void **state)
     assert_int_equal(psync_client_join(a, &ma, 5000), PSYNC_OK);
     assert_true(wait_version(&sb, 1, 3000)); /* bootstrapped from the primary */
     kit_fill(ma, "w", 3.0f);
+    ma->state.global_step = 123; /* reaches the standby in the merged headers */
+    ma->state.samples_seen = 4567;
     uint64_t t0 = now_ms();
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
     for (int i = 0; i < 400 && psync_client_held_version(a) < 2; i++)
@@ -194,6 +196,8 @@ static void test_standby_copy(void **state)
     assert_int_equal(psync_client_join(c, &mc, 5000), PSYNC_OK);
     assert_int_equal(psync_client_held_version(c), 2);
     assert_true(kit_maxdiff(mc, "w", 3.0f) < 1e-6); /* the merge no surviving worker held */
+    assert_int_equal(mc->state.global_step, 123);   /* and the cluster's training state */
+    assert_int_equal(mc->state.samples_seen, 4567);
     psync_client_destroy(&c);
     psync_model_destroy(&ma);
     psync_model_destroy(&mc);
