@@ -166,9 +166,13 @@ static uint64_t wire_departure(struct wire_dir *d, const struct wire_opts *o, ui
  * never before the previous packet of this direction (FIFO: no reordering). */
 static uint64_t wire_due(struct wire_dir *d, const struct wire_opts *o, uint64_t departure)
 {
-    double j = (2.0 * wire_rng_unit(d->rng) - 1.0) * (double)o->jitter_ns;
-    double due = (double)departure + (double)o->delay_ns + j;
-    uint64_t due_ns = due < (double)departure ? departure : (uint64_t)due;
+    double u = 2.0 * wire_rng_unit(d->rng) - 1.0;
+    int64_t jitter = (int64_t)(u * (double)o->jitter_ns);
+    uint64_t due_ns = departure + o->delay_ns;
+    if (jitter < 0 && (uint64_t)-jitter > o->delay_ns)
+        due_ns = departure;
+    else
+        due_ns = (uint64_t)((int64_t)due_ns + jitter);
     if (due_ns < d->last_due_ns) due_ns = d->last_due_ns;
     d->last_due_ns = due_ns;
     return due_ns;
