@@ -30,8 +30,7 @@ static const psync_cfg_def psd_table[] = {
     {"standby_of", PSYNC_CFG_STR, "", 1, 0,
      "run as a hot standby of the psyncd at this control endpoint (docs/recovery.md)"},
     {"standby_bulk", PSYNC_CFG_STR, "", 1, 0,
-     "standby: the primary's bulk endpoint, if not the rule of protocol/address.h (tcp port + 1, "
-     "ipc PATH.bulk)"},
+     "standby: the primary's bulk endpoint (default: tcp control port + 1, ipc://PATH.bulk)"},
     {"standby_server_key", PSYNC_CFG_STR, "", 1, 0,
      "standby: the primary's public key (Z85 or .pub file); with key_file the standby's watch "
      "connection uses CURVE, and the primary must allow-list this daemon's key"},
