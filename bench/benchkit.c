@@ -3,11 +3,14 @@
  * runner. Benchmarks are programs: printing to stdout is their output. */
 #include "benchkit.h"
 
+#include <arpa/inet.h>
 #include <cblas.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,4 +141,29 @@ const char *bench_dir(int argc, char **argv)
 const char *bench_python(int argc, char **argv)
 {
     return bench_flag_str(argc, argv, "--python", "/usr/bin/python3");
+}
+
+/* 1 if nothing listens on or is bound to 127.0.0.1:port right now. */
+static int port_free(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1, ok;
+    if (fd < 0) return 0;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as ZeroMQ binds */
+    ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+int bench_tcp_ports(int count)
+{
+    int span = 30000 / count, start = (int)(getpid() % span);
+    for (int i = 0; i < span; i++) {
+        int base = 30000 + ((start + i) % span) * count, k = 0;
+        while (k < count && port_free(base + k))
+            k++;
+        if (k == count) return base;
+    }
+    return 30000 + start * count;
 }

@@ -52,4 +52,8 @@ const char *bench_dir(int argc, char **argv);
 /* The Python interpreter for peers: --python, else /usr/bin/python3. */
 const char *bench_python(int argc, char **argv);
 
+/* The first of count consecutive loopback TCP ports that are free right now
+ * (probed from a start derived from the pid, so concurrent runs differ). */
+int bench_tcp_ports(int count);
+
 #endif

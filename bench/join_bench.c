@@ -135,7 +135,7 @@ static psync_err join_measure(const psync_client_opts *o, psync_model *m, int re
 static int join_transport(const char *tr, const char *psyncd, psync_model *m, int reps)
 {
     char control[256], bulk[256], raw[256], dir[] = "/tmp/psync-join-XXXXXX";
-    int port = 30000 + getpid() % 20000;
+    int port = bench_tcp_ports(3);
     size_t len = 0;
     double join_ms = -1;
     if (strcmp(tr, "ipc") == 0 && !mkdtemp(dir)) return 1;
@@ -200,7 +200,7 @@ static psync_err join_keys(const char *dir)
 static double join_tcp(const char *psyncd, psync_model *m, int reps, const char *dir, int curve)
 {
     char control[64], bulk[64], key[300], allow[300], wkey[300], spub[300];
-    int port = 30000 + (getpid() + 7 * curve) % 20000 + 3;
+    int port = bench_tcp_ports(2);
     double ms = -1;
     snprintf(control, sizeof control, "tcp://127.0.0.1:%d", port);
     snprintf(bulk, sizeof bulk, "tcp://127.0.0.1:%d", port + 1);

@@ -29,27 +29,6 @@ static psync_err pc_ranges(psync_client *c, const psync_model *m, uint64_t layou
     return e;
 }
 
-bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t version,
-                    uint64_t layout)
-{
-    if (c->mcopy_cap < len) { /* every byte is rewritten below or by the caller */
-        uint8_t *p = pc_buf_alloc(len);
-        if (!p) {
-            PSYNC_WARN("merged_copy_failed", "bytes=%llu version=%llu", (unsigned long long)len,
-                       (unsigned long long)version);
-            return false;
-        }
-        free(c->mcopy);
-        c->mcopy = p;
-        c->mcopy_cap = len;
-    }
-    if (data) memcpy(c->mcopy, data, len);
-    c->mcopy_len = len;
-    c->mcopy_version = version;
-    c->mcopy_layout = layout;
-    return true;
-}
-
 psync_err pc_apply(psync_client *c, psync_model *m)
 {
     pc_stage *st = &c->merged;
@@ -70,13 +49,10 @@ psync_err pc_apply(psync_client *c, psync_model *m)
     /* Written in place: a bootstrapped model's arena lives in the blob it
      * owns, so the engine's tensor pointers stay valid. */
     bool easgd = !strcmp(c->policy, "easgd");
-    bool keep = pc_keep_merged(c, NULL, st->total, st->version, st->layout);
     uint64_t cb = c->chunk_bytes;
     for (uint64_t k = 0; k < st->n_chunks; k++) {
         const uint8_t *src = zmq_msg_data(&st->frames[k]);
         uint64_t lo = k * cb, hi = lo + zmq_msg_size(&st->frames[k]);
-        if (keep) /* the whole chunk, kept for recovery, read while in cache */
-            memcpy(c->mcopy + lo, src, hi - lo);
         for (uint32_t i = 0; i < c->n_ranges; i++) {
             uint64_t a = c->ranges[i].off, b = a + c->ranges[i].len;
             a = a < lo ? lo : a;
@@ -90,9 +66,9 @@ psync_err pc_apply(psync_client *c, psync_model *m)
                 memcpy(m->payload + a, src + a - lo, b - a);
         }
     }
-    pc_stage_drop(st);
     c->held = st->version;
     c->held_inc = c->inc;
     m->state.merge_version = st->version;
+    pc_kept_take(c, st, 0, st->total); /* the frames themselves, for recovery */
     return PSYNC_OK;
 }

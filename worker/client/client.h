@@ -3,6 +3,7 @@
 #ifndef PSYNC_CLIENT_INTERNAL_H
 #define PSYNC_CLIENT_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,12 +21,25 @@
 
 typedef struct pc_stage {
     bool hold;
+    bool keep;         /* !hold: also keep the frames (for pc_kept_take) */
     uint8_t *buf;      /* !hold: the assembled bytes */
-    zmq_msg_t *frames; /* hold: frame k where have[k] */
+    zmq_msg_t *frames; /* hold or keep: frame k where have[k] */
     uint64_t cap, total, version, layout, received, n_chunks, cap_chunks;
     uint8_t *have;
     bool complete;
 } pc_stage;
+
+/* The last merged payload this client received, as the daemon sent it (not
+ * our trained weights): what we upload when a restarted daemon asks. Held
+ * without a copy: the received frames of the stream it came in (a merged
+ * version, or a bootstrap blob), or one owned buffer (an uploaded blob). The
+ * payload is bytes [base, base + len) of that stream (kept.c). */
+typedef struct pc_kept {
+    zmq_msg_t *frames; /* n_frames frames of `chunk` bytes (the last shorter) */
+    uint64_t n_frames, chunk;
+    uint8_t *buf; /* or one contiguous stream (free()) */
+    uint64_t base, len, version, layout;
+} pc_kept;
 
 struct psync_client {
     void *ctx, *control, *bulk;
@@ -50,10 +64,11 @@ struct psync_client {
     uint64_t last_hb_ms, last_heard_ms, last_hello_ms;
     uint64_t rejoin_backoff_ms; /* between hellos while rejoining */
     pc_stage merged, boot;
-    /* The last merged payload we received, as the daemon sent it (not our
-     * trained weights): what we upload when a restarted daemon asks. */
-    uint8_t *mcopy;
-    uint64_t mcopy_len, mcopy_cap, mcopy_version, mcopy_layout;
+    pc_kept kept;
+    /* Zero-copy frames ZeroMQ has not released yet, and an eventfd its I/O
+     * threads signal when that count drops to zero (transfer.c). */
+    atomic_uint_fast64_t inflight;
+    int efd;
     psync_wire_range *ranges;
     uint32_t n_ranges;
     uint64_t ranges_layout;
@@ -78,6 +93,9 @@ psync_err pc_failover_init(psync_client *c, const psync_client_opts *o, psync_cl
 /* Closes the sockets and connects to the next endpoint (with one endpoint:
  * only rejoins); logs why. */
 void pc_failover(psync_client *c, const char *why);
+/* Closes and reopens the sockets on the current endpoint (anything queued
+ * is dropped and every zero-copy frame released) and rejoins; logs why. */
+void pc_reconnect(psync_client *c, const char *why);
 /* true (and a failover is pending) if a daemon's epoch is below the
  * highest seen; else records it. */
 bool pc_epoch_stale(psync_client *c, uint64_t epoch);
@@ -103,8 +121,15 @@ psync_err pc_send(psync_client *c, void *sock, psync_wire_hdr *h);
 
 /* transfer.c: chunked streams */
 /* Sends len bytes of data as `type` chunks on bulk; h carries the type's
- * other fields (offset, total, crc are filled here). Copies the bytes. */
-psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len);
+ * other fields (offset, total, crc are filled here). Either way data is
+ * the caller's again when this returns: copied into ZeroMQ messages, or
+ * (zero_copy) sent from data itself, and then this waits (pumping) until
+ * ZeroMQ has released every frame, reconnecting after the member timeout
+ * if the daemon takes nothing (PSYNC_EBUSY then). */
+psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len,
+                         bool zero_copy);
+/* Drains the release eventfd after a poll said it is readable. */
+void pc_inflight_drain(psync_client *c);
 /* Takes one received chunk into st (latest version wins); in hold mode
  * the frame is moved in. */
 psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
@@ -120,9 +145,18 @@ psync_err pc_apply(psync_client *c, psync_model *m);
  * (first touch of fresh 4 KiB pages ran at 0.35 GB/s here); NULL if out
  * of memory (transfer.c). */
 uint8_t *pc_buf_alloc(uint64_t len);
-/* Keeps a copy of len bytes of a merged payload (version, layout) as the
- * one to upload on recovery. false (copy unchanged) when out of memory. */
-bool pc_keep_merged(psync_client *c, const uint8_t *data, uint64_t len, uint64_t version,
-                    uint64_t layout);
+
+/* kept.c: the last merged payload, kept for recovery without a copy */
+/* Takes st's frames (a complete hold or keep stream) as the kept payload
+ * [base, base + len) with st's version and layout; st is left empty. */
+void pc_kept_take(psync_client *c, pc_stage *st, uint64_t base, uint64_t len);
+/* Takes buf (free()-able, ownership moves here) as the kept stream. */
+void pc_kept_give(psync_client *c, uint8_t *buf, uint64_t base, uint64_t len, uint64_t version,
+                  uint64_t layout);
+/* The kept payload as one contiguous buffer (frames are gathered into one
+ * the first time: a recovery upload only), valid until the next kept call;
+ * NULL if none or out of memory. */
+const uint8_t *pc_kept_payload(psync_client *c);
+void pc_kept_free(pc_kept *k);
 
 #endif

@@ -60,6 +60,22 @@ void pc_failover(psync_client *c, const char *why)
     if (e) PSYNC_WARN("failover_failed", "endpoint=%s detail=\"%s\"", o.control, psync_errdetail());
 }
 
+void pc_reconnect(psync_client *c, const char *why)
+{
+    PSYNC_WARN("reconnect", "endpoint=%s why=%s held=%llu", c->control_ep, why,
+               (unsigned long long)c->held);
+    pc_stage_drop(&c->merged);
+    pc_stage_drop(&c->boot);
+    pc_sockets_close(c); /* terminates the context: every queued frame is released */
+    c->rejoin = true;
+    c->last_hello_ms = 0;
+    c->last_heard_ms = pc_now_ms();
+    psync_err e = pc_sockets_open(c, &c->opts);
+    if (e)
+        PSYNC_WARN("reconnect_failed", "endpoint=%s detail=\"%s\"", c->control_ep,
+                   psync_errdetail());
+}
+
 bool pc_epoch_stale(psync_client *c, uint64_t epoch)
 {
     if (epoch < c->epoch) {

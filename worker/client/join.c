@@ -45,15 +45,16 @@ static bool pc_boot_done(const psync_client *c)
 /* The model to upload: m itself, or (after a merge) m's graph, optimizer
  * and state around the last merged payload we received, numbered with its
  * version. *view is filled when the copy is used. */
-static const psync_model *pc_upload_view(const psync_client *c, const psync_model *m,
-                                         psync_model *view)
+static const psync_model *pc_upload_view(psync_client *c, const psync_model *m, psync_model *view)
 {
-    if (!c->mcopy_version || c->mcopy_len != m->payload_len ||
-        c->mcopy_layout != psync_model_layout_hash(m))
+    const pc_kept *k = &c->kept;
+    if (!k->version || k->len != m->payload_len || k->layout != psync_model_layout_hash(m))
         return m;
+    const uint8_t *payload = pc_kept_payload(c);
+    if (!payload) return m;
     *view = *m;
-    view->payload = c->mcopy; /* the encoder reads only the payload */
-    view->state.merge_version = c->mcopy_version;
+    view->payload = (uint8_t *)payload; /* the encoder reads only the payload */
+    view->state.merge_version = k->version;
     return view;
 }
 
@@ -72,21 +73,29 @@ psync_err psync_client_upload_model(psync_client *c, const psync_model *m, int t
     h.version = up->state.merge_version;
     c->last_err = PSYNC_OK;
     c->upload_asked = false;
-    e = pc_send_chunks(c, &h, blob, len);
-    free(blob);
-    if (e) return e;
+    e = pc_send_chunks(c, &h, blob, len, true);
+    uint64_t off = 0, plen = 0;
+    if (!e) e = psync_blob_payload(blob, len, &off, &plen);
+    if (e) {
+        free(blob);
+        return e;
+    }
     PSYNC_INFO("model_uploaded", "bytes=%zu layout=%016llx version=%llu merged_copy=%s", len,
                (unsigned long long)h.layout, (unsigned long long)h.version, up == m ? "no" : "yes");
-    if ((e = pc_wait(c, pc_has_layout, timeout_ms, "the daemon to accept our model"))) return e;
-    if (c->layout != h.layout)
-        return psync_fail(c->last_err ? c->last_err : PSYNC_EMISMATCH,
-                          "daemon holds another model: %s", c->last_detail);
+    if (!(e = pc_wait(c, pc_has_layout, timeout_ms, "the daemon to accept our model")) &&
+        c->layout != h.layout)
+        e = psync_fail(c->last_err ? c->last_err : PSYNC_EMISMATCH,
+                       "daemon holds another model: %s", c->last_detail);
+    if (e) {
+        free(blob);
+        return e;
+    }
     c->dversion = h.version > c->dversion ? h.version : c->dversion;
     c->held = up == m ? c->dversion : h.version;
     c->held_inc = c->inc;
     c->my_layout = h.layout;
     c->my_model_bytes = len;
-    if (up == m) pc_keep_merged(c, m->payload, m->payload_len, c->held, h.layout);
+    pc_kept_give(c, blob, off, plen, c->held, h.layout); /* what we uploaded, no copy */
     return PSYNC_OK;
 }
 
@@ -111,15 +120,17 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
                           c->last_detail);
     psync_model *m = NULL;
     if ((e = psync_blob_decode(c->boot.buf, c->boot.total, NULL, PSYNC_DECODE_TAKE, &m))) return e;
+    uint8_t *blob = c->boot.buf;
     c->boot.buf = NULL; /* the model owns the blob now */
     c->boot.cap = 0;
-    c->boot.complete = false;
     c->held = c->boot.version;
     c->held_inc = c->inc;
     c->my_layout = psync_model_layout_hash(m);
     c->my_model_bytes = c->boot.total; /* it can upload this after a daemon restart */
     m->state.merge_version = c->held;
-    pc_keep_merged(c, m->payload, m->payload_len, c->held, c->my_layout);
+    /* the blob's frames are the kept merged payload: the model's is trained */
+    c->boot.layout = c->my_layout;
+    pc_kept_take(c, &c->boot, m->payload_len ? (uint64_t)(m->payload - blob) : 0, m->payload_len);
     PSYNC_INFO("bootstrapped", "version=%llu bytes=%llu tensors=%u", (unsigned long long)c->held,
                (unsigned long long)c->boot.total, m->n_tensors);
     *out = m;
@@ -169,5 +180,7 @@ psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t s
                           "merged version %llu must be applied before publishing "
                           "(holding %llu)",
                           (unsigned long long)c->dversion, (unsigned long long)c->held);
-    return pc_send_chunks(c, &h, m->payload, m->payload_len);
+    /* sync: the trainer waits for the merge anyway, so send the arena
+     * itself (returning once ZeroMQ released it); else copy and return */
+    return pc_send_chunks(c, &h, m->payload, m->payload_len, !strcmp(c->policy, "sync"));
 }

@@ -101,10 +101,13 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
 psync_err psync_client_join(psync_client *c, psync_model **model, int timeout_ms);
 
 /* Publishes m's payload arena as a snapshot trained from the held merged
- * version with `samples` samples since then. The arena is copied while
- * sending (the trainer may modify it as soon as this returns). Sync policy:
- * PSYNC_ESTALE (nothing sent) if a newer merged version must be applied
- * first. PSYNC_EMISMATCH if m's layout is not the cluster's. */
+ * version with `samples` samples since then. The trainer may modify the
+ * arena as soon as this returns: under sync it is sent zero-copy and this
+ * returns once ZeroMQ has released it (PSYNC_EBUSY, after a reconnect, if
+ * the daemon took nothing for the member timeout); under the other
+ * policies it is copied while sending. Sync policy: PSYNC_ESTALE (nothing
+ * sent) if a newer merged version must be applied first. PSYNC_EMISMATCH
+ * if m's layout is not the cluster's. */
 psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t samples);
 
 /* Sends a due heartbeat, handles everything that arrived for up to

@@ -1,8 +1,10 @@
 /* session.c: the client's membership: creating and destroying it, hello
  * and welcome (with retry and backoff), heartbeats, rejoining after the
  * daemon restarted or dropped us, and dispatching every received message. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "blob.h"
@@ -175,9 +177,11 @@ psync_err pc_pump(psync_client *c, int timeout_ms)
         zmq_poll(NULL, 0, timeout_ms);
         return PSYNC_OK;
     }
-    zmq_pollitem_t it[2] = {{c->control, 0, ZMQ_POLLIN, 0}, {c->bulk, 0, ZMQ_POLLIN, 0}};
-    if (zmq_poll(it, 2, timeout_ms) < 0 && zmq_errno() != EINTR)
+    zmq_pollitem_t it[3] = {
+        {c->control, 0, ZMQ_POLLIN, 0}, {c->bulk, 0, ZMQ_POLLIN, 0}, {NULL, c->efd, ZMQ_POLLIN, 0}};
+    if (zmq_poll(it, 3, timeout_ms) < 0 && zmq_errno() != EINTR)
         return psync_fail(PSYNC_EIO, "zmq_poll: %s", zmq_strerror(zmq_errno()));
+    if (it[2].revents & ZMQ_POLLIN) pc_inflight_drain(c); /* zero-copy frames released */
     while (!c->failover_pending && pc_recv_one(c, c->control))
         ;
     for (int i = 0; i < 256 && !c->failover_pending && pc_recv_one(c, c->bulk); i++)
@@ -191,6 +195,12 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
     char host[48] = "host";
     psync_client *c = calloc(1, sizeof *c);
     if (!c) return psync_fail(PSYNC_ENOMEM, "client");
+    atomic_init(&c->inflight, 0);
+    c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->efd < 0) {
+        free(c);
+        return psync_fail(PSYNC_EIO, "eventfd: %s", strerror(errno));
+    }
     const char *r = getenv("RANK") ? getenv("RANK") : getenv("SLURM_PROCID");
     c->rank = opts && opts->rank >= 0 ? opts->rank : r ? atoi(r) : -1;
     gethostname(host, sizeof host - 1);
@@ -202,6 +212,7 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
     c->timeout_ms = 10000;
     c->rejoin_backoff_ms = 250;
     c->merged.hold = true; /* apply straight from the received frames */
+    c->boot.keep = true;   /* the blob's frames become the kept merged payload */
     psync_client_opts first;
     c->last_heard_ms = pc_now_ms();
     psync_err e = pc_failover_init(c, opts, &first);
@@ -230,7 +241,8 @@ void psync_client_destroy(psync_client **cp)
     pc_sockets_close(c);
     pc_stage_free(&c->merged);
     pc_stage_free(&c->boot);
-    free(c->mcopy);
+    pc_kept_free(&c->kept);
+    close(c->efd); /* after the context: no I/O thread writes it any more */
     free(c->ranges);
     free(c);
     *cp = NULL;

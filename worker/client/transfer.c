@@ -1,33 +1,103 @@
-/* transfer.c: chunked streams on the bulk socket. Sending copies each
- * chunk into a ZeroMQ message (so the caller's buffer is free as soon as
- * the call returns); receiving checks every chunk (offset, length, crc)
- * and assembles it into a reused staging buffer, latest version wins. */
+/* transfer.c: chunked streams on the bulk socket. Sending either copies
+ * each chunk into a ZeroMQ message or sends it zero-copy from the caller's
+ * buffer and waits until ZeroMQ has released every frame (an in-flight
+ * count its I/O threads decrement); either way the buffer is the caller's
+ * again on return. Receiving checks every chunk (offset, length, crc) and
+ * holds or assembles it, latest version wins. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "decode_limits.h"
 
-psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len)
+/* ZeroMQ's free function for a zero-copy frame (an I/O thread, or ours on
+ * a failed send): one fewer in flight; the last one wakes the poll. */
+static void pc_frame_released(void *data, void *hint)
 {
-    uint64_t cb = c->chunk_bytes;
-    h->total = len;
-    for (uint64_t off = 0; off < len; off += cb) {
-        uint64_t n = len - off < cb ? len - off : cb;
-        zmq_msg_t frame;
-        if (zmq_msg_init_size(&frame, n))
+    psync_client *c = hint;
+    (void)data;
+    if (atomic_fetch_sub_explicit(&c->inflight, 1, memory_order_acq_rel) == 1) {
+        uint64_t one = 1;
+        ssize_t r = write(c->efd, &one, sizeof one); /* fails only if already readable */
+        (void)r;
+    }
+}
+
+void pc_inflight_drain(psync_client *c)
+{
+    uint64_t v;
+    ssize_t r = read(c->efd, &v, sizeof v); /* EAGAIN: nothing to drain */
+    (void)r;
+}
+
+/* One chunk as a frame: a copy (with its crc in the same pass), or
+ * zero-copy over data (counted in flight). */
+static psync_err pc_frame(psync_client *c, zmq_msg_t *f, const uint8_t *data, uint64_t n,
+                          bool zero_copy, uint32_t *crc)
+{
+    if (!zero_copy) {
+        if (zmq_msg_init_size(f, n))
             return psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)n);
-        h->offset = off;
-        h->crc = psync_wire_copy_crc(zmq_msg_data(&frame), data + off, n);
-        psync_err e = psync_wire_send(c->bulk, NULL, 0, h, &frame, 0);
-        if (e) {
-            zmq_msg_close(&frame);
-            return e;
-        }
-        pc_tick(c); /* a long upload must not starve heartbeats */
+        *crc = psync_wire_copy_crc(zmq_msg_data(f), data, n);
+        return PSYNC_OK;
+    }
+    *crc = psync_wire_crc(data, n);
+    atomic_fetch_add_explicit(&c->inflight, 1, memory_order_relaxed);
+    if (zmq_msg_init_data(f, (void *)data, n, pc_frame_released, c)) {
+        atomic_fetch_sub_explicit(&c->inflight, 1, memory_order_relaxed);
+        return psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)n);
     }
     return PSYNC_OK;
+}
+
+/* Gives up on frames ZeroMQ keeps: reconnects (dropping what is queued,
+ * which releases it) and says PSYNC_EBUSY. */
+static psync_err pc_inflight_abort(psync_client *c)
+{
+    pc_reconnect(c, "send stalled");
+    uint_fast64_t left = atomic_load(&c->inflight);
+    if (left) PSYNC_ERROR("frames_not_released", "count=%llu", (unsigned long long)left);
+    return psync_fail(PSYNC_EBUSY, "psyncd at %s took no bytes for %llu ms: reconnecting",
+                      c->control_ep, (unsigned long long)c->timeout_ms);
+}
+
+/* Waits until ZeroMQ released every zero-copy frame, pumping meanwhile;
+ * aborts after the member timeout without progress. */
+static psync_err pc_inflight_wait(psync_client *c)
+{
+    uint64_t since = pc_now_ms();
+    uint_fast64_t left = atomic_load(&c->inflight);
+    while (left) {
+        bool failed = pc_pump(c, 50) != PSYNC_OK;
+        uint_fast64_t now = atomic_load(&c->inflight);
+        if (now != left) since = pc_now_ms(); /* the daemon is taking bytes */
+        left = now;
+        if (left && (failed || pc_now_ms() - since >= c->timeout_ms)) return pc_inflight_abort(c);
+    }
+    return PSYNC_OK;
+}
+
+psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len,
+                         bool zero_copy)
+{
+    uint64_t cb = c->chunk_bytes;
+    psync_err e = PSYNC_OK;
+    h->total = len;
+    for (uint64_t off = 0; off < len && !e; off += cb) {
+        uint64_t n = len - off < cb ? len - off : cb;
+        zmq_msg_t frame;
+        uint32_t crc = 0;
+        h->offset = off;
+        if ((e = pc_frame(c, &frame, data + off, n, zero_copy, &crc))) break;
+        h->crc = crc;
+        if ((e = psync_wire_send(c->bulk, NULL, 0, h, &frame, 0))) zmq_msg_close(&frame);
+        pc_tick(c); /* a long upload must not starve heartbeats */
+    }
+    psync_err w = zero_copy ? pc_inflight_wait(c) : PSYNC_OK;
+    return e ? e : w;
 }
 
 void pc_stage_drop(pc_stage *st)
@@ -41,13 +111,14 @@ void pc_stage_drop(pc_stage *st)
 
 void pc_stage_free(pc_stage *st)
 {
-    bool hold = st->hold;
+    bool hold = st->hold, keep = st->keep;
     pc_stage_drop(st);
     free(st->buf);
     free(st->frames);
     free(st->have);
     memset(st, 0, sizeof *st);
     st->hold = hold;
+    st->keep = keep;
 }
 
 uint8_t *pc_buf_alloc(uint64_t len)
@@ -75,8 +146,8 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         free(st->have);
         free(st->frames);
         st->have = calloc(n, 1);
-        st->frames = st->hold ? calloc(n, sizeof *st->frames) : NULL;
-        st->cap_chunks = st->have && (!st->hold || st->frames) ? n : 0;
+        st->frames = st->hold || st->keep ? calloc(n, sizeof *st->frames) : NULL;
+        st->cap_chunks = st->have && (!(st->hold || st->keep) || st->frames) ? n : 0;
     }
     if (!st->hold && st->cap < h->total) {
         free(st->buf);
@@ -103,13 +174,14 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         if (st->have[k] && !st->hold) {
             st->have[k] = 0; /* the copy overwrote it: this chunk must come again */
             st->received--;
+            if (st->keep) zmq_msg_close(&st->frames[k]);
         }
         PSYNC_WARN("bad_chunk", "type=%s offset=%llu detail=crc32 mismatch",
                    psync_wire_type_name(h->t), (unsigned long long)h->offset);
         return psync_fail(PSYNC_EPROTO, "%s chunk at %llu: crc32 mismatch",
                           psync_wire_type_name(h->t), (unsigned long long)h->offset);
     }
-    if (st->hold) {
+    if (st->hold || st->keep) {
         if (st->have[k]) zmq_msg_close(&st->frames[k]);
         zmq_msg_init(&st->frames[k]);
         zmq_msg_move(&st->frames[k], frame);

@@ -1,0 +1,77 @@
+/* kept.c: the last merged payload a client received, kept for recovery (a
+ * restarted daemon restores it from us). Kept without copying it: the
+ * frames it arrived in (a merged version, or a bootstrap blob) or the blob
+ * we uploaded; gathered into one buffer only when a recovery asks for it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+void pc_kept_free(pc_kept *k)
+{
+    for (uint64_t i = 0; i < k->n_frames; i++)
+        zmq_msg_close(&k->frames[i]);
+    free(k->frames);
+    free(k->buf);
+    memset(k, 0, sizeof *k);
+}
+
+void pc_kept_take(psync_client *c, pc_stage *st, uint64_t base, uint64_t len)
+{
+    pc_kept *k = &c->kept;
+    pc_kept_free(k);
+    k->frames = st->frames;
+    k->n_frames = st->n_chunks;
+    k->chunk = c->chunk_bytes;
+    k->base = base;
+    k->len = len;
+    k->version = st->version;
+    k->layout = st->layout;
+    /* the stage keeps its other arrays; it allocates new frames next time */
+    st->frames = NULL;
+    free(st->have);
+    st->have = NULL;
+    st->cap_chunks = st->n_chunks = st->received = 0;
+    st->complete = false;
+}
+
+void pc_kept_give(psync_client *c, uint8_t *buf, uint64_t base, uint64_t len, uint64_t version,
+                  uint64_t layout)
+{
+    pc_kept *k = &c->kept;
+    pc_kept_free(k);
+    k->buf = buf;
+    k->base = base;
+    k->len = len;
+    k->version = version;
+    k->layout = layout;
+}
+
+/* Copies the kept payload out of its frames into dst (len bytes). */
+static void pc_kept_gather(const pc_kept *k, uint8_t *dst)
+{
+    uint64_t lo = k->base, hi = k->base + k->len;
+    for (uint64_t i = 0; i < k->n_frames; i++) {
+        uint64_t a = i * k->chunk, b = a + zmq_msg_size(&k->frames[i]);
+        const uint8_t *src = zmq_msg_data((zmq_msg_t *)&k->frames[i]);
+        if (b <= lo || a >= hi) continue;
+        uint64_t from = a > lo ? a : lo, to = b < hi ? b : hi;
+        memcpy(dst + (from - lo), src + (from - a), to - from);
+    }
+}
+
+const uint8_t *pc_kept_payload(psync_client *c)
+{
+    pc_kept *k = &c->kept;
+    if (!k->version) return NULL;
+    if (k->buf) return k->buf + k->base;
+    uint8_t *p = pc_buf_alloc(k->len ? k->len : 1);
+    if (!p) {
+        PSYNC_WARN("merged_copy_failed", "bytes=%llu version=%llu", (unsigned long long)k->len,
+                   (unsigned long long)k->version);
+        return NULL;
+    }
+    pc_kept_gather(k, p);
+    pc_kept_give(c, p, 0, k->len, k->version, k->layout); /* closes the frames */
+    return p;
+}
