@@ -50,7 +50,7 @@ static psd_member *psd_member_enter(psd *d, psd_msg *msg, bool follower)
 {
     psd_member *m;
     const char *ref = follower ? "follow" : "hello";
-    if (!psd_standby_admit(d, msg->rid, msg->rid_len, msg->h.epoch)) return NULL;
+    if (!psd_standby_admit(d, msg->rid, msg->rid_len, msg->h.epoch, !follower)) return NULL;
     psync_err e = psd_member_join(d, msg->rid, msg->rid_len, &m);
     if (e) {
         psd_refuse(d, d->control, msg->rid, msg->rid_len, PSD_R_FULL, e, ref);

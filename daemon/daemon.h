@@ -63,6 +63,7 @@ typedef struct psd_settings {
     uint32_t async_members;       /* async: N of the weight (0: largest membership seen) */
     int64_t recovery_window_ms;   /* no model: wait this long after the first hello */
     uint32_t expected_members;    /* ... or until this many said hello (0: window only) */
+    uint32_t quorum;              /* workers needed to merge / to promote (0: off) */
     char standby_of[256];         /* primary's control endpoint: run as its standby */
     char standby_bulk[256];       /* primary's bulk endpoint ("": derived, protocol/address.h) */
     char standby_server_key[512]; /* primary's public key for a CURVE watch */
@@ -202,6 +203,12 @@ struct psd {
     void *watch;               /* standby: DEALER to the primary's control */
     psync_security *watch_sec; /* standby: the watch connection's CURVE or plain */
     uint64_t primary_epoch, primary_version, primary_seen_ms;
+    struct psd_knock { /* standby: workers that asked for service (quorum) */
+        uint8_t rid[PSD_RID_MAX];
+        size_t len;
+        uint64_t ms;
+    } knocks[64];
+    bool quorum_lost;  /* merging paused: fewer than quorum workers attached */
     psd_follow follow; /* standby: the copy of the primary's merged model */
     /* counters */
     uint64_t refused[PSD_R_COUNT_];
@@ -315,6 +322,9 @@ void psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *
                              psd_rcbuf *out);
 /* Sample weights of the n members' held snapshots (equal if no samples). */
 void psd_merge_weights(psd_member **who, uint32_t n, float *w);
+/* true if enough workers are attached to merge (settings quorum); logs
+ * when merging pauses or resumes because of it. */
+bool psd_merge_quorum(psd *d);
 /* The number the next merged version gets (skips aborted rounds). */
 uint64_t psd_merge_next_version(const psd *d);
 /* Makes out the current version (crcs unless done, counters). */
@@ -395,10 +405,12 @@ void psd_standby_close(psd *d);
 void psd_standby_tick(psd *d);
 /* Reads the primary's control replies (status, welcome, acks, errors). */
 void psd_standby_readable(psd *d);
-/* Hello from a member: false (refused, answered) if this daemon is a
- * standby or the member has seen a higher epoch (then it fences itself:
- * refuses everyone and stops). */
-bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoch);
+/* Hello (worker) or follow from a peer: false (refused, answered) if this
+ * daemon is a standby or the peer has seen a higher epoch (then it fences
+ * itself: refuses everyone and stops). A standby whose primary is silent
+ * promotes itself here when this worker's hello completes the quorum
+ * (settings quorum: distinct workers within the member timeout). */
+bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoch, bool worker);
 
 /* --- follow.c: the standby's copy of the primary's merged model --- */
 /* Opens the bulk DEALER to the primary (d->watch gets the same routing id:

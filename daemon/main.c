@@ -30,6 +30,7 @@ static int psd_start(psd *d)
 {
     psync_err e;
     d->inc = psd_incarnation();
+    d->quorum_lost = d->set.quorum > 0; /* until that many workers attach */
     d->members = calloc(d->set.max_members, sizeof *d->members);
     if (!d->members || psd_rate_new(d)) return EX_OSERR;
     if ((e = psd_sockets_open(d)) || (e = psd_standby_open(d))) {

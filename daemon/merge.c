@@ -234,9 +234,21 @@ static void psd_merge_apply(psd *d, psd_member *m)
                 (unsigned long long)stale);
 }
 
+bool psd_merge_quorum(psd *d)
+{
+    uint32_t live = psd_members_attached(d);
+    bool lost = d->set.quorum && live < d->set.quorum;
+    if (lost != d->quorum_lost)
+        PSYNC_WARN(lost ? "quorum_lost" : "quorum_reached",
+                   "workers=%u quorum=%u version=%llu action=\"%s\"", live, d->set.quorum,
+                   (unsigned long long)d->version, lost ? "merging paused" : "merging resumes");
+    d->quorum_lost = lost;
+    return !lost;
+}
+
 void psd_merge_poll(psd *d)
 {
-    if (!d->cur) return;
+    if (!d->cur || !psd_merge_quorum(d)) return;
     if (d->set.policy == PSD_SYNC) {
         psd_merge_sync_poll(d);
         return;

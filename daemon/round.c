@@ -117,7 +117,7 @@ void psd_round_chunk(psd *d, psd_member *m, uint64_t k)
     psd_round *r = &d->round;
     if (d->set.policy != PSD_SYNC || !d->cur || m->in.base != d->version) return;
     if (!r->active) {
-        if (!psd_round_begin(d, k)) return;
+        if (!psd_merge_quorum(d) || !psd_round_begin(d, k)) return;
         for (uint64_t j = 0; j < d->n_chunks && r->active; j++)
             psd_round_try(d, j);
         return;

@@ -25,6 +25,10 @@ static const psync_cfg_def psd_table[] = {
      "async: N in the weight 1/(N*(1+staleness)); 0: the largest membership seen"},
     {"recovery_window_ms", PSYNC_CFG_INT, "1000", 0, 600000,
      "no model yet: after the first hello, collect hellos this long, then restore the newest"},
+    {"quorum", PSYNC_CFG_INT, "0", 0, 65536,
+     "merge only while this many workers are attached, and (standby) promote only after this many "
+     "distinct workers asked for service: set a majority of the workers against split-brain (0: "
+     "off)"},
     {"expected_members", PSYNC_CFG_INT, "0", 0, 65536,
      "close the recovery window early once this many members said hello (0: never)"},
     {"standby_of", PSYNC_CFG_STR, "", 1, 0,
@@ -148,6 +152,7 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
     s->async_members = (uint32_t)psync_config_int(c, "async_members");
     s->recovery_window_ms = psync_config_int(c, "recovery_window_ms");
     s->expected_members = (uint32_t)psync_config_int(c, "expected_members");
+    s->quorum = (uint32_t)psync_config_int(c, "quorum");
     snprintf(s->standby_of, sizeof s->standby_of, "%s", psync_config_str(c, "standby_of"));
     snprintf(s->standby_bulk, sizeof s->standby_bulk, "%s", psync_config_str(c, "standby_bulk"));
     snprintf(s->standby_server_key, sizeof s->standby_server_key, "%s",

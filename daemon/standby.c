@@ -92,12 +92,43 @@ static void psd_standby_promote(psd *d, uint64_t now)
                (unsigned long long)followed);
 }
 
+/* Counts the distinct workers that said hello within the member timeout;
+ * with rid, notes that one first (the oldest entry makes room). */
+static uint32_t psd_standby_knocks(psd *d, const uint8_t *rid, size_t len, uint64_t now)
+{
+    const uint32_t cap = sizeof d->knocks / sizeof d->knocks[0];
+    uint32_t slot = 0, n = 0;
+    for (uint32_t i = 0; rid && i < cap; i++) {
+        struct psd_knock *k = &d->knocks[i];
+        if (k->len == len && !memcmp(k->rid, rid, len)) {
+            slot = i;
+            break;
+        }
+        if (k->ms < d->knocks[slot].ms) slot = i;
+    }
+    if (rid) {
+        memcpy(d->knocks[slot].rid, rid, len);
+        d->knocks[slot].len = len;
+        d->knocks[slot].ms = now;
+    }
+    for (uint32_t i = 0; i < cap; i++)
+        n += d->knocks[i].len && now - d->knocks[i].ms <= (uint64_t)d->set.member_timeout_ms;
+    return n;
+}
+
+/* The primary is silent and, with a quorum set, enough workers asked us. */
+static bool psd_standby_may_promote(const psd *d, uint64_t now, uint32_t knocks)
+{
+    if (now - d->primary_seen_ms <= (uint64_t)d->set.standby_silence_ms) return false;
+    return !d->set.quorum || knocks >= d->set.quorum;
+}
+
 void psd_standby_tick(psd *d)
 {
     if (!d->standby) return;
     psd_standby_readable(d);
     uint64_t now = psd_now_ms();
-    if (now - d->primary_seen_ms > (uint64_t)d->set.standby_silence_ms) {
+    if (psd_standby_may_promote(d, now, psd_standby_knocks(d, NULL, 0, now))) {
         psd_standby_promote(d, now);
         return;
     }
@@ -107,9 +138,13 @@ void psd_standby_tick(psd *d)
     psync_wire_send(d->watch, NULL, 0, &h, NULL, ZMQ_DONTWAIT); /* dropped if not connected */
 }
 
-bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoch)
+bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoch, bool worker)
 {
     psync_err e;
+    uint64_t now = psd_now_ms();
+    if (d->standby && worker && epoch <= d->epoch &&
+        psd_standby_may_promote(d, now, psd_standby_knocks(d, rid, rid_len, now)))
+        psd_standby_promote(d, now); /* this worker's hello completed the quorum */
     if (epoch > d->epoch && !d->standby && !d->fenced) {
         d->fenced = true;
         d->stopping = SIGTERM;
@@ -123,7 +158,13 @@ bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoc
         return false;
     }
     if (d->standby) {
-        e = psync_fail(PSYNC_EBUSY, "standby of %s: not serving until promoted", d->set.standby_of);
+        e = d->set.quorum && now - d->primary_seen_ms > (uint64_t)d->set.standby_silence_ms
+                ? psync_fail(PSYNC_EBUSY,
+                             "standby of %s: the primary is silent but fewer than quorum %u "
+                             "workers asked this standby: not promoting (split-brain guard)",
+                             d->set.standby_of, d->set.quorum)
+                : psync_fail(PSYNC_EBUSY, "standby of %s: not serving until promoted",
+                             d->set.standby_of);
         psd_refuse(d, d->control, rid, rid_len, PSD_R_STATE, e, "hello");
         return false;
     }

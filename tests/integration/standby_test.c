@@ -241,6 +241,78 @@ static void test_split_brain(void **state)
     psync_model_destroy(&my);
 }
 
+/* --quorum 2 on both daemons (docs/recovery.md): a primary with one worker
+ * pauses merging; a standby cut off from that live primary does not
+ * promote on the hello of one worker (below quorum), only once a second
+ * distinct worker asks it too; the primary resumes merging, with the exact
+ * async value, when its second worker attaches. At most one side of a cut
+ * merges at a time. */
+static void test_quorum(void **state)
+{
+    kit_daemon pa, sb;
+    uint64_t epoch = 0, v = 0;
+    const char *pflags[] = {"--chunk-bytes",
+                            "4096",
+                            "--policy",
+                            "async",
+                            "--heartbeat-ms",
+                            "100",
+                            "--member-timeout-ms",
+                            "5000",
+                            "--quorum",
+                            "2",
+                            NULL};
+    const char *sflags[] = {"--chunk-bytes",
+                            "4096",
+                            "--policy",
+                            "async",
+                            "--heartbeat-ms",
+                            "100",
+                            "--member-timeout-ms",
+                            "3000",
+                            "--standby-silence-ms",
+                            "300",
+                            "--standby-of",
+                            "tcp://127.0.0.1:9",
+                            "--quorum",
+                            "2",
+                            NULL};
+    assert_int_equal(kit_daemon_start(&pa, pflags), 0);
+    live[0] = pa.pid;
+    assert_int_equal(kit_daemon_start(&sb, sflags), 0);
+    live[1] = sb.pid;
+    psync_client *y1 = list_client(pa.control, "y1"), *y2 = list_client(pa.control, "y2");
+    psync_model *m1 = kit_model(N, 1.0f, 0.0f), *m2 = NULL;
+    assert_int_equal(psync_client_join(y1, &m1, 5000), PSYNC_OK); /* v1 */
+    kit_fill(m1, "w", 3.0f);
+    assert_int_equal(psync_client_publish(y1, m1, 1), PSYNC_OK);
+    for (int i = 0; i < 50; i++) /* 500 ms: one worker is below the quorum */
+        psync_client_poll(y1, m1, 10, NULL);
+    assert_int_equal(kit_status(&pa, &v, "stale_version", NULL), 0);
+    assert_int_equal(v, 1);
+    psync_client *x1 = list_client(sb.control, "x1"), *x2 = list_client(sb.control, "x2");
+    psync_model *mx1 = kit_model(N, 7.0f, 0.0f), *mx2 = kit_model(N, 7.0f, 0.0f);
+    assert_int_not_equal(psync_client_join(x1, &mx1, 1000), PSYNC_OK);
+    assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
+    assert_int_equal(epoch, 1); /* one worker asked: no second lineage */
+    assert_int_equal(psync_client_join(x2, &mx2, 5000), PSYNC_OK);
+    assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
+    assert_int_equal(epoch, 2); /* a second distinct worker completed the quorum */
+    assert_int_equal(psync_client_join(y2, &m2, 5000), PSYNC_OK);
+    for (int i = 0; i < 300 && psync_client_held_version(y2) < 2; i++) {
+        psync_client_poll(y1, m1, 5, NULL);
+        psync_client_poll(y2, m2, 5, NULL);
+    }
+    assert_int_equal(psync_client_held_version(y2), 2); /* quorum reached: merging resumed */
+    assert_true(kit_maxdiff(m2, "w", 2.0f) < 1e-6);     /* 1 + (3 - 1) / 2 */
+    psync_client *cs[] = {y1, y2, x1, x2};
+    psync_model *ms[] = {m1, m2, mx1, mx2};
+    for (int i = 0; i < 4; i++) {
+        psync_client_destroy(&cs[i]);
+        psync_model_destroy(&ms[i]);
+    }
+}
+
 /* Key pairs "primary" and "standby" in kdir; kdir/allow holds standby.pub,
  * the one key both daemons admit (the standby's watch and the test's status
  * probes use it). */
@@ -354,6 +426,7 @@ int main(void)
         cmocka_unit_test_teardown(test_failover, teardown),
         cmocka_unit_test_teardown(test_standby_copy, teardown),
         cmocka_unit_test_teardown(test_split_brain, teardown),
+        cmocka_unit_test_teardown(test_quorum, teardown),
         cmocka_unit_test_teardown(test_curve_watch, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
