@@ -197,10 +197,12 @@ static psync_err cl_poll(psync_cluster *c, psync_model *m, int timeout_ms, bool 
     return e;
 }
 
-/* Sync: waits until the merge of the round we are in is applied. */
-static psync_err cl_wait_merge(psync_cluster *c, psync_model *m)
+/* Sync: waits until the merge of the round we are in is applied. inc: the
+ * daemon incarnation the snapshot was published to (taken before the
+ * publish, which may pump a welcome from a restarted daemon meanwhile). */
+static psync_err cl_wait_merge(psync_cluster *c, psync_model *m, uint64_t inc)
 {
-    uint64_t start = cl_now_ms(), inc = psync_client_incarnation(c->client);
+    uint64_t start = cl_now_ms();
     bool applied = false;
     while (!applied) {
         if (psync_client_incarnation(c->client) != inc)
@@ -241,12 +243,13 @@ static bool cl_due(const psync_cluster *c)
 /* Publishes the model; transient refusals skip this snapshot. */
 static psync_err cl_publish(psync_cluster *c, psync_model *m)
 {
+    uint64_t inc = psync_client_incarnation(c->client);
     psync_err e = psync_client_publish(c->client, m, c->samples);
     if (e == PSYNC_ESTALE || e == PSYNC_EBUSY || e == PSYNC_ECLOSED) {
         c->skipped++;
         PSYNC_DEBUG("publish_skipped", "reason=\"%s\"", psync_errdetail());
         /* sync: a newer merge is on its way; take it before going on */
-        return c->sync && e == PSYNC_ESTALE ? cl_wait_merge(c, m) : PSYNC_OK;
+        return c->sync && e == PSYNC_ESTALE ? cl_wait_merge(c, m, inc) : PSYNC_OK;
     }
     if (e) return e;
     c->published++;
@@ -254,7 +257,7 @@ static psync_err cl_publish(psync_cluster *c, psync_model *m)
     c->samples = 0;
     c->steps = 0;
     c->last_pub_ms = cl_now_ms();
-    return c->sync ? cl_wait_merge(c, m) : PSYNC_OK;
+    return c->sync ? cl_wait_merge(c, m, inc) : PSYNC_OK;
 }
 
 psync_err psync_cluster_step(psync_cluster *c, psync_model *m, const psync_step_stats *s)
