@@ -7,3 +7,10 @@ if(TARGET psync-cli)
     COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/keygen_cli_test.sh $<TARGET_FILE:psync-cli>)
   set_tests_properties(keygen_cli_test PROPERTIES TIMEOUT 60)
 endif()
+# deploy/psyncd.conf lists every psyncd setting at its default value.
+if(TARGET psyncd)
+  add_test(NAME conf_example_test
+    COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/conf_example_test.sh $<TARGET_FILE:psyncd>
+      ${PROJECT_SOURCE_DIR}/deploy/psyncd.conf)
+  set_tests_properties(conf_example_test PROPERTIES TIMEOUT 30)
+endif()
