@@ -1,5 +1,6 @@
 /* join_bench.c: hot join of a ~100 MB model from psyncd (a new client's
- * psync_client_join: hello, welcome, bootstrap of the whole blob) against a
+ * psync_client_join in a new process: hello, welcome, bootstrap of the
+ * whole blob; also repeated in this process) against a
  * raw ZeroMQ transfer of the same bytes in 4 MiB chunks (zero-copy send,
  * receiver copies into a buffer), over the same transport, in one run. The
  * daemon is started here (--psyncd PATH) and given the model by an uploader
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,7 +97,7 @@ static int raw_once(void *push, void *pull, const uint8_t *src, uint8_t *dst, si
 }
 
 /* Median of reps raw transfers (after one warm-up) over endpoint ep; with
- * fresh, into a new malloc'd buffer each time (as a joiner's blob is). */
+ * fresh, into new memory each time (as a new joiner's blob is). */
 static double raw_measure(const char *ep, size_t len, int reps, int fresh)
 {
     void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH), *pull = zmq_socket(ctx, ZMQ_PULL);
@@ -103,9 +105,13 @@ static double raw_measure(const char *ep, size_t len, int reps, int fresh)
     double t[reps + 1], med = -1;
     int linger = 0, ok = src && dst && zmq_bind(pull, ep) == 0 && zmq_connect(push, ep) == 0;
     for (int r = 0; ok && r <= reps; r++) {
-        uint8_t *d = fresh ? malloc(len) : dst;
-        ok = d && raw_once(push, pull, src, d, len, &t[r]) == 0;
-        if (fresh) free(d);
+        /* fresh: new pages from the kernel each time (malloc could hand back
+         * heap memory an earlier join freed, already faulted in) */
+        uint8_t *d =
+            fresh ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                  : dst;
+        ok = d != MAP_FAILED && d && raw_once(push, pull, src, d, len, &t[r]) == 0;
+        if (fresh && d != MAP_FAILED) munmap(d, len);
     }
     if (ok) med = bench_median(t + 1, reps);
     zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
@@ -117,17 +123,49 @@ static double raw_measure(const char *ep, size_t len, int reps, int fresh)
     return med;
 }
 
-/* Uploads the model through one client, then times reps hot joins. */
-static psync_err join_measure(const psync_client_opts *o, psync_model *m, int reps, double *med)
+/* One hot join in a new process (fork; the child's heap holds no memory an
+ * earlier join freed, as a joining worker's does not): its time, or -1. */
+static double join_child(const psync_client_opts *o, uint64_t expect)
+{
+    int fd[2];
+    double ms = -1;
+    if (pipe(fd)) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        psync_err err = join_once(o, expect, &ms);
+        if (err)
+            fprintf(stderr, "join_bench: child: %s: %s\n", psync_strerror(err), psync_errdetail());
+        ssize_t w = write(fd[1], &ms, sizeof ms);
+        _exit(err || w != (ssize_t)sizeof ms ? 1 : 0);
+    }
+    close(fd[1]);
+    if (pid < 0 || read(fd[0], &ms, sizeof ms) != (ssize_t)sizeof ms) ms = -1;
+    close(fd[0]);
+    int status = 1;
+    if (pid > 0) waitpid(pid, &status, 0);
+    return status == 0 ? ms : -1;
+}
+
+/* Uploads the model through one client, then times reps hot joins, each in
+ * a new process (*med_new), then reps in this one (*med_same: every join
+ * after the first reuses heap memory the previous one freed). */
+static psync_err join_measure(const psync_client_opts *o, psync_model *m, int reps, double *med_new,
+                              double *med_same)
 {
     psync_client *up = NULL;
     double t[reps + 1];
     psync_err err = psync_client_new(&up, o);
     if (!err) err = psync_client_join(up, &m, 60000);
     for (int r = 0; !err && r <= reps; r++)
+        if ((t[r] = join_child(o, m->payload_len)) < 0)
+            err = psync_fail(PSYNC_EIO, "a joining process failed");
+    *med_new = err ? -1 : bench_median(t + 1, reps);
+    for (int r = 0; !err && r <= reps; r++)
         err = join_once(o, m->payload_len, &t[r]);
     psync_client_destroy(&up);
-    *med = err ? -1 : bench_median(t + 1, reps);
+    *med_same = err ? -1 : bench_median(t + 1, reps);
     return err;
 }
 
@@ -137,7 +175,7 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     char control[256], bulk[256], raw[256], dir[] = "/tmp/psync-join-XXXXXX";
     int port = bench_tcp_ports(3);
     size_t len = 0;
-    double join_ms = -1;
+    double join_ms = -1, same_ms = -1;
     if (strcmp(tr, "ipc") == 0 && !mkdtemp(dir)) return 1;
     if (strcmp(tr, "ipc") == 0) {
         snprintf(control, sizeof control, "ipc://%s/c.sock", dir);
@@ -151,7 +189,7 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     psync_client_opts o = {.control = control, .bulk = bulk, .rank = -1};
     pid_t pid = join_start_daemon(psyncd, control, bulk, NULL, NULL);
     psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
-                            : join_measure(&o, m, reps, &join_ms);
+                            : join_measure(&o, m, reps, &join_ms, &same_ms);
     join_stop_daemon(pid);
     if (err)
         fprintf(stderr, "join_bench: %s: %s: %s\n", tr, psync_strerror(err), psync_errdetail());
@@ -163,8 +201,8 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
         unlink(raw + 6);
         rmdir(dir);
     }
-    printf("psync transport=%s join_ms=%.2f join_gbps=%.2f\n", tr, join_ms,
-           join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0);
+    printf("psync transport=%s join_ms=%.2f join_gbps=%.2f join_same_process_ms=%.2f\n", tr,
+           join_ms, join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0, same_ms);
     printf("peer transport=%s raw_zmq_ms=%.2f raw_zmq_gbps=%.2f raw_zmq_fresh_buffer_ms=%.2f "
            "chunk_bytes=%zu\n",
            tr, raw_ms, raw_ms > 0 ? (double)len / raw_ms / 1e6 : 0.0, fresh_ms, JOIN_CHUNK);
@@ -201,7 +239,7 @@ static double join_tcp(const char *psyncd, psync_model *m, int reps, const char 
 {
     char control[64], bulk[64], key[300], allow[300], wkey[300], spub[300];
     int port = bench_tcp_ports(2);
-    double ms = -1;
+    double ms = -1, same = -1;
     snprintf(control, sizeof control, "tcp://127.0.0.1:%d", port);
     snprintf(bulk, sizeof bulk, "tcp://127.0.0.1:%d", port + 1);
     snprintf(key, sizeof key, "%s/server.key", dir);
@@ -214,8 +252,8 @@ static double join_tcp(const char *psyncd, psync_model *m, int reps, const char 
                            .key_file = curve ? wkey : NULL,
                            .server_key = curve ? spub : NULL};
     pid_t pid = join_start_daemon(psyncd, control, bulk, curve ? key : NULL, allow);
-    psync_err err =
-        pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd) : join_measure(&o, m, reps, &ms);
+    psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
+                            : join_measure(&o, m, reps, &ms, &same);
     join_stop_daemon(pid);
     if (err)
         fprintf(stderr, "join_bench: curve=%d: %s: %s\n", curve, psync_strerror(err),

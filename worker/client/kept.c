@@ -1,7 +1,7 @@
 /* kept.c: the last merged payload a client received, kept for recovery (a
- * restarted daemon restores it from us). Kept without copying it: the
- * frames it arrived in (a merged version, or a bootstrap blob) or the blob
- * we uploaded; gathered into one buffer only when a recovery asks for it. */
+ * restarted daemon restores it from us). Kept without copying it where we
+ * can: the frames a merged version arrived in (gathered into one buffer
+ * only when a recovery asks for it), or the blob we uploaded. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +47,25 @@ void pc_kept_give(psync_client *c, uint8_t *buf, uint64_t base, uint64_t len, ui
     k->layout = layout;
 }
 
+/* A new pre-faulted buffer of len bytes (NULL: logged). */
+static uint8_t *pc_kept_alloc(uint64_t len, uint64_t version)
+{
+    uint8_t *p = pc_buf_alloc(len ? len : 1);
+    if (!p)
+        PSYNC_WARN("merged_copy_failed", "bytes=%llu version=%llu", (unsigned long long)len,
+                   (unsigned long long)version);
+    return p;
+}
+
+void pc_kept_copy(psync_client *c, const uint8_t *payload, uint64_t len, uint64_t version,
+                  uint64_t layout)
+{
+    uint8_t *p = pc_kept_alloc(len, version);
+    if (!p) return;
+    memcpy(p, payload, len);
+    pc_kept_give(c, p, 0, len, version, layout);
+}
+
 /* Copies the kept payload out of its frames into dst (len bytes). */
 static void pc_kept_gather(const pc_kept *k, uint8_t *dst)
 {
@@ -65,12 +84,8 @@ const uint8_t *pc_kept_payload(psync_client *c)
     pc_kept *k = &c->kept;
     if (!k->version) return NULL;
     if (k->buf) return k->buf + k->base;
-    uint8_t *p = pc_buf_alloc(k->len ? k->len : 1);
-    if (!p) {
-        PSYNC_WARN("merged_copy_failed", "bytes=%llu version=%llu", (unsigned long long)k->len,
-                   (unsigned long long)k->version);
-        return NULL;
-    }
+    uint8_t *p = pc_kept_alloc(k->len, k->version);
+    if (!p) return NULL;
     pc_kept_gather(k, p);
     pc_kept_give(c, p, 0, k->len, k->version, k->layout); /* closes the frames */
     return p;

@@ -111,14 +111,13 @@ void pc_stage_drop(pc_stage *st)
 
 void pc_stage_free(pc_stage *st)
 {
-    bool hold = st->hold, keep = st->keep;
+    bool hold = st->hold;
     pc_stage_drop(st);
     free(st->buf);
     free(st->frames);
     free(st->have);
     memset(st, 0, sizeof *st);
     st->hold = hold;
-    st->keep = keep;
 }
 
 uint8_t *pc_buf_alloc(uint64_t len)
@@ -146,8 +145,8 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         free(st->have);
         free(st->frames);
         st->have = calloc(n, 1);
-        st->frames = st->hold || st->keep ? calloc(n, sizeof *st->frames) : NULL;
-        st->cap_chunks = st->have && (!(st->hold || st->keep) || st->frames) ? n : 0;
+        st->frames = st->hold ? calloc(n, sizeof *st->frames) : NULL;
+        st->cap_chunks = st->have && (!st->hold || st->frames) ? n : 0;
     }
     if (!st->hold && st->cap < h->total) {
         free(st->buf);
@@ -174,14 +173,13 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         if (st->have[k] && !st->hold) {
             st->have[k] = 0; /* the copy overwrote it: this chunk must come again */
             st->received--;
-            if (st->keep) zmq_msg_close(&st->frames[k]);
         }
         PSYNC_WARN("bad_chunk", "type=%s offset=%llu detail=crc32 mismatch",
                    psync_wire_type_name(h->t), (unsigned long long)h->offset);
         return psync_fail(PSYNC_EPROTO, "%s chunk at %llu: crc32 mismatch",
                           psync_wire_type_name(h->t), (unsigned long long)h->offset);
     }
-    if (st->hold || st->keep) {
+    if (st->hold) {
         if (st->have[k]) zmq_msg_close(&st->frames[k]);
         zmq_msg_init(&st->frames[k]);
         zmq_msg_move(&st->frames[k], frame);
