@@ -95,12 +95,13 @@ static void psd_follow_welcomed(psd *d, const psync_wire_hdr *h)
 {
     psd_follow *f = &d->follow;
     if (h->chunk_bytes != d->set.chunk_bytes) {
-        PSYNC_ERROR("standby_chunk_bytes",
-                    "primary=%llu ours=%llu action=\"give this standby "
-                    "--chunk-bytes %llu\"",
-                    (unsigned long long)h->chunk_bytes, (unsigned long long)d->set.chunk_bytes,
-                    (unsigned long long)h->chunk_bytes);
-        return; /* not following: FOLLOW again next tick, still logged */
+        if (psd_log_budget(d)) /* FOLLOW is retried every tick */
+            PSYNC_ERROR("standby_chunk_bytes",
+                        "primary=%llu ours=%llu action=\"give this standby "
+                        "--chunk-bytes %llu\"",
+                        (unsigned long long)h->chunk_bytes, (unsigned long long)d->set.chunk_bytes,
+                        (unsigned long long)h->chunk_bytes);
+        return; /* not following: FOLLOW again next tick */
     }
     bool fresh = f->inc != h->inc;
     f->m = h->m;
