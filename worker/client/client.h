@@ -21,7 +21,10 @@
 
 typedef struct pc_stage {
     bool hold;
+    bool twin_wanted;  /* !hold: assemble a second copy too (a bootstrap's
+                        * kept payload, written while each chunk is in cache) */
     uint8_t *buf;      /* !hold: the assembled bytes */
+    uint8_t *twin;     /* twin_wanted: the same bytes again */
     zmq_msg_t *frames; /* hold: frame k where have[k] */
     uint64_t cap, total, version, layout, received, n_chunks, cap_chunks;
     uint8_t *have;
@@ -31,8 +34,8 @@ typedef struct pc_stage {
 /* The last merged payload this client received, as the daemon sent it (not
  * our trained weights): what we upload when a restarted daemon asks. Held
  * without a copy where we can: the frames a merged version came in, or the
- * blob we uploaded; after a bootstrap, a copy. The payload is bytes
- * [base, base + len) of that stream (kept.c). */
+ * blob we uploaded; after a bootstrap, the blob's twin. The payload is
+ * bytes [base, base + len) of that stream (kept.c). */
 typedef struct pc_kept {
     zmq_msg_t *frames; /* n_frames frames of `chunk` bytes (the last shorter) */
     uint64_t n_frames, chunk;
@@ -151,10 +154,6 @@ uint8_t *pc_buf_alloc(uint64_t len);
 void pc_kept_take(psync_client *c, pc_stage *st, uint64_t base, uint64_t len);
 /* Takes buf (free()-able, ownership moves here) as the kept stream. */
 void pc_kept_give(psync_client *c, uint8_t *buf, uint64_t base, uint64_t len, uint64_t version,
-                  uint64_t layout);
-/* Keeps a copy of len bytes of payload (in a pre-faulted buffer); logs and
- * keeps nothing when out of memory. */
-void pc_kept_copy(psync_client *c, const uint8_t *payload, uint64_t len, uint64_t version,
                   uint64_t layout);
 /* The kept payload as one contiguous buffer (frames are gathered into one
  * the first time: a recovery upload only), valid until the next kept call;

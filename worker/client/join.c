@@ -120,7 +120,8 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
                           c->last_detail);
     psync_model *m = NULL;
     if ((e = psync_blob_decode(c->boot.buf, c->boot.total, NULL, PSYNC_DECODE_TAKE, &m))) return e;
-    c->boot.buf = NULL; /* the model owns the blob now */
+    uint8_t *blob = c->boot.buf, *twin = c->boot.twin;
+    c->boot.buf = c->boot.twin = NULL; /* the model owns the blob now */
     c->boot.cap = 0;
     c->boot.complete = false;
     c->held = c->boot.version;
@@ -128,7 +129,9 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
     c->my_layout = psync_model_layout_hash(m);
     c->my_model_bytes = c->boot.total; /* it can upload this after a daemon restart */
     m->state.merge_version = c->held;
-    pc_kept_copy(c, m->payload, m->payload_len, c->held, c->my_layout);
+    /* its twin keeps the payload as received (the model's is trained) */
+    pc_kept_give(c, twin, m->payload_len ? (uint64_t)(m->payload - blob) : 0, m->payload_len,
+                 c->held, c->my_layout);
     PSYNC_INFO("bootstrapped", "version=%llu bytes=%llu tensors=%u", (unsigned long long)c->held,
                (unsigned long long)c->boot.total, m->n_tensors);
     *out = m;

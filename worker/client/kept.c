@@ -1,7 +1,8 @@
 /* kept.c: the last merged payload a client received, kept for recovery (a
  * restarted daemon restores it from us). Kept without copying it where we
  * can: the frames a merged version arrived in (gathered into one buffer
- * only when a recovery asks for it), or the blob we uploaded. */
+ * only when a recovery asks for it), the blob we uploaded, or the second
+ * copy a bootstrap assembles as its chunks arrive. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,15 +56,6 @@ static uint8_t *pc_kept_alloc(uint64_t len, uint64_t version)
         PSYNC_WARN("merged_copy_failed", "bytes=%llu version=%llu", (unsigned long long)len,
                    (unsigned long long)version);
     return p;
-}
-
-void pc_kept_copy(psync_client *c, const uint8_t *payload, uint64_t len, uint64_t version,
-                  uint64_t layout)
-{
-    uint8_t *p = pc_kept_alloc(len, version);
-    if (!p) return;
-    memcpy(p, payload, len);
-    pc_kept_give(c, p, 0, len, version, layout);
 }
 
 /* Copies the kept payload out of its frames into dst (len bytes). */

@@ -211,7 +211,8 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
     c->heartbeat_ms = 1000;
     c->timeout_ms = 10000;
     c->rejoin_backoff_ms = 250;
-    c->merged.hold = true; /* apply straight from the received frames */
+    c->merged.hold = true;      /* apply straight from the received frames */
+    c->boot.twin_wanted = true; /* the kept payload, copied as chunks arrive */
     psync_client_opts first;
     c->last_heard_ms = pc_now_ms();
     psync_err e = pc_failover_init(c, opts, &first);

@@ -111,13 +111,15 @@ void pc_stage_drop(pc_stage *st)
 
 void pc_stage_free(pc_stage *st)
 {
-    bool hold = st->hold;
+    bool hold = st->hold, twin = st->twin_wanted;
     pc_stage_drop(st);
     free(st->buf);
+    free(st->twin);
     free(st->frames);
     free(st->have);
     memset(st, 0, sizeof *st);
     st->hold = hold;
+    st->twin_wanted = twin;
 }
 
 uint8_t *pc_buf_alloc(uint64_t len)
@@ -150,10 +152,12 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
     }
     if (!st->hold && st->cap < h->total) {
         free(st->buf);
+        free(st->twin);
         st->buf = pc_buf_alloc(h->total);
-        st->cap = st->buf ? h->total : 0;
+        st->twin = st->twin_wanted && st->buf ? pc_buf_alloc(h->total) : NULL;
+        st->cap = st->buf && (st->twin || !st->twin_wanted) ? h->total : 0;
     }
-    if (st->cap_chunks < n || (!st->hold && !st->buf))
+    if (st->cap_chunks < n || (!st->hold && !st->cap))
         return psync_fail(PSYNC_ENOMEM, "staging of %llu bytes", (unsigned long long)h->total);
     st->n_chunks = n;
     st->total = h->total;
@@ -169,6 +173,8 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
     size_t n = zmq_msg_size(frame);
     uint32_t crc =
         st->hold ? psync_wire_crc(src, n) : psync_wire_copy_crc(st->buf + h->offset, src, n);
+    if (st->twin) /* the second copy while the chunk is in cache */
+        memcpy(st->twin + h->offset, src, n);
     if (crc != h->crc) {
         if (st->have[k] && !st->hold) {
             st->have[k] = 0; /* the copy overwrote it: this chunk must come again */
