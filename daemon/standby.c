@@ -92,6 +92,21 @@ static void psd_standby_promote(psd *d, uint64_t now)
                (unsigned long long)followed);
 }
 
+/* A daemon with no model (a restart) takes over the lineage the workers
+ * carry: epoch = the highest they have seen + 1, so a promoted standby that
+ * may still live is superseded rather than joined at the same epoch. A
+ * daemon with a model never adopts: a newer epoch fences it (below). */
+static void psd_standby_adopt(psd *d, uint64_t epoch)
+{
+    if (epoch + 1 <= d->epoch) return;
+    PSYNC_WARN("epoch_adopted",
+               "epoch=%llu was=%llu seen_epoch=%llu reason=\"no model: restoring "
+               "the lineage the workers hold\"",
+               (unsigned long long)(epoch + 1), (unsigned long long)d->epoch,
+               (unsigned long long)epoch);
+    d->epoch = epoch + 1;
+}
+
 /* Counts the distinct workers that said hello within the member timeout;
  * with rid, notes that one first (the oldest entry makes room). */
 static uint32_t psd_standby_knocks(psd *d, const uint8_t *rid, size_t len, uint64_t now)
@@ -145,6 +160,8 @@ bool psd_standby_admit(psd *d, const uint8_t *rid, size_t rid_len, uint64_t epoc
     if (d->standby && worker && epoch <= d->epoch &&
         psd_standby_may_promote(d, now, psd_standby_knocks(d, rid, rid_len, now)))
         psd_standby_promote(d, now); /* this worker's hello completed the quorum */
+    if (epoch > d->epoch && worker && !d->standby && !d->fenced && !d->tmpl && !d->upload.member)
+        psd_standby_adopt(d, epoch);
     if (epoch > d->epoch && !d->standby && !d->fenced) {
         d->fenced = true;
         d->stopping = SIGTERM;

@@ -93,6 +93,47 @@ static bool wait_version(const kit_daemon *d, uint64_t v, int timeout_ms)
     return false;
 }
 
+/* After a failover the workers carry epoch 2. The promoted standby dies
+ * too and a psyncd is restarted empty on its address: it takes over the
+ * lineage the workers hold (epoch 3) instead of being fenced by their
+ * epoch 2, restores v3 from their memory and merges v4 exactly. */
+static void restart_after_failover(kit_daemon *sb, psync_client *a, psync_model *ma,
+                                   psync_client *b, psync_model *mb)
+{
+    const char *flags[] = {"--chunk-bytes",
+                           "4096",
+                           "--policy",
+                           "async",
+                           "--heartbeat-ms",
+                           "100",
+                           "--member-timeout-ms",
+                           "1000",
+                           "--recovery-window-ms",
+                           "300",
+                           "--async-members",
+                           "2",
+                           NULL};
+    uint64_t epoch = 0, v = 0;
+    assert_int_equal(kit_daemon_stop(sb), 0);
+    assert_int_equal(kit_daemon_restart(sb, flags), 0);
+    live[1] = sb->pid;
+    for (int i = 0; i < 1500 && (v < 3 || epoch != 3); i++) {
+        psync_client_poll(a, ma, 5, NULL);
+        psync_client_poll(b, mb, 5, NULL);
+        if (i % 10 == 9) {
+            kit_status_u64(sb, "epoch", &epoch);
+            kit_status_u64(sb, "version", &v);
+        }
+    }
+    assert_int_equal(epoch, 3);
+    assert_int_equal(v, 3);  /* restored from the workers' memory */
+    kit_fill(ma, "w", 6.0f); /* v4 = 3.5 + (6 - 3.5) / 2 */
+    for (int i = 0; i < 300 && psync_client_publish(a, ma, 1) != PSYNC_OK; i++)
+        psync_client_poll(a, ma, 10, NULL);
+    assert_true(poll_both(a, ma, b, mb, 4, 6000));
+    assert_true(kit_maxdiff(mb, "w", 4.75f) < 1e-6);
+}
+
 static void test_failover(void **state)
 {
     kit_daemon pa, sb;
@@ -137,6 +178,7 @@ static void test_failover(void **state)
     assert_true(kit_maxdiff(mb, "w", 3.5f) < 1e-6);
     printf("failover: primary stopped -> standby serving v2 in %llu ms, v3 merged at %llu ms\n",
            (unsigned long long)restored, (unsigned long long)(now_ms() - t0));
+    restart_after_failover(&sb, a, ma, b, mb);
     psync_client_destroy(&a);
     psync_client_destroy(&b);
     psync_model_destroy(&ma);
