@@ -44,31 +44,32 @@ static psync_client *list_client(const char *eps, const char *name)
     return c;
 }
 
+/* Starts psyncd as live[slot] (restarts it on d's endpoints if restart)
+ * with the flags every test shares (4 KiB chunks, async, 100 ms
+ * heartbeats, 1 s member timeout) followed by the NULL-terminated extra
+ * flags, which override them (the last flag wins). */
+static void start(kit_daemon *d, int slot, bool restart, ...)
+{
+    const char *argv[32] = {
+        "--chunk-bytes",       "4096", "--policy", "async", "--heartbeat-ms", "100",
+        "--member-timeout-ms", "1000"};
+    int n = 8;
+    va_list ap;
+    va_start(ap, restart);
+    for (const char *f; n < 31 && (f = va_arg(ap, const char *));)
+        argv[n++] = f;
+    va_end(ap);
+    argv[n] = NULL;
+    assert_int_equal(restart ? kit_daemon_restart(d, argv) : kit_daemon_start(d, argv), 0);
+    live[slot] = d->pid;
+}
+
 /* Starts a standby of primary (control endpoint) with silence_ms. */
 static void start_standby(kit_daemon *b, const char *primary, const char *silence_ms)
 {
-    const char *flags[] = {"--chunk-bytes",
-                           "4096",
-                           "--policy",
-                           "async",
-                           "--heartbeat-ms",
-                           "100",
-                           "--member-timeout-ms",
-                           "1000",
-                           "--recovery-window-ms",
-                           "300",
-                           "--standby-of",
-                           primary,
-                           "--standby-silence-ms",
-                           silence_ms,
-                           NULL};
-    assert_int_equal(kit_daemon_start(b, flags), 0);
-    live[1] = b->pid;
+    start(b, 1, false, "--recovery-window-ms", "300", "--standby-of", primary,
+          "--standby-silence-ms", silence_ms, NULL);
 }
-
-static const char *const primary_flags[] = {
-    "--chunk-bytes",       "4096", "--policy", "async", "--heartbeat-ms", "100",
-    "--member-timeout-ms", "1000", NULL};
 
 /* Polls a and b until both hold at least v (or timeout_ms). */
 static bool poll_both(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb,
@@ -100,23 +101,9 @@ static bool wait_version(const kit_daemon *d, uint64_t v, int timeout_ms)
 static void restart_after_failover(kit_daemon *sb, psync_client *a, psync_model *ma,
                                    psync_client *b, psync_model *mb)
 {
-    const char *flags[] = {"--chunk-bytes",
-                           "4096",
-                           "--policy",
-                           "async",
-                           "--heartbeat-ms",
-                           "100",
-                           "--member-timeout-ms",
-                           "1000",
-                           "--recovery-window-ms",
-                           "300",
-                           "--async-members",
-                           "2",
-                           NULL};
     uint64_t epoch = 0, v = 0;
     assert_int_equal(kit_daemon_stop(sb), 0);
-    assert_int_equal(kit_daemon_restart(sb, flags), 0);
-    live[1] = sb->pid;
+    start(sb, 1, true, "--recovery-window-ms", "300", "--async-members", "2", NULL);
     for (int i = 0; i < 1500 && (v < 3 || epoch != 3); i++) {
         psync_client_poll(a, ma, 5, NULL);
         psync_client_poll(b, mb, 5, NULL);
@@ -139,8 +126,7 @@ static void test_failover(void **state)
     kit_daemon pa, sb;
     char eps[160];
     uint64_t epoch = 0, v = 0;
-    assert_int_equal(kit_daemon_start(&pa, primary_flags), 0);
-    live[0] = pa.pid;
+    start(&pa, 0, false, NULL);
     start_standby(&sb, pa.control, "800");
     snprintf(eps, sizeof eps, "%s,%s", pa.control, sb.control);
     psync_client *a = list_client(eps, "a"), *b = list_client(eps, "b");
@@ -197,19 +183,7 @@ static void test_standby_copy(void **state)
 {
     kit_daemon pa, sb;
     uint64_t epoch = 0;
-    const char *pflags[] = {"--chunk-bytes",
-                            "4096",
-                            "--policy",
-                            "sync",
-                            "--heartbeat-ms",
-                            "100",
-                            "--member-timeout-ms",
-                            "1000",
-                            "--round-deadline-ms",
-                            "8000",
-                            NULL};
-    assert_int_equal(kit_daemon_start(&pa, pflags), 0);
-    live[0] = pa.pid;
+    start(&pa, 0, false, "--policy", "sync", "--round-deadline-ms", "8000", NULL);
     start_standby(&sb, pa.control, "800");
     psync_client *a = list_client(pa.control, "a");
     psync_model *ma = kit_model(N, 1.0f, 0.0f), *mc = NULL;
@@ -253,8 +227,7 @@ static void test_split_brain(void **state)
     char eps[160];
     int st = 0;
     uint64_t epoch = 0;
-    assert_int_equal(kit_daemon_start(&pa, primary_flags), 0);
-    live[0] = pa.pid;
+    start(&pa, 0, false, NULL);
     start_standby(&sb, "tcp://127.0.0.1:9", "300"); /* cut off: its primary never answers */
     for (int i = 0; i < 300 && (kit_status_u64(&sb, "epoch", &epoch) || epoch != 2); i++)
         poll(NULL, 0, 10);
@@ -293,36 +266,9 @@ static void test_quorum(void **state)
 {
     kit_daemon pa, sb;
     uint64_t epoch = 0, v = 0;
-    const char *pflags[] = {"--chunk-bytes",
-                            "4096",
-                            "--policy",
-                            "async",
-                            "--heartbeat-ms",
-                            "100",
-                            "--member-timeout-ms",
-                            "5000",
-                            "--quorum",
-                            "2",
-                            NULL};
-    const char *sflags[] = {"--chunk-bytes",
-                            "4096",
-                            "--policy",
-                            "async",
-                            "--heartbeat-ms",
-                            "100",
-                            "--member-timeout-ms",
-                            "3000",
-                            "--standby-silence-ms",
-                            "300",
-                            "--standby-of",
-                            "tcp://127.0.0.1:9",
-                            "--quorum",
-                            "2",
-                            NULL};
-    assert_int_equal(kit_daemon_start(&pa, pflags), 0);
-    live[0] = pa.pid;
-    assert_int_equal(kit_daemon_start(&sb, sflags), 0);
-    live[1] = sb.pid;
+    start(&pa, 0, false, "--member-timeout-ms", "5000", "--quorum", "2", NULL);
+    start(&sb, 1, false, "--member-timeout-ms", "3000", "--standby-silence-ms", "300",
+          "--standby-of", "tcp://127.0.0.1:9", "--quorum", "2", NULL);
     psync_client *y1 = list_client(pa.control, "y1"), *y2 = list_client(pa.control, "y2");
     psync_model *m1 = kit_model(N, 1.0f, 0.0f), *m2 = NULL;
     assert_int_equal(psync_client_join(y1, &m1, 5000), PSYNC_OK); /* v1 */
