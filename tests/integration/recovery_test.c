@@ -4,12 +4,16 @@
  * an older one was installed makes the daemon restore the newer one; an
  * upload that is not newer than the daemon's version is refused (fencing);
  * a worker never applies an older merged version; merging resumes from the
- * restored version with the async weight of the largest membership seen. */
+ * restored version with the async weight of the largest membership seen;
+ * what a worker uploads is the merged payload it kept, not its weights; a
+ * zero-copy sync publish to a stopped daemon returns with its frames freed. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <zmq.h>
@@ -224,6 +228,69 @@ static void test_stale_upload_refused(void **state)
     assert_int_equal(kit_daemon_stop(&d), 0);
 }
 
+/* A worker keeps the merged payload it received, not its trained weights:
+ * b bootstraps v1 (w = 1.5), then trains away from it (w = 9); the only
+ * other worker leaves and the daemon restarts; b uploads what it kept and
+ * a new joiner bootstraps exactly w = 1.5 from the restored daemon. */
+static void test_kept_copy_restores(void **state)
+{
+    static const char *const flags[] = {
+        "--chunk-bytes",        "4096", "--policy", "async", "--heartbeat-ms", "100",
+        "--recovery-window-ms", "200",  NULL};
+    kit_daemon d;
+    assert_int_equal(kit_daemon_start(&d, flags), 0);
+    psync_client *a = kit_client(&d, "a"), *b = kit_client(&d, "b"), *c = NULL;
+    psync_model *ma = kit_model(N, 1.5f, 0.0f), *mb = NULL, *mc = NULL;
+    assert_int_equal(psync_client_join(a, &ma, 5000), PSYNC_OK);
+    assert_int_equal(psync_client_join(b, &mb, 5000), PSYNC_OK);
+    assert_true(kit_maxdiff(mb, "w", 1.5f) == 0);
+    kit_fill(mb, "w", 9.0f); /* b trains: its weights are no longer the merged ones */
+    psync_client_destroy(&a);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+    assert_int_equal(kit_daemon_restart(&d, flags), 0);
+    uint64_t v = 0; /* b is asked to upload what it kept */
+    for (int i = 0; i < 500 && (kit_status_u64(&d, "version", &v) || v < 1); i++)
+        psync_client_poll(b, mb, 10, NULL);
+    assert_int_equal(v, 1);
+    c = kit_client(&d, "c");
+    assert_int_equal(psync_client_join(c, &mc, 5000), PSYNC_OK);
+    assert_true(kit_maxdiff(mc, "w", 1.5f) == 0);
+    assert_true(kit_maxdiff(mb, "w", 9.0f) == 0); /* b's own training untouched */
+    psync_client_destroy(&b);
+    psync_client_destroy(&c);
+    psync_model_destroy(&ma);
+    psync_model_destroy(&mb);
+    psync_model_destroy(&mc);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
+/* A sync publish sends straight from the model's memory and returns only
+ * once ZeroMQ released every frame. To a daemon that takes nothing
+ * (SIGSTOP) it returns EBUSY after about the member timeout, and the model
+ * can be freed at once (the ASan stage would see a frame still in use). */
+static void test_publish_to_stopped_daemon(void **state)
+{
+    static const char *const flags[] = {
+        "--policy", "sync", "--heartbeat-ms", "100", "--member-timeout-ms", "1000", NULL};
+    kit_daemon d;
+    assert_int_equal(kit_daemon_start(&d, flags), 0);
+    psync_client *a = kit_client(&d, "a");
+    psync_model *ma = kit_model(4u << 20, 1.0f, 0.0f); /* 32 MB with its slot */
+    assert_int_equal(psync_client_join(a, &ma, 20000), PSYNC_OK);
+    kill(d.pid, SIGSTOP);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    psync_err e = psync_client_publish(a, ma, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    psync_model_destroy(&ma);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    kill(d.pid, SIGCONT);
+    assert_int_equal(e, PSYNC_EBUSY);
+    assert_true(s >= 0.5 && s < 10.0);
+    psync_client_destroy(&a);
+    assert_int_equal(kit_daemon_stop(&d), 0);
+}
+
 static int teardown(void **state)
 {
     kit_cleanup();
@@ -236,6 +303,8 @@ int main(void)
         cmocka_unit_test_teardown(test_window_restores_newest, teardown),
         cmocka_unit_test_teardown(test_late_newer_holder, teardown),
         cmocka_unit_test_teardown(test_stale_upload_refused, teardown),
+        cmocka_unit_test_teardown(test_kept_copy_restores, teardown),
+        cmocka_unit_test_teardown(test_publish_to_stopped_daemon, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
