@@ -75,7 +75,7 @@ trap 'cleanup; exit 143' TERM
 
 free_port() {
     python3 -c 'import random, socket
-for p in random.sample(range(20000, 60000, 2), 2000):
+for p in random.sample(range(20000, 32760, 2), 2000):
     try:
         a = socket.socket(); a.bind(("127.0.0.1", p))
         b = socket.socket(); b.bind(("127.0.0.1", p + 1))

@@ -19,22 +19,28 @@
 
 #include "secopts.h"
 
-/* A port p such that p and p + 1 were free a moment ago. */
+/* true if 127.0.0.1:port can be bound (nobody holds it right now). */
+static bool kit_port_free(int port)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)port)};
+    bool ok = s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0;
+    if (s >= 0) close(s);
+    return ok;
+}
+
+/* A port p such that p and p + 1 were free a moment ago, drawn at random
+ * below Linux's ephemeral range (32768-60999), so no outgoing connection of
+ * a test running alongside can take it in the meantime. */
 static int kit_free_port(void)
 {
-    for (int tries = 0; tries < 50; tries++) {
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof a;
-        bind(s, (struct sockaddr *)&a, sizeof a);
-        getsockname(s, (struct sockaddr *)&a, &len);
-        close(s);
-        int p = ntohs(a.sin_port);
-        int s2 = socket(AF_INET, SOCK_STREAM, 0);
-        a.sin_port = htons((uint16_t)(p + 1));
-        int ok = p < 65000 && bind(s2, (struct sockaddr *)&a, sizeof a) == 0;
-        close(s2);
-        if (ok) return p;
+    static unsigned seed;
+    if (!seed) seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    for (int tries = 0; tries < 200; tries++) {
+        int p = 20000 + 2 * (int)(rand_r(&seed) % 6380);
+        if (kit_port_free(p) && kit_port_free(p + 1)) return p;
     }
     return -1;
 }
@@ -50,12 +56,36 @@ void kit_cleanup(void)
     kit_live_pid = 0;
 }
 
+/* Waits until d's daemon listens on its control port (true) or exited
+ * (false: it could not bind, e.g. a port taken since it was chosen); gives
+ * up waiting after 5 s and reports it running. */
+static bool kit_daemon_bound(const kit_daemon *d)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)d->port)};
+    for (int waited = 0; waited < 5000; waited += 5) {
+        int st, s = socket(AF_INET, SOCK_STREAM, 0);
+        bool up = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+        if (s >= 0) close(s);
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) return false;
+        if (up) return true;
+        usleep(5000);
+    }
+    return true;
+}
+
 int kit_daemon_start(kit_daemon *d, const char *const *flags)
 {
-    d->port = kit_free_port();
-    snprintf(d->control, sizeof d->control, "tcp://127.0.0.1:%d", d->port);
-    snprintf(d->bulk, sizeof d->bulk, "tcp://127.0.0.1:%d", d->port + 1);
-    return kit_daemon_restart(d, flags);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if ((d->port = kit_free_port()) < 0) return -1;
+        snprintf(d->control, sizeof d->control, "tcp://127.0.0.1:%d", d->port);
+        snprintf(d->bulk, sizeof d->bulk, "tcp://127.0.0.1:%d", d->port + 1);
+        if (kit_daemon_restart(d, flags)) return -1;
+        if (kit_daemon_bound(d)) return 0;
+        kit_live_pid = 0; /* exited (reaped): try other ports */
+    }
+    return -1;
 }
 
 int kit_daemon_restart(kit_daemon *d, const char *const *flags)
