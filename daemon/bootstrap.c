@@ -38,6 +38,7 @@ static psync_err psd_model_replace(psd *d, psync_model *model, uint64_t version)
     d->tmpl = model;
     d->cur = out;
     d->version = out->version = version;
+    d->version_inc = d->inc;
     for (uint32_t i = 0; i < d->n_members; i++)
         psd_inbound_clear(&d->members[i]->in); /* trained from older versions */
     d->round_start_ms = psd_now_ms();
@@ -68,6 +69,7 @@ psync_err psd_model_install(psd *d, psync_model *model, uint64_t version)
     d->layout = psync_model_layout_hash(model);
     d->cur = d->pool[0];
     d->version = d->cur->version = version;
+    d->version_inc = d->inc;
     d->round_start_ms = psd_now_ms();
     PSYNC_INFO("model_ready", "version=%llu layout=%016llx payload_bytes=%llu tensors=%u ranges=%u",
                (unsigned long long)d->version, (unsigned long long)d->layout,
@@ -108,14 +110,18 @@ static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
         return;
     }
     psd_upload_reset(&d->upload);
+    if (m->held == d->version && m->held_inc)
+        d->version_inc = m->held_inc; /* the merged copy it kept: same content */
     m->layout = d->layout;
     m->held = d->version;
+    m->held_inc = d->version_inc;
     psd_control_announce(d);
     /* Members that already hold this model (a restarted daemon recovering
-     * from its workers) get the installed version to train from. */
+     * from its workers) get the installed version to train from, unless
+     * they hold that very version. */
     for (uint32_t i = 0; i < d->n_members; i++) {
         psd_member *o = d->members[i];
-        if (o != m && o->attached && o->layout == d->layout)
+        if (o != m && o->attached && o->layout == d->layout && !psd_member_current(d, o))
             psd_stream_start(&o->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
                              d->payload_len);
     }

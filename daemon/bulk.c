@@ -6,9 +6,10 @@
 
 static void psd_on_attach(psd *d, psd_member *m)
 {
-    /* A member whose held version is older, or numbered by another daemon
-     * incarnation (we restarted), gets the current one to train from. */
-    if (d->cur && m->layout == d->layout && (m->held != d->version || m->held_inc != d->inc))
+    /* A member that does not hold the current version (a number merged by
+     * the same incarnation) gets it to train from; one that does keeps its
+     * own progress since (after a failover or a restart, it publishes it). */
+    if (d->cur && m->layout == d->layout && !psd_member_current(d, m))
         psd_stream_start(&m->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
                          d->payload_len);
 }

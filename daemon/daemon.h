@@ -208,8 +208,10 @@ struct psd {
         size_t len;
         uint64_t ms;
     } knocks[64];
-    bool quorum_lost;  /* merging paused: fewer than quorum workers attached */
-    psd_follow follow; /* standby: the copy of the primary's merged model */
+    bool quorum_lost;     /* merging paused: fewer than quorum workers attached */
+    psd_follow follow;    /* standby: the copy of the primary's merged model */
+    uint64_t version_inc; /* incarnation that merged the current version: with
+                             the version number it names the content */
     /* counters */
     uint64_t refused[PSD_R_COUNT_];
     uint64_t merges, snapshots_in, bytes_in, bytes_out;
@@ -293,6 +295,9 @@ void psd_members_tick(psd *d);
 uint32_t psd_members_attached(const psd *d);
 /* true if m takes part in merges: attached and not a follower. */
 bool psd_member_merges(const psd_member *m);
+/* true if m already holds the current version (same number, merged by the
+ * same incarnation): it needs no merged stream and keeps its own progress. */
+bool psd_member_current(const psd *d, const psd_member *m);
 
 /* --- inbound.c: receiving a chunked stream into held frames --- */
 void psd_inbound_clear(psd_inbound *in);

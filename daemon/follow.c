@@ -69,7 +69,7 @@ void psd_follow_tick(psd *d)
         snprintf(h.name, sizeof h.name, "standby:%ld", (long)getpid());
         h.layout = d->layout;
         h.held = d->version;
-        h.held_inc = f->inc; /* the primary incarnation our version came from */
+        h.held_inc = d->version_inc;
         h.epoch = d->epoch;
         psd_follow_send(d, &h);
         return;

@@ -78,6 +78,7 @@ static void psd_follow_complete(psd *d)
         psd_follow_refuse(d, e, blob ? "bootstrap" : "merged");
         return;
     }
+    d->version_inc = f->inc; /* the primary merged it: workers hold the same */
     f->versions++;
     PSYNC_DEBUG("standby_version", "version=%llu kind=%s", (unsigned long long)d->version,
                 blob ? "bootstrap" : "merged");

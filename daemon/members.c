@@ -69,6 +69,11 @@ bool psd_member_merges(const psd_member *m)
     return m->attached && !m->follower;
 }
 
+bool psd_member_current(const psd *d, const psd_member *m)
+{
+    return m->held == d->version && m->held_inc == d->version_inc;
+}
+
 uint32_t psd_members_attached(const psd *d)
 {
     uint32_t n = 0;

@@ -143,6 +143,7 @@ void psd_merge_commit(psd *d, psd_rcbuf *out, uint64_t t0_us, bool crcs_done)
 {
     if (!crcs_done) psd_rcbuf_crcs(out, d->payload_len, d->set.chunk_bytes);
     out->version = d->version = psd_merge_next_version(d);
+    d->version_inc = d->inc;
     d->cur = out;
     d->merges++;
     d->last_merge_us = psd_now_us() - t0_us;

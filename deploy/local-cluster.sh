@@ -3,8 +3,11 @@
 # needed (build/release), starts psyncd and N workers on shards of
 # Fashion-MNIST (deploy/models/mlp.psync), hot-joins one more worker with only
 # the daemon's address at mid-training, then prints the cluster's test
-# accuracy (the daemon's merged model). Every process it starts is stopped on
-# exit, Ctrl-C or SIGTERM. See deploy/README.md and docs/cluster.md.
+# accuracy (the daemon's merged model). With --standby a second psyncd
+# follows the first and the workers get both addresses; --kill-primary-at
+# SIGKILLs the first one mid-training to show the failover. Every process it
+# starts is stopped on exit, Ctrl-C or SIGTERM. See deploy/README.md,
+# docs/cluster.md and docs/recovery.md.
 set -eu
 
 usage() {
@@ -22,12 +25,16 @@ usage: sh deploy/local-cluster.sh [options]
   --config FILE       psyncd config file          (deploy/psyncd.conf)
   --worker-flags F    extra psync-worker flags for every worker, e.g.
                       "--lr 0.0005 --batch-size 128"
+  --standby           run a hot standby psyncd (ports P+2, P+3) that
+                      follows the primary; workers get both addresses
+  --kill-primary-at E SIGKILL the primary when worker 0 has finished
+                      epoch E (implies --standby)               (never)
 EOF
 }
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 POLICY=sync EPOCHS=6 WORKERS=3 JOIN_AT= EVERY=10 PORT=0
-BUILD=$SRC/build/release LOGS= CONFIG=$SRC/deploy/psyncd.conf WFLAGS=
+BUILD=$SRC/build/release LOGS= CONFIG=$SRC/deploy/psyncd.conf WFLAGS= STANDBY=0 KILL_AT=
 while [ $# -gt 0 ]; do
     case $1 in
     --policy) POLICY=$2; shift 2 ;;
@@ -40,6 +47,8 @@ while [ $# -gt 0 ]; do
     --logs) LOGS=$2; shift 2 ;;
     --config) CONFIG=$2; shift 2 ;;
     --worker-flags) WFLAGS=$2; shift 2 ;;
+    --standby) STANDBY=1; shift ;;
+    --kill-primary-at) KILL_AT=$2; STANDBY=1; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; exit 64 ;;
     esac
@@ -79,11 +88,17 @@ for p in random.sample(range(20000, 32760, 2), 2000):
     try:
         a = socket.socket(); a.bind(("127.0.0.1", p))
         b = socket.socket(); b.bind(("127.0.0.1", p + 1))
+        c = socket.socket(); c.bind(("127.0.0.1", p + 2))
+        e = socket.socket(); e.bind(("127.0.0.1", p + 3))
         print(p); break
     except OSError: pass'
 }
 [ "$PORT" != 0 ] || PORT=$(free_port)
 ADDR=tcp://127.0.0.1:$PORT
+STANDBY_ADDR=tcp://127.0.0.1:$((PORT + 2))
+# What workers connect to: the primary, then the standby if there is one.
+CONNECT=$ADDR
+[ "$STANDBY" = 0 ] || CONNECT=$ADDR,$STANDBY_ADDR
 
 # Prints the worker log lines worth watching as they come, once a second
 # (a plain loop: no pipeline left behind), until $LOGS/.stop exists.
@@ -110,7 +125,15 @@ START=$(date +%s)
 say "psyncd at $ADDR, policy $POLICY; $WORKERS workers x $EPOCHS epochs; logs in $LOGS"
 "$PSYNCD" --config "$CONFIG" --policy "$POLICY" --bind-control "$ADDR" \
     --bind-bulk "tcp://127.0.0.1:$((PORT + 1))" >"$LOGS/psyncd.log" 2>&1 &
+PRIMARY=$!
 PIDS="$PIDS $!"
+if [ "$STANDBY" = 1 ]; then
+    say "standby psyncd at $STANDBY_ADDR follows the primary"
+    "$PSYNCD" --config "$CONFIG" --policy "$POLICY" --bind-control "$STANDBY_ADDR" \
+        --bind-bulk "tcp://127.0.0.1:$((PORT + 3))" --standby-of "$ADDR" \
+        >"$LOGS/standby.log" 2>&1 &
+    PIDS="$PIDS $!"
+fi
 echo "$ADDR" >"$LOGS/address"
 LOGFILES=
 for r in $(seq 0 $((WORKERS - 1))); do
@@ -123,7 +146,7 @@ WATCH=$!
 PIDS="$PIDS $WATCH"
 WPIDS=
 for r in $(seq 0 $((WORKERS - 1))); do
-    "$WORKER" --model "$MODEL" --connect "$ADDR" --rank "$r" --world-size "$WORKERS" \
+    "$WORKER" --model "$MODEL" --connect "$CONNECT" --rank "$r" --world-size "$WORKERS" \
         --epochs "$EPOCHS" --threads 1 --data-dir "$DATA" --publish-every-steps "$EVERY" \
         $WFLAGS >"$LOGS/worker$r.log" 2>&1 &
     WPIDS="$WPIDS $!"
@@ -139,20 +162,33 @@ if [ "$JOIN_AT" != none ]; then
         sleep 0.2
     done
     say "hot join: a worker with only the daemon's address ($ADDR), no model file"
-    "$WORKER" --connect "$ADDR" --rank "$WORKERS" --world-size $((WORKERS + 1)) \
+    "$WORKER" --connect "$CONNECT" --rank "$WORKERS" --world-size $((WORKERS + 1)) \
         --epochs "$EPOCHS" --threads 1 --data-dir "$DATA" --publish-every-steps "$EVERY" \
         $WFLAGS >"$LOGS/joiner.log" 2>&1 &
     WPIDS="$WPIDS $!"
     PIDS="$PIDS $!"
 fi
 
+ACTIVE=$ADDR
+if [ -n "$KILL_AT" ]; then
+    W0=$(echo $WPIDS | cut -d' ' -f1)
+    while ! grep -q "event=progress epoch=$KILL_AT " "$LOGS/worker0.log" &&
+          kill -0 "$W0" 2>/dev/null; do
+        sleep 0.2
+    done
+    V=$("$PSYNC" status --json "$ADDR" 2>/dev/null | sed -n 's/.*"version": *\([0-9]*\).*/\1/p')
+    say "failover: SIGKILL the primary psyncd at version ${V:-?}; the standby takes over"
+    kill -9 "$PRIMARY" 2>/dev/null || true
+    ACTIVE=$STANDBY_ADDR
+fi
+
 FAILED=0
 for p in $WPIDS; do wait "$p" || FAILED=$((FAILED + 1)); done
 [ "$FAILED" -eq 0 ] || { say "$FAILED worker(s) failed; logs in $LOGS"; exit 1; }
-"$PSYNC" status "$ADDR" >"$LOGS/status.txt" 2>&1 || true
+"$PSYNC" status "$ACTIVE" >"$LOGS/status.txt" 2>&1 || true
 
 # --- the cluster's accuracy: evaluate the daemon's merged model -----------------
-"$WORKER" --connect "$ADDR" --eval-only --threads 1 --data-dir "$DATA" \
+"$WORKER" --connect "$ACTIVE" --eval-only --threads 1 --data-dir "$DATA" \
     >"$LOGS/eval.log" 2>&1 || { say "evaluation failed"; cat "$LOGS/eval.log"; exit 1; }
 touch "$LOGS/.stop"
 wait "$WATCH" 2>/dev/null || true
@@ -160,4 +196,4 @@ LINE=$(grep 'event=joined_eval' "$LOGS/eval.log")
 ACC=$(echo "$LINE" | sed 's/.*test_accuracy=\([0-9.]*\).*/\1/')
 VER=$(echo "$LINE" | sed 's/.* version=\([0-9]*\).*/\1/')
 say "cluster test_accuracy=$ACC merged_version=$VER policy=$POLICY workers=$WORKERS" \
-    "epochs=$EPOCHS seconds=$(($(date +%s) - START))"
+    "epochs=$EPOCHS daemon=$ACTIVE seconds=$(($(date +%s) - START))"

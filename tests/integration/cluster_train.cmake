@@ -1,7 +1,7 @@
 # Whole-cluster training over 127.0.0.1 TCP with real processes (psyncd,
 # psync-worker, psync status) driven by deploy/local-cluster.sh: accuracy per
-# merge policy, hot join at mid-training, a frozen worker dropped and
-# rejoining. Each test bounds its time and stops every process it started.
+# merge policy, hot join at mid-training, failover to a standby psyncd when
+# the primary is SIGKILLed, a frozen worker dropped and rejoining. Each test bounds its time and stops every process it started.
 if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
   set(PSYNC_CT ${CMAKE_CURRENT_LIST_DIR})
   # policy:epochs, measured on 2 cores (docs/cluster.md): sync reaches 88%
@@ -20,6 +20,10 @@ if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
   add_test(NAME cluster_hot_join
     COMMAND sh ${PSYNC_CT}/cluster_join_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
   set_tests_properties(cluster_hot_join PROPERTIES TIMEOUT 180 LABELS slow
+    ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+  add_test(NAME cluster_failover
+    COMMAND sh ${PSYNC_CT}/cluster_failover_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+  set_tests_properties(cluster_failover PROPERTIES TIMEOUT 240 LABELS slow
     ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
   add_test(NAME cluster_member_drop
     COMMAND sh ${PSYNC_CT}/cluster_drop_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})

@@ -1,0 +1,37 @@
+#!/bin/sh
+# cluster_failover_test.sh SRC BUILD: deploy/local-cluster.sh with a hot
+# standby psyncd (--kill-primary-at 2): 3 sync workers train with both
+# addresses, the primary is SIGKILLed once worker 0 has finished epoch 2,
+# the workers fail over by themselves and the standby serves from its own
+# copy. Passes if every worker finished, the standby promoted itself having
+# followed the primary's versions, the merged version went on past the one
+# sampled at the kill, every worker logged its failover, and the final
+# merged model (the standby's) reaches >= 88% test accuracy.
+set -eu
+SRC=$1 BUILD=$2
+LOGS=$(mktemp -d /tmp/psync-failover-test.XXXXXX)
+trap 'rm -rf "$LOGS"' EXIT
+fail() { echo "FAIL: $*"; tail -n 5 "$LOGS"/*.log | cut -c1-240; exit 1; }
+# Faster failure detection than deploy/psyncd.conf's defaults (env < flags).
+export PSYNC_HEARTBEAT_MS=200 PSYNC_MEMBER_TIMEOUT_MS=2000 PSYNC_STANDBY_SILENCE_MS=1000
+START=$(date +%s)
+OUT=$(sh "$SRC/deploy/local-cluster.sh" --build "$BUILD" --logs "$LOGS" --policy sync \
+    --epochs 12 --workers 3 --join-at none --kill-primary-at 2 2>&1) || { echo "$OUT"; exit 1; }
+echo "$OUT" | grep -E 'standby|failover|rank=0 event=progress|cluster test_accuracy' || true
+KILLED=$(echo "$OUT" | sed -n 's/.*SIGKILL the primary psyncd at version \([0-9]*\).*/\1/p')
+FINAL=$(echo "$OUT" | sed -n 's/.*cluster test_accuracy=\([0-9.]*\).*/\1/p')
+VER=$(echo "$OUT" | sed -n 's/.*cluster test_accuracy=.* merged_version=\([0-9]*\).*/\1/p')
+PROMO=$(grep 'event=promoted' "$LOGS/standby.log" | head -n 1) || fail "the standby never promoted"
+FOLLOWED=$(echo "$PROMO" | sed -n 's/.*followed_versions=\([0-9]*\).*/\1/p')
+AT=$(echo "$PROMO" | sed -n 's/.* version=\([0-9]*\).*/\1/p')
+echo "killed_at_version=${KILLED:-?} standby_version_at_promotion=$AT followed_versions=$FOLLOWED" \
+    "final_version=$VER final_merged_accuracy=$FINAL seconds=$(($(date +%s) - START))"
+[ -n "$KILLED" ] && [ -n "$FINAL" ] && [ -n "$AT" ] || fail "missing figures"
+[ "${FOLLOWED:-0}" -gt 0 ] || fail "the standby followed no version before it promoted"
+[ "$AT" -ge "$KILLED" ] || fail "the standby held v$AT at promotion, below v$KILLED sampled at the kill"
+[ "$VER" -gt "$AT" ] || fail "no merge after the failover (final v$VER)"
+for r in 0 1 2; do
+    grep -q 'event=failover' "$LOGS/worker$r.log" || fail "worker $r logged no failover"
+done
+awk -v f="$FINAL" 'BEGIN { exit !(f >= 0.88) }' || fail "final merged accuracy $FINAL below 0.88"
+echo PASS
