@@ -54,10 +54,14 @@ static psync_err pc_frame(psync_client *c, zmq_msg_t *f, const uint8_t *data, ui
 }
 
 /* Gives up on frames ZeroMQ keeps: reconnects (dropping what is queued,
- * which releases it) and says PSYNC_EBUSY. */
+ * which releases it), or fails over to the next daemon if this one has
+ * also been silent for the timeout, and says PSYNC_EBUSY. */
 static psync_err pc_inflight_abort(psync_client *c)
 {
-    pc_reconnect(c, "send stalled");
+    if (c->n_eps > 1 && pc_now_ms() - c->last_heard_ms >= c->timeout_ms)
+        pc_failover(c, "silent");
+    else
+        pc_reconnect(c, "send stalled");
     uint_fast64_t left = atomic_load(&c->inflight);
     if (left) PSYNC_ERROR("frames_not_released", "count=%llu", (unsigned long long)left);
     return psync_fail(PSYNC_EBUSY, "psyncd at %s took no bytes for %llu ms: reconnecting",
