@@ -108,11 +108,13 @@ static void psd_standby_adopt(psd *d, uint64_t epoch)
 }
 
 /* Counts the distinct workers that said hello within the member timeout;
- * with rid, notes that one first (the oldest entry makes room). */
+ * with rid, notes that one first (the oldest entry makes room; a routing id
+ * longer than any member may have is not noted). */
 static uint32_t psd_standby_knocks(psd *d, const uint8_t *rid, size_t len, uint64_t now)
 {
     const uint32_t cap = sizeof d->knocks / sizeof d->knocks[0];
     uint32_t slot = 0, n = 0;
+    if (!len || len > sizeof d->knocks[0].rid) rid = NULL;
     for (uint32_t i = 0; rid && i < cap; i++) {
         struct psd_knock *k = &d->knocks[i];
         if (k->len == len && !memcmp(k->rid, rid, len)) {

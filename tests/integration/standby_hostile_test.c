@@ -219,6 +219,24 @@ static uint64_t send_hostile(psync_model *m)
     return 9;
 }
 
+/* A worker hello to the standby with a routing id longer than any member
+ * may have (ZeroMQ allows 255 bytes): refused, the standby lives on. */
+static void long_rid_hello(void)
+{
+    char rid[201];
+    memset(rid, 'r', sizeof rid - 1);
+    rid[sizeof rid - 1] = '\0';
+    void *s = kit_raw(F.ctx, SB.control, rid);
+    psync_wire_hdr h;
+    psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
+    snprintf(h.name, sizeof h.name, "long");
+    h.rank = -1;
+    kit_raw_send_hdr(s, &h, NULL, 0);
+    assert_int_equal(kit_raw_recv(s, &h, 3000), 0);
+    assert_int_equal(h.t, PSYNC_MSG_ERROR); /* a standby: not serving */
+    zmq_close(s);
+}
+
 static void test_hostile_primary(void **state)
 {
     char sil[] = "1500";
@@ -245,6 +263,8 @@ static void test_hostile_primary(void **state)
     assert_int_equal(standby_until("follow_refused", want, 3000), want);
     assert_int_equal(standby_u64("version"), 5);
     assert_int_equal(standby_u64("epoch"), 1);
+    long_rid_hello();
+    assert_int_equal(standby_u64("version"), 5);
     kit_fill(m, "w", 3.0f); /* a good version 6 */
     fake_stream(PSYNC_MSG_MERGED, 6, INC, m->payload, m->payload_len, m->payload_len, -1, 0);
     assert_int_equal(standby_until("version", 6, 3000), 6);
