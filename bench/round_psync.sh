@@ -1,14 +1,24 @@
 # round_psync.sh: sourced by round_bench.sh. psync_round KIND N REPS runs
 # psyncd and 4 round_worker processes over ipc:// and then TCP loopback and
 # prints "psync psync_ipc_round_ms=... psync_tcp_round_ms=..." (median over
-# rounds of the slowest worker's round). Needs $BUILD/daemon/psyncd and
-# $BUILD/bench/round_worker; says so when they are missing.
+# rounds of the slowest worker's round). With PSYNC_BENCH_STANDBY=1 a
+# standby psyncd follows the daemon during the rounds (what a standby costs)
+# and the line also says how many versions it followed. Needs
+# $BUILD/daemon/psyncd and $BUILD/bench/round_worker; says so when missing.
 
-# psync_round_one ENDPOINT_CONTROL ENDPOINT_BULK PARAMS REPS DIR: median ms.
+# psync_round_one ENDPOINT_CONTROL ENDPOINT_BULK PARAMS REPS DIR
+#                 [STANDBY_CONTROL STANDBY_BULK]: median ms.
 psync_round_one() {
     "$BUILD/daemon/psyncd" --bind-control "$1" --bind-bulk "$2" --log-level warn \
         --round-deadline-ms 60000 --max-message-bytes 67108864 2>"$5/psyncd.log" &
     dpid=$!
+    spid=""
+    if [ "${PSYNC_BENCH_STANDBY:-0}" = 1 ] && [ -n "${6:-}" ]; then
+        "$BUILD/daemon/psyncd" --bind-control "$6" --bind-bulk "$7" --log-level warn \
+            --standby-of "$1" --standby-bulk "$2" --max-message-bytes 67108864 \
+            2>"$5/standby.log" &
+        spid=$!
+    fi
     pids=""
     for r in 0 1 2 3; do
         timeout 600 "$BUILD/bench/round_worker" --control "$1" --bulk "$2" --rank $r \
@@ -17,6 +27,12 @@ psync_round_one() {
     done
     fail=0
     for p in $pids; do wait "$p" || fail=1; done
+    if [ -n "$spid" ]; then
+        followed=$("$BUILD/cli/psync" status --json "$6" 2>/dev/null |
+            sed -n 's/.*"followed_versions": *\([0-9]*\).*/\1/p')
+        echo "standby endpoint=$6 followed_versions=${followed:-0}" >&2
+        kill -TERM "$spid" 2>/dev/null; wait "$spid" 2>/dev/null || true
+    fi
     kill -TERM "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null || true
     rm -f "$5"/ready.* "$5"/joined.*
     if [ "$fail" = 1 ] || grep -q 'ok=0' "$5"/w?.out; then
@@ -41,9 +57,11 @@ psync_round() {
     if [ "$1" = mb ]; then n=$(awk -v m="$2" 'BEGIN { printf "%d", m * 1e6 / 4 }'); else n=$2; fi
     dir=$(mktemp -d)
     port=$(( 20000 + $$ % 20000 ))
-    ipc=$(psync_round_one "ipc://$dir/c.sock" "ipc://$dir/b.sock" "$n" "$3" "$dir") || ipc=""
+    ipc=$(psync_round_one "ipc://$dir/c.sock" "ipc://$dir/b.sock" "$n" "$3" "$dir" \
+        "ipc://$dir/sc.sock" "ipc://$dir/sb.sock") || ipc=""
     tcp=$(psync_round_one "tcp://127.0.0.1:$port" "tcp://127.0.0.1:$((port + 1))" "$n" "$3" \
-        "$dir") || tcp=""
+        "$dir" "tcp://127.0.0.1:$((port + 2))" "tcp://127.0.0.1:$((port + 3))") || tcp=""
     rm -rf "$dir"
-    echo "psync params=$n psync_ipc_round_ms=${ipc:-n/a} psync_tcp_round_ms=${tcp:-n/a}"
+    echo "psync params=$n psync_ipc_round_ms=${ipc:-n/a} psync_tcp_round_ms=${tcp:-n/a}" \
+        "standby=${PSYNC_BENCH_STANDBY:-0}"
 }
