@@ -23,14 +23,6 @@
 
 #define N 1500 /* floats in "w": 3 chunks of 4096 bytes */
 
-#if defined(__SANITIZE_THREAD__)
-#define KIT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KIT_TSAN 1
-#endif
-#endif
-
 /* Polls c (model m) until it holds version v or timeout_ms pass. */
 static bool poll_until(psync_client *c, psync_model *m, uint64_t v, int timeout_ms)
 {
