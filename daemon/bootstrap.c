@@ -77,26 +77,38 @@ psync_err psd_model_install(psd *d, psync_model *model, uint64_t version)
     return PSYNC_OK;
 }
 
+psync_err psd_model_decode(psd *d, uint8_t **buf, uint64_t len, uint64_t layout, const char *what,
+                           psync_model **out, psd_reason *why)
+{
+    psync_model *model = NULL;
+    psync_err e = psync_blob_decode(*buf, len, &d->set.blob_limits, PSYNC_DECODE_TAKE, &model);
+    *why = PSD_R_MODEL;
+    if (e) return e;
+    *buf = NULL; /* the model owns it now */
+    uint64_t lay = psync_model_layout_hash(model);
+    if (lay != layout || (d->tmpl && lay != d->layout)) {
+        *why = PSD_R_LAYOUT;
+        e = psync_fail(PSYNC_EMISMATCH, "%s: layout hash %016llx differs from the %s", what,
+                       (unsigned long long)lay, d->tmpl ? "cluster's" : "header's");
+    } else if ((e = psync_model_check_finite(model,
+                                             (1u << PSYNC_ROLE_PARAM) | (1u << PSYNC_ROLE_SLOT)))) {
+        *why = PSD_R_NONFINITE;
+    }
+    if (e) {
+        psync_model_destroy(&model);
+        return e;
+    }
+    *out = model;
+    return PSYNC_OK;
+}
+
 /* The whole blob is in: decode, check, install, announce. */
 static void psd_upload_finish(psd *d, psd_member *m, const psync_wire_hdr *h)
 {
     psync_model *model = NULL;
-    psync_err e = psync_blob_decode(d->upload.buf, d->upload.total, &d->set.blob_limits,
-                                    PSYNC_DECODE_TAKE, &model);
-    psd_reason why = PSD_R_MODEL;
-    if (!e) {
-        d->upload.buf = NULL; /* the model owns it now */
-        uint64_t lay = psync_model_layout_hash(model);
-        if (lay != h->layout || (d->tmpl && lay != d->layout)) {
-            why = PSD_R_LAYOUT;
-            e = psync_fail(PSYNC_EMISMATCH, "uploaded blob's layout hash differs from the %s",
-                           d->tmpl ? "cluster's" : "header's");
-        } else {
-            e = psync_model_check_finite(model, (1u << PSYNC_ROLE_PARAM) | (1u << PSYNC_ROLE_SLOT));
-            why = e ? PSD_R_NONFINITE : why;
-        }
-        if (e) psync_model_destroy(&model);
-    }
+    psd_reason why;
+    psync_err e = psd_model_decode(d, &d->upload.buf, d->upload.total, h->layout, "uploaded blob",
+                                   &model, &why);
     if (!e && d->tmpl && h->version <= d->version) {
         psync_model_destroy(&model); /* fencing: never go back to an older version */
         why = PSD_R_STALE;

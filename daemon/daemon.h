@@ -378,6 +378,14 @@ void psd_upload_abort(psd *d, const char *why);
 /* Starts a BOOTSTRAP stream of the current model to m. */
 psync_err psd_bootstrap_serve(psd *d, psd_member *m);
 
+/* Decodes a whole blob a peer sent (len bytes at *buf, 64-aligned) with
+ * the daemon's limits and checks that its layout hash equals layout (the
+ * sender's header) and the cluster's, and that params and slots are
+ * finite. On success *out owns the model and *buf is NULL (the model took
+ * it); on failure *buf is still the caller's, *why says which counter. */
+psync_err psd_model_decode(psd *d, uint8_t **buf, uint64_t len, uint64_t layout, const char *what,
+                           psync_model **out, psd_reason *why);
+
 /* Installs model (taken) as the template and merged version `version`;
  * with a template of the same layout already installed, replaces it (a
  * newer version restored from a member). PSYNC_EFORMAT, PSYNC_EBUSY (no

@@ -33,18 +33,10 @@ static psync_err psd_follow_install_blob(psd *d)
     for (uint64_t k = 0; k < f->in.n_chunks; k++)
         memcpy(buf + k * cb, psd_inbound_chunk(&f->in, k),
                total - k * cb < cb ? total - k * cb : cb);
-    if ((e = psync_blob_decode(buf, total, &d->set.blob_limits, PSYNC_DECODE_TAKE, &model))) {
+    psd_reason why;
+    if ((e = psd_model_decode(d, &buf, total, f->layout, "the primary's bootstrap blob", &model,
+                              &why))) {
         free(buf);
-        return e;
-    }
-    uint64_t lay = psync_model_layout_hash(model);
-    if (lay != f->layout || (d->tmpl && lay != d->layout))
-        e = psync_fail(PSYNC_EMISMATCH, "the primary's bootstrap layout %016llx differs from %s",
-                       (unsigned long long)lay,
-                       d->tmpl ? "this standby's model: restart it" : "its header");
-    if (!e) e = psync_model_check_finite(model, (1u << PSYNC_ROLE_PARAM) | (1u << PSYNC_ROLE_SLOT));
-    if (e) {
-        psync_model_destroy(&model);
         return e;
     }
     return psd_model_install(d, model, f->version);
