@@ -1,7 +1,8 @@
 /* standby.c: lineage epochs and the hot standby (docs/recovery.md). A
  * daemon starts at epoch 1. With standby_of it is a standby: it refuses
  * members, follows the primary (follow.c: its own copy of every merged
- * version) and asks for its status every tick; once the primary has been
+ * version; heartbeat acks, or status replies until it is welcomed, tell it
+ * the primary is alive); once the primary has been
  * silent for standby_silence_ms it promotes itself to the primary's epoch
  * + 1 and serves from that copy (workers holding a newer version upload
  * it, as after a restart). A daemon that hears a hello carrying a higher
@@ -150,6 +151,7 @@ void psd_standby_tick(psd *d)
         return;
     }
     psd_follow_tick(d);
+    if (d->follow.m) return; /* following: heartbeat acks say the primary is alive */
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
     psync_wire_send(d->watch, NULL, 0, &h, NULL, ZMQ_DONTWAIT); /* dropped if not connected */
