@@ -82,18 +82,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-free_port() {
-    python3 -c 'import random, socket
-for p in random.sample(range(20000, 32760, 2), 2000):
-    try:
-        a = socket.socket(); a.bind(("127.0.0.1", p))
-        b = socket.socket(); b.bind(("127.0.0.1", p + 1))
-        c = socket.socket(); c.bind(("127.0.0.1", p + 2))
-        e = socket.socket(); e.bind(("127.0.0.1", p + 3))
-        print(p); break
-    except OSError: pass'
-}
-[ "$PORT" != 0 ] || PORT=$(free_port)
+[ "$PORT" != 0 ] || PORT=$(python3 "$SRC/deploy/free_port.py" 4) # control, bulk, standby's two
 ADDR=tcp://127.0.0.1:$PORT
 STANDBY_ADDR=tcp://127.0.0.1:$((PORT + 2))
 # What workers connect to: the primary, then the standby if there is one.

@@ -37,13 +37,7 @@ fail() {
     exit 1
 }
 
-PORT=$(python3 -c 'import random, socket
-for p in random.sample(range(20000, 32760, 2), 2000):
-    try:
-        a = socket.socket(); a.bind(("127.0.0.1", p))
-        b = socket.socket(); b.bind(("127.0.0.1", p + 1))
-        print(p); break
-    except OSError: pass')
+PORT=$(python3 "$SRC/deploy/free_port.py" 2)
 ADDR=tcp://127.0.0.1:$PORT
 
 # --- processes: start, kill, reap --------------------------------------------

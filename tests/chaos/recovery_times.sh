@@ -22,13 +22,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
-PORT=$(python3 -c 'import random, socket
-for p in random.sample(range(20000, 32760, 2), 2000):
-    try:
-        a = socket.socket(); a.bind(("127.0.0.1", p))
-        b = socket.socket(); b.bind(("127.0.0.1", p + 1))
-        print(p); break
-    except OSError: pass')
+PORT=$(python3 "$SRC/deploy/free_port.py" 2)
 ADDR=tcp://127.0.0.1:$PORT
 daemon() {
     "$PSYNCD" --policy sync --bind-control "$ADDR" --bind-bulk "tcp://127.0.0.1:$((PORT + 1))" \
