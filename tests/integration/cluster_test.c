@@ -364,10 +364,15 @@ static void test_round_abort(void **state)
     for (int i = 0; i < 300 && (kit_status_u64(&d, "bytes_in", &in) || in < 4096); i++)
         zmq_poll(NULL, 0, 10);
     assert_true(in >= 4096);
+    uint64_t out0 = 0, out = 0;
+    assert_int_equal(kit_status_u64(&d, "bytes_out", &out0), 0);
     kit_fill(ma, "w", 7.0f);
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    for (int i = 0; i < 20; i++)
-        psync_client_poll(a, ma, 5, NULL); /* chunk 0 of version 2 arrives */
+    /* Wait until chunk 0 of version 2 was merged and streamed (a fixed
+     * number of polls was too short on a loaded machine). */
+    for (int i = 0; i < 400 && (kit_status_u64(&d, "bytes_out", &out) || out < out0 + 4096); i++)
+        psync_client_poll(a, ma, 10, NULL);
+    assert_true(out >= out0 + 4096);
     psync_wire_init(&h, PSYNC_MSG_LEAVE, w.inc);
     h.m = w.m;
     kit_raw_send_hdr(ctl, &h, NULL, 0);
