@@ -56,7 +56,7 @@ psync_round() {
     fi
     if [ "$1" = mb ]; then n=$(awk -v m="$2" 'BEGIN { printf "%d", m * 1e6 / 4 }'); else n=$2; fi
     dir=$(mktemp -d)
-    port=$(( 20000 + $$ % 20000 ))
+    port=$(/usr/bin/python3 "$HERE/../deploy/free_port.py" 4) || port=$((20000 + $$ % 10000 * 2))
     ipc=$(psync_round_one "ipc://$dir/c.sock" "ipc://$dir/b.sock" "$n" "$3" "$dir" \
         "ipc://$dir/sc.sock" "ipc://$dir/sb.sock") || ipc=""
     tcp=$(psync_round_one "tcp://127.0.0.1:$port" "tcp://127.0.0.1:$((port + 1))" "$n" "$3" \
