@@ -71,6 +71,9 @@ struct psync_client {
      * threads signal when that count drops to zero (transfer.c). */
     atomic_uint_fast64_t inflight;
     int efd;
+    /* Times the sockets were torn down and reopened (failover.c): what was
+     * queued then was dropped, so a send that spans one did not arrive. */
+    uint64_t resets;
     psync_wire_range *ranges;
     uint32_t n_ranges;
     uint64_t ranges_layout;
@@ -127,7 +130,8 @@ psync_err pc_send(psync_client *c, void *sock, psync_wire_hdr *h);
  * the caller's again when this returns: copied into ZeroMQ messages, or
  * (zero_copy) sent from data itself, and then this waits (pumping) until
  * ZeroMQ has released every frame, reconnecting after the member timeout
- * if the daemon takes nothing (PSYNC_EBUSY then). */
+ * if the daemon takes nothing (PSYNC_EBUSY then). PSYNC_EBUSY too if the
+ * connection was reset for any reason meanwhile: the rest was dropped. */
 psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len,
                          bool zero_copy);
 /* Drains the release eventfd after a poll said it is readable. */

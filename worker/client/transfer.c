@@ -87,10 +87,10 @@ static psync_err pc_inflight_wait(psync_client *c)
 psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len,
                          bool zero_copy)
 {
-    uint64_t cb = c->chunk_bytes;
+    uint64_t cb = c->chunk_bytes, resets = c->resets;
     psync_err e = PSYNC_OK;
     h->total = len;
-    for (uint64_t off = 0; off < len && !e; off += cb) {
+    for (uint64_t off = 0; off < len && !e && c->resets == resets; off += cb) {
         uint64_t n = len - off < cb ? len - off : cb;
         zmq_msg_t frame;
         uint32_t crc = 0;
@@ -101,7 +101,14 @@ psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data
         pc_tick(c); /* a long upload must not starve heartbeats */
     }
     psync_err w = zero_copy ? pc_inflight_wait(c) : PSYNC_OK;
-    return e ? e : w;
+    if (e || w) return e ? e : w;
+    if (c->resets != resets)
+        return psync_fail(PSYNC_EBUSY,
+                          "the connection to psyncd was reset while sending (see the "
+                          "reconnect or failover line logged): the %s was dropped; send it "
+                          "again once rejoined",
+                          psync_wire_type_name(h->t));
+    return PSYNC_OK;
 }
 
 void pc_stage_drop(pc_stage *st)
