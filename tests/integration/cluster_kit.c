@@ -4,7 +4,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cmocka.h>
 #include <msgpack.h>
 #include <zmq.h>
 
@@ -120,6 +124,22 @@ int kit_daemon_stop(kit_daemon *d)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+int kit_teardown(void **state)
+{
+    (void)state;
+    kit_cleanup();
+    return 0;
+}
+
+void kit_finish(kit_daemon *d, psync_client **cs, int nc, psync_model **ms, int nm)
+{
+    for (int i = 0; i < nc; i++)
+        psync_client_destroy(&cs[i]);
+    for (int i = 0; i < nm; i++)
+        psync_model_destroy(&ms[i]);
+    assert_int_equal(kit_daemon_stop(d), 0);
+}
+
 psync_model *kit_model(uint64_t n, float wv, float mv)
 {
     psync_model *m = NULL;
@@ -190,6 +210,32 @@ bool kit_poll_all(psync_client **cs, psync_model **ms, int n, int timeout_ms)
     return left == 0;
 }
 
+bool kit_poll_version(psync_client *c, psync_model *m, uint64_t v, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms && psync_client_held_version(c) < v; waited += 10)
+        if (psync_client_poll(c, m, 10, NULL)) return false;
+    return psync_client_held_version(c) == v;
+}
+
+bool kit_round_two(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb, float va,
+                   float vb, int timeout_ms)
+{
+    kit_fill(ma, "w", va);
+    kit_fill(mb, "w", vb);
+    if (psync_client_publish(a, ma, 1) || psync_client_publish(b, mb, 1)) return false;
+    psync_client *cs[2] = {a, b};
+    psync_model *ms[2] = {ma, mb};
+    return kit_poll_all(cs, ms, 2, timeout_ms) && kit_maxdiff(ma, "w", (va + vb) / 2) < 1e-6 &&
+           kit_maxdiff(mb, "w", (va + vb) / 2) < 1e-6;
+}
+
+uint64_t kit_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void *kit_raw(void *ctx, const char *ep, const char *rid)
 {
     void *s = zmq_socket(ctx, ZMQ_DEALER);
@@ -232,6 +278,44 @@ int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms)
     return rc;
 }
 
+void kit_expect_error(void *s, const char *code, const char *alt)
+{
+    psync_wire_hdr r;
+    assert_int_equal(kit_raw_recv(s, &r, 3000), 0);
+    assert_int_equal(r.t, PSYNC_MSG_ERROR);
+    if (strcmp(r.code, code) && (!alt || strcmp(r.code, alt)))
+        fail_msg("expected %s, got %s (%s)", code, r.code, r.detail);
+}
+
+void kit_peer_open(kit_peer *p, const kit_daemon *d, const char *ctl_rid, const char *bulk_rid)
+{
+    p->ctx = zmq_ctx_new();
+    p->ctl = kit_raw(p->ctx, d->control, ctl_rid);
+    p->bulk = bulk_rid ? kit_raw(p->ctx, d->bulk, bulk_rid) : NULL;
+}
+
+void kit_peer_close(kit_peer *p)
+{
+    zmq_close(p->ctl);
+    if (p->bulk) zmq_close(p->bulk);
+    zmq_ctx_term(p->ctx);
+    *p = (kit_peer){0};
+}
+
+void kit_hello_init(psync_wire_hdr *h, const psync_model *m, uint64_t held)
+{
+    psync_wire_init(h, PSYNC_MSG_HELLO, 0);
+    h->layout = psync_model_layout_hash(m);
+    h->held = held;
+}
+
+int kit_peer_hello(kit_peer *p, const psync_wire_hdr *hello, psync_wire_hdr *welcome)
+{
+    kit_raw_send_hdr(p->ctl, hello, NULL, 0);
+    if (kit_raw_recv(p->ctl, welcome, 3000)) return -1;
+    return welcome->t == PSYNC_MSG_WELCOME ? 0 : -1;
+}
+
 /* Finds key in a msgpack map object. */
 static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
 {
@@ -249,8 +333,15 @@ static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
 static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *root, void *arg),
                           void *arg)
 {
-    void *ctx = zmq_ctx_new();
-    void *s = kit_raw(ctx, d->control, "status-probe");
+    /* A routing id of its own per probe: psyncd's ROUTER turns away a
+     * connection whose id is still held by the previous probe's (until it
+     * sees that one close), and the request would go unanswered. */
+    static unsigned probes;
+    char rid[32];
+    snprintf(rid, sizeof rid, "status-probe-%u", ++probes);
+    kit_peer p;
+    kit_peer_open(&p, d, rid, NULL);
+    void *s = p.ctl;
     psync_wire_hdr h;
     psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
     kit_raw_send_hdr(s, &h, NULL, 0);
@@ -272,8 +363,7 @@ static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *
     }
     zmq_msg_close(&hdr);
     zmq_msg_close(&doc);
-    zmq_close(s);
-    zmq_ctx_term(ctx);
+    kit_peer_close(&p);
     return rc;
 }
 

@@ -20,10 +20,12 @@
 #define N 1500 /* floats in "w": 3 chunks of 4096 bytes */
 static const char *const small_chunks[] = {"--chunk-bytes", "4096", NULL};
 
-/* A uploads while B waits; both join; returns the daemon version. */
-static void join_two(const kit_daemon *d, psync_client **a, psync_model **ma, psync_client **b,
-                     psync_model **mb)
+/* Starts psyncd with flags into d; then a uploads while b waits and both
+ * join, holding version 1. */
+static void join_two(kit_daemon *d, const char *const *flags, psync_client **a, psync_model **ma,
+                     psync_client **b, psync_model **mb)
 {
+    assert_int_equal(kit_daemon_start(d, flags), 0);
     *a = kit_client(d, "a");
     *b = kit_client(d, "b");
     *ma = kit_model(N, 1.0f, 0.0f);
@@ -39,24 +41,16 @@ static void join_two(const kit_daemon *d, psync_client **a, psync_model **ma, ps
 }
 
 /* Destroys both clients and models and stops the daemon (exit code 0). */
-static void finish_two(kit_daemon *d, psync_client **a, psync_model **ma, psync_client **b,
-                       psync_model **mb)
+static void finish_two(kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
+                       psync_model *mb)
 {
-    psync_client_destroy(a);
-    psync_client_destroy(b);
-    psync_model_destroy(ma);
-    psync_model_destroy(mb);
-    assert_int_equal(kit_daemon_stop(d), 0);
+    kit_finish(d, (psync_client *[]){a, b}, 2, (psync_model *[]){ma, mb}, 2);
 }
 
 /* Polls c until it applies a merged version to m or timeout_ms pass. */
 static bool poll_until_applied(psync_client *c, psync_model *m, int timeout_ms)
 {
-    bool applied = false;
-    psync_client *cs[1] = {c};
-    psync_model *ms[1] = {m};
-    applied = kit_poll_all(cs, ms, 1, timeout_ms);
-    return applied;
+    return kit_poll_all((psync_client *[]){c}, (psync_model *[]){m}, 1, timeout_ms);
 }
 
 static void test_sync_round_and_bootstrap(void **state)
@@ -64,8 +58,7 @@ static void test_sync_round_and_bootstrap(void **state)
     kit_daemon d;
     psync_client *a, *b, *c;
     psync_model *ma, *mb, *mc = NULL;
-    assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
-    join_two(&d, &a, &ma, &b, &mb);
+    join_two(&d, small_chunks, &a, &ma, &b, &mb);
     kit_fill(ma, "w", 2.0f);
     kit_fill(ma, "b", 2.0f);
     kit_fill(ma, "w/momentum", 0.5f);
@@ -95,13 +88,7 @@ static void test_sync_round_and_bootstrap(void **state)
     uint64_t v = 0;
     assert_int_equal(kit_status(&d, &v, NULL, NULL), 0);
     assert_int_equal(v, 2);
-    psync_client_destroy(&a);
-    psync_client_destroy(&b);
-    psync_client_destroy(&c);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&mb);
-    psync_model_destroy(&mc);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    kit_finish(&d, (psync_client *[]){a, b, c}, 3, (psync_model *[]){ma, mb, mc}, 3);
 }
 
 static void test_timeout_round_and_rejoin(void **state)
@@ -111,8 +98,7 @@ static void test_timeout_round_and_rejoin(void **state)
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
-    assert_int_equal(kit_daemon_start(&d, flags), 0);
-    join_two(&d, &a, &ma, &b, &mb);
+    join_two(&d, flags, &a, &ma, &b, &mb);
     kit_fill(ma, "w", 3.0f);
     assert_int_equal(psync_client_publish(a, ma, 10), PSYNC_OK);
     /* b stays silent: the round closes once it is dropped, without it. */
@@ -123,7 +109,7 @@ static void test_timeout_round_and_rejoin(void **state)
     assert_true(poll_until_applied(b, mb, 5000));
     assert_int_equal(psync_client_held_version(b), 2);
     assert_true(kit_maxdiff(mb, "w", 3.0f) == 0);
-    finish_two(&d, &a, &ma, &b, &mb);
+    finish_two(&d, a, ma, b, mb);
 }
 
 static void test_easgd(void **state)
@@ -133,22 +119,13 @@ static void test_easgd(void **state)
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
-    assert_int_equal(kit_daemon_start(&d, flags), 0);
-    join_two(&d, &a, &ma, &b, &mb);
+    join_two(&d, flags, &a, &ma, &b, &mb);
     kit_fill(ma, "w", 3.0f); /* centre 1 -> 1 + 0.5 (3 - 1) = 2 */
     assert_int_equal(psync_client_publish(a, ma, 10), PSYNC_OK);
     assert_true(poll_until_applied(a, ma, 4000));
     /* the worker is pulled toward the centre: 3 - 0.5 (3 - 2) = 2.5 */
     assert_true(kit_maxdiff(ma, "w", 2.5f) < 1e-6);
-    finish_two(&d, &a, &ma, &b, &mb);
-}
-
-/* Polls c until it holds version v (or ~timeout_ms pass). */
-static bool poll_until_version(psync_client *c, psync_model *m, uint64_t v, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms && psync_client_held_version(c) < v; waited += 10)
-        if (psync_client_poll(c, m, 10, NULL)) return false;
-    return psync_client_held_version(c) == v;
+    finish_two(&d, a, ma, b, mb);
 }
 
 /* async: c += (w - c) / (attached (1 + staleness)); too stale is refused. */
@@ -160,19 +137,18 @@ static void test_async_staleness(void **state)
     psync_client *a, *b;
     psync_model *ma, *mb;
     const char *detail;
-    assert_int_equal(kit_daemon_start(&d, flags), 0);
-    join_two(&d, &a, &ma, &b, &mb);
+    join_two(&d, flags, &a, &ma, &b, &mb);
     kit_fill(ma, "w", 3.0f); /* v2: 1 + (3 - 1) / 2 = 2 */
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    assert_true(poll_until_version(a, ma, 2, 4000));
+    assert_true(kit_poll_version(a, ma, 2, 4000));
     assert_true(kit_maxdiff(ma, "w", 2.0f) < 1e-6);
     kit_fill(mb, "w", 5.0f); /* base 1 at v2: 2 + (5 - 2) / (2 * 2) = 2.75 */
     assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
-    assert_true(poll_until_version(b, mb, 3, 4000));
+    assert_true(kit_poll_version(b, mb, 3, 4000));
     assert_true(kit_maxdiff(mb, "w", 2.75f) < 1e-6);
     kit_fill(mb, "w", 6.0f); /* base 3 at v3: 2.75 + (6 - 2.75) / 2 = 4.375 */
     assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
-    assert_true(poll_until_version(b, mb, 4, 4000));
+    assert_true(kit_poll_version(b, mb, 4, 4000));
     assert_true(kit_maxdiff(mb, "w", 4.375f) < 1e-6);
     /* a still holds v2: staleness 2 > 1 is refused, the centre stays. */
     assert_int_equal(psync_client_held_version(a), 2);
@@ -184,28 +160,36 @@ static void test_async_staleness(void **state)
     assert_int_equal(kit_status(&d, &v, "stale_version", &n), 0);
     assert_int_equal(v, 4);
     assert_true(n >= 1);
-    finish_two(&d, &a, &ma, &b, &mb);
+    finish_two(&d, a, ma, b, mb);
 }
 
 /* Sends raw bytes on s and expects an ERROR with one of two codes. */
 static void expect_error(void *s, const void *hdr, size_t len, const void *pl, size_t plen,
                          const char *code, const char *alt)
 {
-    psync_wire_hdr r;
     kit_raw_send(s, hdr, len, pl, plen);
-    assert_int_equal(kit_raw_recv(s, &r, 3000), 0);
-    assert_int_equal(r.t, PSYNC_MSG_ERROR);
-    if (strcmp(r.code, code) && (!alt || strcmp(r.code, alt)))
-        fail_msg("expected %s, got %s (%s)", code, r.code, r.detail);
+    kit_expect_error(s, code, alt);
 }
 
+/* Sends header h (and payload pl) on s and expects an ERROR with code. */
 static void expect_error_hdr(void *s, const psync_wire_hdr *h, const void *pl, size_t plen,
                              const char *code)
 {
-    unsigned char buf[PSYNC_WIRE_MAX_HEADER];
-    size_t len;
-    assert_int_equal(psync_wire_encode(h, buf, sizeof buf, &len), PSYNC_OK);
-    expect_error(s, buf, len, pl, plen, code, NULL);
+    kit_raw_send_hdr(s, h, pl, plen);
+    kit_expect_error(s, code, NULL);
+}
+
+/* Chunk 0 (4096 bytes) of a snapshot of m at base 1, one sample, from the
+ * member that welcome answered. */
+static void snapshot_chunk0(psync_wire_hdr *h, const psync_wire_hdr *welcome, const psync_model *m)
+{
+    psync_wire_init(h, PSYNC_MSG_SNAPSHOT, welcome->inc);
+    h->m = welcome->m;
+    h->layout = welcome->layout;
+    h->base = 1;
+    h->samples = 1;
+    h->total = m->payload_len;
+    h->crc = psync_wire_crc(m->payload, 4096);
 }
 
 static void hostile_envelopes(void *ctl, uint64_t inc)
@@ -236,26 +220,19 @@ static void hostile_envelopes(void *ctl, uint64_t inc)
 }
 
 /* A raw member: hello on control, then hostile snapshots on bulk. */
-static void hostile_snapshots(void *ctx, const kit_daemon *d, const psync_model *good)
+static void hostile_snapshots(const kit_daemon *d, const psync_model *good)
 {
     psync_wire_hdr h, w;
-    void *ctl = kit_raw(ctx, d->control, "evil-2"), *bulk = kit_raw(ctx, d->bulk, "evil-2");
-    psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
-    h.layout = psync_model_layout_hash(good);
-    h.held = 1;
-    kit_raw_send_hdr(ctl, &h, NULL, 0);
-    assert_int_equal(kit_raw_recv(ctl, &w, 3000), 0);
-    assert_int_equal(w.t, PSYNC_MSG_WELCOME);
+    kit_peer p;
+    kit_peer_open(&p, d, "evil-2", "evil-2");
+    void *bulk = p.bulk;
+    kit_hello_init(&h, good, 1);
+    assert_int_equal(kit_peer_hello(&p, &h, &w), 0);
     psync_model *bad = NULL;
     assert_int_equal(psync_model_clone(good, &bad), PSYNC_OK);
     float *x = psync_model_find(bad, "w")->data;
-    psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, w.inc);
-    h.m = w.m;
+    snapshot_chunk0(&h, &w, bad);
     h.layout = w.layout ^ 1;
-    h.base = 1;
-    h.samples = 1;
-    h.total = bad->payload_len;
-    h.crc = psync_wire_crc(bad->payload, 4096);
     expect_error_hdr(bulk, &h, bad->payload, 4096, "EMISMATCH");
     h.layout = w.layout;
     h.crc ^= 1;
@@ -267,7 +244,7 @@ static void hostile_snapshots(void *ctx, const kit_daemon *d, const psync_model 
     x[5] = 0.0f / 0.0f;
     h.crc = psync_wire_crc(bad->payload, 4096);
     expect_error_hdr(bulk, &h, bad->payload, 4096, "ENONFINITE");
-    void *stranger = kit_raw(ctx, d->bulk, "evil-3");
+    void *stranger = kit_raw(p.ctx, d->bulk, "evil-3");
     h.m = 999;
     x[5] = 1.0f;
     h.crc = psync_wire_crc(bad->payload, 4096);
@@ -279,11 +256,10 @@ static void hostile_snapshots(void *ctx, const kit_daemon *d, const psync_model 
     free(big);
     psync_wire_init(&h, PSYNC_MSG_LEAVE, w.inc);
     h.m = w.m;
-    kit_raw_send_hdr(ctl, &h, NULL, 0);
+    kit_raw_send_hdr(p.ctl, &h, NULL, 0);
     psync_model_destroy(&bad);
-    zmq_close(ctl);
-    zmq_close(bulk);
     zmq_close(stranger);
+    kit_peer_close(&p);
 }
 
 static void expect_count(const kit_daemon *d, const char *reason, uint64_t at_least)
@@ -301,16 +277,12 @@ static void test_hostile_messages(void **state)
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
-    assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
-    join_two(&d, &a, &ma, &b, &mb);
-    void *ctx = zmq_ctx_new();
-    void *ctl = kit_raw(ctx, d.control, "evil-1");
-    psync_wire_hdr w;
-    psync_wire_init(&w, PSYNC_MSG_HELLO, 0);
-    hostile_envelopes(ctl, 0x1234);
-    hostile_snapshots(ctx, &d, ma);
-    zmq_close(ctl);
-    zmq_ctx_term(ctx);
+    join_two(&d, small_chunks, &a, &ma, &b, &mb);
+    kit_peer evil;
+    kit_peer_open(&evil, &d, "evil-1", NULL);
+    hostile_envelopes(evil.ctl, 0x1234);
+    hostile_snapshots(&d, ma);
+    kit_peer_close(&evil);
     expect_count(&d, "malformed", 3);
     expect_count(&d, "protocol_version", 1);
     expect_count(&d, "bad_type", 2);
@@ -321,16 +293,8 @@ static void test_hostile_messages(void **state)
     expect_count(&d, "nonfinite", 1);
     expect_count(&d, "unknown_member", 1);
     /* The good clients are still served: an exact round. */
-    kit_fill(ma, "w", 2.0f);
-    kit_fill(mb, "w", 4.0f);
-    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
-    psync_client *cs[2] = {a, b};
-    psync_model *ms[2] = {ma, mb};
-    assert_true(kit_poll_all(cs, ms, 2, 10000));
-    assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6);
-    assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
-    finish_two(&d, &a, &ma, &b, &mb);
+    assert_true(kit_round_two(a, ma, b, mb, 2.0f, 4.0f, 10000));
+    finish_two(&d, a, ma, b, mb);
 }
 
 /* A participant leaves after its first chunk was merged and streamed: the
@@ -342,24 +306,15 @@ static void test_round_abort(void **state)
     psync_client *a;
     psync_model *ma = kit_model(N, 1.0f, 0.0f);
     psync_wire_hdr h, w;
+    kit_peer q;
     assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
     a = kit_client(&d, "a");
     assert_int_equal(psync_client_join(a, &ma, 10000), PSYNC_OK);
-    void *ctx = zmq_ctx_new();
-    void *ctl = kit_raw(ctx, d.control, "quitter"), *bulk = kit_raw(ctx, d.bulk, "quitter");
-    psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
-    h.layout = psync_model_layout_hash(ma);
-    h.held = 1;
-    kit_raw_send_hdr(ctl, &h, NULL, 0);
-    assert_int_equal(kit_raw_recv(ctl, &w, 3000), 0);
-    psync_wire_init(&h, PSYNC_MSG_SNAPSHOT, w.inc);
-    h.m = w.m;
-    h.layout = w.layout;
-    h.base = 1;
-    h.samples = 1;
-    h.total = ma->payload_len;
-    h.crc = psync_wire_crc(ma->payload, 4096);
-    kit_raw_send_hdr(bulk, &h, ma->payload, 4096); /* chunk 0 only */
+    kit_peer_open(&q, &d, "quitter", "quitter");
+    kit_hello_init(&h, ma, 1);
+    assert_int_equal(kit_peer_hello(&q, &h, &w), 0);
+    snapshot_chunk0(&h, &w, ma);
+    kit_raw_send_hdr(q.bulk, &h, ma->payload, 4096); /* chunk 0 only */
     uint64_t in = 0; /* wait until the daemon holds it: the quitter is a participant */
     for (int i = 0; i < 300 && (kit_status_u64(&d, "bytes_in", &in) || in < 4096); i++)
         zmq_poll(NULL, 0, 10);
@@ -375,15 +330,11 @@ static void test_round_abort(void **state)
     assert_true(out >= out0 + 4096);
     psync_wire_init(&h, PSYNC_MSG_LEAVE, w.inc);
     h.m = w.m;
-    kit_raw_send_hdr(ctl, &h, NULL, 0);
-    assert_true(poll_until_version(a, ma, 3, 4000));
+    kit_raw_send_hdr(q.ctl, &h, NULL, 0);
+    assert_true(kit_poll_version(a, ma, 3, 4000));
     assert_true(kit_maxdiff(ma, "w", 7.0f) == 0);
-    zmq_close(ctl);
-    zmq_close(bulk);
-    zmq_ctx_term(ctx);
-    psync_client_destroy(&a);
-    psync_model_destroy(&ma);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    kit_peer_close(&q);
+    kit_finish(&d, (psync_client *[]){a}, 1, (psync_model *[]){ma}, 1);
 }
 
 /* The daemon restarts (no disk): the workers notice the new incarnation,
@@ -396,15 +347,8 @@ static void test_daemon_restart(void **state)
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
-    assert_int_equal(kit_daemon_start(&d, flags), 0);
-    join_two(&d, &a, &ma, &b, &mb);
-    kit_fill(ma, "w", 2.0f);
-    kit_fill(mb, "w", 4.0f);
-    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
-    psync_client *cs[2] = {a, b};
-    psync_model *ms[2] = {ma, mb};
-    assert_true(kit_poll_all(cs, ms, 2, 10000));
+    join_two(&d, flags, &a, &ma, &b, &mb);
+    assert_true(kit_round_two(a, ma, b, mb, 2.0f, 4.0f, 10000));
     assert_int_equal(kit_daemon_stop(&d), 0);
     uint64_t old_inc = psync_client_incarnation(a);
     assert_int_equal(kit_daemon_restart(&d, flags), 0);
@@ -424,10 +368,10 @@ static void test_daemon_restart(void **state)
     kit_fill(mb, "w", 2.0f);
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
     assert_int_equal(psync_client_publish(b, mb, 3), PSYNC_OK);
-    assert_true(kit_poll_all(cs, ms, 2, 10000));
+    assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000));
     assert_true(kit_maxdiff(ma, "w", 1.75f) < 1e-6);
     assert_int_equal(psync_client_held_version(a), 3);
-    finish_two(&d, &a, &ma, &b, &mb);
+    finish_two(&d, a, ma, b, mb);
 }
 
 static void test_cluster_full(void **state)
@@ -443,28 +387,20 @@ static void test_cluster_full(void **state)
     uint64_t v = 0, n = 0;
     assert_int_equal(kit_status(&d, &v, "full", &n), 0);
     assert_true(n >= 1);
-    psync_client_destroy(&a);
-    psync_client_destroy(&b);
-    assert_int_equal(kit_daemon_stop(&d), 0);
-}
-
-static int teardown(void **state)
-{
-    kit_cleanup();
-    return 0;
+    kit_finish(&d, (psync_client *[]){a, b}, 2, NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_sync_round_and_bootstrap, teardown),
-        cmocka_unit_test_teardown(test_timeout_round_and_rejoin, teardown),
-        cmocka_unit_test_teardown(test_easgd, teardown),
-        cmocka_unit_test_teardown(test_async_staleness, teardown),
-        cmocka_unit_test_teardown(test_hostile_messages, teardown),
-        cmocka_unit_test_teardown(test_round_abort, teardown),
-        cmocka_unit_test_teardown(test_daemon_restart, teardown),
-        cmocka_unit_test_teardown(test_cluster_full, teardown),
+        cmocka_unit_test_teardown(test_sync_round_and_bootstrap, kit_teardown),
+        cmocka_unit_test_teardown(test_timeout_round_and_rejoin, kit_teardown),
+        cmocka_unit_test_teardown(test_easgd, kit_teardown),
+        cmocka_unit_test_teardown(test_async_staleness, kit_teardown),
+        cmocka_unit_test_teardown(test_hostile_messages, kit_teardown),
+        cmocka_unit_test_teardown(test_round_abort, kit_teardown),
+        cmocka_unit_test_teardown(test_daemon_restart, kit_teardown),
+        cmocka_unit_test_teardown(test_cluster_full, kit_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

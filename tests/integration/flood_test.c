@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -47,13 +46,6 @@
 #else
 #define RSS_QUARANTINE_KB 0u
 #endif
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ---- the flooder (child process) ---- */
 
@@ -122,7 +114,8 @@ static void fl_storm(void *ctl)
 
 static int flood_main(char **argv)
 {
-    uint64_t inc = strtoull(argv[4], NULL, 16), until = now_ms() + 1000u * (unsigned)atoi(argv[5]);
+    uint64_t inc = strtoull(argv[4], NULL, 16),
+             until = kit_now_ms() + 1000u * (unsigned)atoi(argv[5]);
     uint8_t *big = calloc(1, OVERSIZE), junk[4096];
     memset(junk, 0x7f, sizeof junk);
     void *ctx = zmq_ctx_new();
@@ -133,7 +126,7 @@ static int flood_main(char **argv)
     void *ctl_big = kit_raw(ctx, argv[2], "flooder-cb");
     void *bulk_big = kit_raw(ctx, argv[3], "flooder-bb");
     unsigned long sent = 0;
-    for (unsigned seed = 1; big && now_ms() < until; seed++) {
+    for (unsigned seed = 1; big && kit_now_ms() < until; seed++) {
         if (seed % 20 == 1) { /* oversized: the daemon's ZMQ_MAXMSGSIZE cuts the connection */
             fl_send(bulk_big, junk, 64, big, OVERSIZE);
             fl_send(ctl_big, big, 70000, NULL, 0);
@@ -193,24 +186,17 @@ static long cli_status_ms(const kit_daemon *d)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s status --json --timeout-ms 2000 %s >/dev/null 2>&1",
              PSYNC_CLI_PATH, d->control);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = kit_now_ms();
     int rc = system(cmd);
-    return rc == 0 ? (long)(now_ms() - t0) : -1;
+    return rc == 0 ? (long)(kit_now_ms() - t0) : -1;
 }
 
 /* One exact sync round of a and b; returns its latency in ms (-1: failed). */
 static long round_ms(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb, float v)
 {
-    uint64_t t0 = now_ms();
-    kit_fill(ma, "w", v);
-    kit_fill(mb, "w", v + 2);
-    if (psync_client_publish(a, ma, 1) || psync_client_publish(b, mb, 1)) return -1;
-    psync_client *cs[2] = {a, b};
-    psync_model *ms[2] = {ma, mb};
-    if (!kit_poll_all(cs, ms, 2, 8000) || kit_maxdiff(ma, "w", v + 1) > 1e-6 ||
-        kit_maxdiff(mb, "w", v + 1) > 1e-6)
-        return -1;
-    return (long)(now_ms() - t0);
+    uint64_t t0 = kit_now_ms();
+    if (!kit_round_two(a, ma, b, mb, v, v + 2, 8000)) return -1;
+    return (long)(kit_now_ms() - t0);
 }
 
 static void test_flood(void **state)
@@ -226,19 +212,19 @@ static void test_flood(void **state)
     assert_true(round_ms(a, ma, b, mb, 1.0f) >= 0);
     long base = rss_kb(d.pid), peak = base, worst_status = 0, worst_round = 0;
     pid_t fl = start_flooder(&d, psync_client_incarnation(a));
-    uint64_t t0 = now_ms(), last_status = 0;
+    uint64_t t0 = kit_now_ms(), last_status = 0;
     int rounds = 0, statuses = 0;
-    while (now_ms() - t0 < FLOOD_S * 1000u) {
+    while (kit_now_ms() - t0 < FLOOD_S * 1000u) {
         long r = round_ms(a, ma, b, mb, (float)(rounds % 7));
         assert_true(r >= 0);
         worst_round = r > worst_round ? r : worst_round;
         rounds++;
-        if (now_ms() - last_status >= 1000) {
+        if (kit_now_ms() - last_status >= 1000) {
             long s = cli_status_ms(&d);
             assert_true(s >= 0);
             worst_status = s > worst_status ? s : worst_status;
             statuses++;
-            last_status = now_ms();
+            last_status = kit_now_ms();
         }
         long kb = rss_kb(d.pid);
         peak = kb > peak ? kb : peak;
@@ -275,18 +261,7 @@ static void test_flood(void **state)
     assert_true(limited > 0);
 #endif
     assert_true(malformed > 0);
-    psync_client_destroy(&a);
-    psync_client_destroy(&b);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&mb);
-    assert_int_equal(kit_daemon_stop(&d), 0);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    kit_cleanup();
-    return 0;
+    kit_finish(&d, (psync_client *[]){a, b}, 2, (psync_model *[]){ma, mb}, 2);
 }
 
 int main(int argc, char **argv)
@@ -301,7 +276,7 @@ int main(int argc, char **argv)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = 0;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_flood, teardown),
+        cmocka_unit_test_teardown(test_flood, kit_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

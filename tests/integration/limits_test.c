@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <zmq.h>
 
 #include "cluster_kit.h"
 
@@ -30,9 +29,7 @@ static void upload_refused(const char *const *flags, psync_model *m, const char 
     if (count < 1 || count == UINT64_MAX)
         fail_msg("counter %s = %llu", reason, (unsigned long long)count);
     assert_int_equal(version, 0); /* nothing installed, nothing merged */
-    psync_client_destroy(&c);
-    psync_model_destroy(&m);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    kit_finish(&d, &c, 1, &m, 1);
 }
 
 static void test_upload_over_max_tensors(void **state)
@@ -76,8 +73,9 @@ static void test_control_rate_limit(void **state)
     static const char *const flags[] = {"--rate-per-s", "5", "--rate-burst", "5", NULL};
     kit_daemon d;
     assert_int_equal(kit_daemon_start(&d, flags), 0);
-    void *ctx = zmq_ctx_new();
-    void *s = kit_raw(ctx, d.control, "storm");
+    kit_peer storm;
+    kit_peer_open(&storm, &d, "storm", NULL);
+    void *s = storm.ctl;
     psync_wire_hdr h, r;
     psync_wire_init(&h, PSYNC_MSG_STATUS_REQ, 0);
     for (int i = 0; i < 60; i++)
@@ -90,26 +88,18 @@ static void test_control_rate_limit(void **state)
     printf("answered %d of 60, rate_limited %llu\n", answered, (unsigned long long)limited);
     assert_true(answered >= 5 && answered <= 10);
     assert_int_equal(limited, 60 - answered);
-    zmq_close(s);
-    zmq_ctx_term(ctx);
+    kit_peer_close(&storm);
     assert_int_equal(kit_daemon_stop(&d), 0);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    kit_cleanup();
-    return 0;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_upload_over_max_tensors, teardown),
-        cmocka_unit_test_teardown(test_upload_over_max_model_bytes, teardown),
-        cmocka_unit_test_teardown(test_upload_over_max_depth, teardown),
-        cmocka_unit_test_teardown(test_upload_nonfinite, teardown),
-        cmocka_unit_test_teardown(test_control_rate_limit, teardown),
+        cmocka_unit_test_teardown(test_upload_over_max_tensors, kit_teardown),
+        cmocka_unit_test_teardown(test_upload_over_max_model_bytes, kit_teardown),
+        cmocka_unit_test_teardown(test_upload_over_max_depth, kit_teardown),
+        cmocka_unit_test_teardown(test_upload_nonfinite, kit_teardown),
+        cmocka_unit_test_teardown(test_control_rate_limit, kit_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,20 +16,11 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <zmq.h>
 
 #include "blob.h"
 #include "cluster_kit.h"
 
 #define N 1500 /* floats in "w": 3 chunks of 4096 bytes */
-
-/* Polls c (model m) until it holds version v or timeout_ms pass. */
-static bool poll_until(psync_client *c, psync_model *m, uint64_t v, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms && psync_client_held_version(c) < v; waited += 10)
-        if (psync_client_poll(c, m, 10, NULL)) return false;
-    return psync_client_held_version(c) == v;
-}
 
 /* a uploads (v1), b bootstraps; a publishes twice (v2 = 2.0, v3 = 3.0)
  * while b applies only v2. b is then destroyed: *mb keeps v2. */
@@ -41,15 +32,15 @@ static void two_versions(kit_daemon *d, psync_client **a, psync_model **ma, psyn
     *mb = NULL;
     assert_int_equal(psync_client_join(*a, ma, 10000), PSYNC_OK);
     assert_int_equal(psync_client_join(b, mb, 10000), PSYNC_OK);
-    assert_true(poll_until(b, *mb, 1, 2000) || psync_client_held_version(b) == 1);
+    assert_true(kit_poll_version(b, *mb, 1, 2000) || psync_client_held_version(b) == 1);
     kit_fill(*ma, "w", 3.0f); /* v2 = 1 + (3 - 1) / 2 */
     assert_int_equal(psync_client_publish(*a, *ma, 1), PSYNC_OK);
-    assert_true(poll_until(*a, *ma, 2, 4000));
-    assert_true(poll_until(b, *mb, 2, 4000));
+    assert_true(kit_poll_version(*a, *ma, 2, 4000));
+    assert_true(kit_poll_version(b, *mb, 2, 4000));
     psync_client_destroy(&b); /* a worker that holds v2 only */
     kit_fill(*ma, "w", 4.0f); /* v3 = 2 + (4 - 2) / 2 (largest membership: 2) */
     assert_int_equal(psync_client_publish(*a, *ma, 1), PSYNC_OK);
-    assert_true(poll_until(*a, *ma, 3, 4000));
+    assert_true(kit_poll_version(*a, *ma, 3, 4000));
     assert_true(kit_maxdiff(*ma, "w", 3.0f) < 1e-6);
     assert_true(kit_maxdiff(*mb, "w", 2.0f) < 1e-6);
     assert_int_equal((*mb)->state.merge_version, 2);
@@ -67,48 +58,46 @@ static bool poll_both(psync_client *a, psync_model *ma, psync_client *b, psync_m
     return false;
 }
 
-/* Starts psyncd, makes a hold v3 and *mb v2, then restarts the daemon
- * (empty memory, same address). */
-static void restart_after_two(kit_daemon *d, const char *const *flags, psync_client **a,
-                              psync_model **ma, psync_model **mb)
+/* Starts psyncd (async, 4096-byte chunks, heartbeat 100 ms, member
+ * timeout 1 s, recovery window window_ms), makes a hold v3 and *mb v2,
+ * restarts the daemon (empty memory, same address) and makes *b, a new
+ * client "b-again" for the holder of *mb (not yet connected). */
+static void restart_after_two(kit_daemon *d, const char *window_ms, psync_client **a,
+                              psync_model **ma, psync_client **b, psync_model **mb)
 {
+    const char *const flags[] = {"--chunk-bytes",
+                                 "4096",
+                                 "--policy",
+                                 "async",
+                                 "--recovery-window-ms",
+                                 window_ms,
+                                 "--heartbeat-ms",
+                                 "100",
+                                 "--member-timeout-ms",
+                                 "1000",
+                                 NULL};
     assert_int_equal(kit_daemon_start(d, flags), 0);
     two_versions(d, a, ma, mb);
     assert_int_equal(kit_daemon_stop(d), 0);
     assert_int_equal(kit_daemon_restart(d, flags), 0);
+    *b = kit_client(d, "b-again");
 }
 
 /* Destroys both clients and models and stops the daemon (exit code 0). */
-static void finish_two(kit_daemon *d, psync_client **a, psync_model **ma, psync_client **b,
-                       psync_model **mb)
+static void finish_two(kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
+                       psync_model *mb)
 {
-    psync_client_destroy(a);
-    psync_client_destroy(b);
-    psync_model_destroy(ma);
-    psync_model_destroy(mb);
-    assert_int_equal(kit_daemon_stop(d), 0);
+    kit_finish(d, (psync_client *[]){a, b}, 2, (psync_model *[]){ma, mb}, 2);
 }
 
 /* The older holder says hello first; the window lets the newer one in. */
 static void test_window_restores_newest(void **state)
 {
-    static const char *const flags[] = {"--chunk-bytes",
-                                        "4096",
-                                        "--policy",
-                                        "async",
-                                        "--recovery-window-ms",
-                                        "600",
-                                        "--heartbeat-ms",
-                                        "100",
-                                        "--member-timeout-ms",
-                                        "1000",
-                                        NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
     uint64_t v = 0;
-    restart_after_two(&d, flags, &a, &ma, &mb);
-    b = kit_client(&d, "b-again");
+    restart_after_two(&d, "600", &a, &ma, &b, &mb);
     assert_int_equal(psync_client_connect(b, mb, 5000), PSYNC_OK);
     assert_int_equal(psync_client_action_get(b), PSYNC_CLIENT_WAIT);
     assert_true(poll_both(a, ma, b, mb, 3, 8000));
@@ -120,30 +109,18 @@ static void test_window_restores_newest(void **state)
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
     assert_true(poll_both(a, ma, b, mb, 4, 8000));
     assert_true(kit_maxdiff(mb, "w", 4.0f) < 1e-6);
-    finish_two(&d, &a, &ma, &b, &mb);
+    finish_two(&d, a, ma, b, mb);
 }
 
 /* No window: the older holder's v2 is installed first, then the newer
  * holder's hello makes the daemon restore v3; nobody goes back. */
 static void test_late_newer_holder(void **state)
 {
-    static const char *const flags[] = {"--chunk-bytes",
-                                        "4096",
-                                        "--policy",
-                                        "async",
-                                        "--recovery-window-ms",
-                                        "0",
-                                        "--heartbeat-ms",
-                                        "100",
-                                        "--member-timeout-ms",
-                                        "1000",
-                                        NULL};
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
     uint64_t v = 0;
-    restart_after_two(&d, flags, &a, &ma, &mb);
-    b = kit_client(&d, "b-again");
+    restart_after_two(&d, "0", &a, &ma, &b, &mb);
     assert_int_equal(psync_client_join(b, &mb, 5000), PSYNC_OK);
     assert_int_equal(psync_client_action_get(b), PSYNC_CLIENT_UPLOAD);
     assert_int_equal(kit_status(&d, &v, "stale_version", NULL), 0);
@@ -153,7 +130,7 @@ static void test_late_newer_holder(void **state)
     assert_int_equal(v, 3);
     assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6);
     assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
-    finish_two(&d, &a, &ma, &b, &mb);
+    finish_two(&d, a, ma, b, mb);
 }
 
 /* Sends blob as MODEL chunks of cb bytes from a raw bulk socket. */
@@ -190,42 +167,31 @@ static void test_stale_upload_refused(void **state)
     assert_int_equal(psync_client_join(a, &ma, 5000), PSYNC_OK);
     kit_fill(ma, "w", 3.0f);
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    assert_true(poll_until(a, ma, 2, 4000)); /* alone: v2 = 3.0 */
+    assert_true(kit_poll_version(a, ma, 2, 4000)); /* alone: v2 = 3.0 */
     assert_int_equal(psync_blob_encode(old, &blob, &len), PSYNC_OK);
-    void *ctx = zmq_ctx_new();
-    void *ctl = kit_raw(ctx, d.control, "liar"), *bulk = kit_raw(ctx, d.bulk, "liar");
+    kit_peer liar;
+    kit_peer_open(&liar, &d, "liar", "liar");
     psync_wire_hdr h, r;
-    psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
+    kit_hello_init(&h, old, 100);
     snprintf(h.name, sizeof h.name, "liar");
     h.rank = -1;
-    h.layout = psync_model_layout_hash(old);
-    h.held = 100;
     h.held_inc = 77;
     h.model_bytes = len;
-    kit_raw_send_hdr(ctl, &h, NULL, 0);
-    assert_int_equal(kit_raw_recv(ctl, &r, 3000), 0);
-    assert_int_equal(r.t, PSYNC_MSG_WELCOME);
+    assert_int_equal(kit_peer_hello(&liar, &h, &r), 0);
     assert_string_equal(r.action, "upload");
-    raw_upload(bulk, r.inc, r.m, h.layout, 1, blob, len, r.chunk_bytes);
-    assert_int_equal(kit_raw_recv(bulk, &h, 3000), 0);
-    assert_int_equal(h.t, PSYNC_MSG_ERROR);
-    assert_string_equal(h.code, "ESTALE");
+    raw_upload(liar.bulk, r.inc, r.m, h.layout, 1, blob, len, r.chunk_bytes);
+    kit_expect_error(liar.bulk, "ESTALE", NULL);
     assert_int_equal(kit_status(&d, &v, "stale_version", &n), 0);
     assert_int_equal(v, 2);
     assert_true(n >= 1);
     /* the honest worker is still served and merges from 3.0 */
     kit_fill(ma, "w", 5.0f);
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    assert_true(poll_until(a, ma, 3, 4000));
+    assert_true(kit_poll_version(a, ma, 3, 4000));
     assert_true(kit_maxdiff(ma, "w", 4.0f) < 1e-6 || kit_maxdiff(ma, "w", 5.0f) < 1e-6);
     free(blob);
-    zmq_close(ctl);
-    zmq_close(bulk);
-    zmq_ctx_term(ctx);
-    psync_client_destroy(&a);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&old);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    kit_peer_close(&liar);
+    kit_finish(&d, (psync_client *[]){a}, 1, (psync_model *[]){ma, old}, 2);
 }
 
 /* A worker keeps the merged payload it received, not its trained weights:
@@ -256,12 +222,7 @@ static void test_kept_copy_restores(void **state)
     assert_int_equal(psync_client_join(c, &mc, 5000), PSYNC_OK);
     assert_true(kit_maxdiff(mc, "w", 1.5f) == 0);
     assert_true(kit_maxdiff(mb, "w", 9.0f) == 0); /* b's own training untouched */
-    psync_client_destroy(&b);
-    psync_client_destroy(&c);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&mb);
-    psync_model_destroy(&mc);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    kit_finish(&d, (psync_client *[]){b, c}, 2, (psync_model *[]){ma, mb, mc}, 3);
 }
 
 /* A sync publish sends straight from the model's memory and returns only
@@ -292,24 +253,17 @@ static void test_publish_to_stopped_daemon(void **state)
     kill(d.pid, SIGCONT);
     assert_int_equal(e, PSYNC_EBUSY);
     assert_true(s >= 1.5 && s < 20.0); /* about the member timeout */
-    psync_client_destroy(&a);
-    assert_int_equal(kit_daemon_stop(&d), 0);
-}
-
-static int teardown(void **state)
-{
-    kit_cleanup();
-    return 0;
+    kit_finish(&d, &a, 1, NULL, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_window_restores_newest, teardown),
-        cmocka_unit_test_teardown(test_late_newer_holder, teardown),
-        cmocka_unit_test_teardown(test_stale_upload_refused, teardown),
-        cmocka_unit_test_teardown(test_kept_copy_restores, teardown),
-        cmocka_unit_test_teardown(test_publish_to_stopped_daemon, teardown),
+        cmocka_unit_test_teardown(test_window_restores_newest, kit_teardown),
+        cmocka_unit_test_teardown(test_late_newer_holder, kit_teardown),
+        cmocka_unit_test_teardown(test_stale_upload_refused, kit_teardown),
+        cmocka_unit_test_teardown(test_kept_copy_restores, kit_teardown),
+        cmocka_unit_test_teardown(test_publish_to_stopped_daemon, kit_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,11 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <zmq.h>
 
 #include "cluster_kit.h"
 #include "keys.h"
@@ -64,28 +62,6 @@ static void start_daemon(kit_daemon *d)
     assert_int_equal(kit_daemon_start(d, flags), 0);
 }
 
-/* One sync round of a and b (w = va, vb, equal samples): both apply the mean. */
-static void round_two(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb, float va,
-                      float vb)
-{
-    kit_fill(ma, "w", va);
-    kit_fill(mb, "w", vb);
-    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
-    psync_client *cs[2] = {a, b};
-    psync_model *ms[2] = {ma, mb};
-    assert_true(kit_poll_all(cs, ms, 2, 10000));
-    assert_true(kit_maxdiff(ma, "w", (va + vb) / 2) < 1e-6);
-    assert_true(kit_maxdiff(mb, "w", (va + vb) / 2) < 1e-6);
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* An intruder client (key_file NULL: plain) must be refused by connect. */
 static void intruder_client(const kit_daemon *d, const char *key_file, const char *server_key)
 {
@@ -97,10 +73,10 @@ static void intruder_client(const kit_daemon *d, const char *key_file, const cha
                            .rank = -1,
                            .key_file = key_file,
                            .server_key = server_key};
-    uint64_t t0 = now_ms();
+    uint64_t t0 = kit_now_ms();
     assert_int_equal(psync_client_new(&c, &o), PSYNC_OK);
     assert_int_equal(psync_client_connect(c, NULL, 5000), PSYNC_EAUTH);
-    assert_true(now_ms() - t0 < 3000);
+    assert_true(kit_now_ms() - t0 < 3000);
     assert_int_not_equal(psync_client_bootstrap(c, &m, 500), PSYNC_OK);
     assert_null(m);
     psync_client_destroy(&c);
@@ -116,9 +92,9 @@ static void intruder_client(const kit_daemon *d, const char *key_file, const cha
  * Nothing may come back on either socket. */
 static void intruder_raw(const kit_daemon *d, psync_client *a, psync_model *ma)
 {
-    void *ctx = zmq_ctx_new();
-    void *ctl = kit_raw(ctx, d->control, "intruder-c");
-    void *blk = kit_raw(ctx, d->bulk, "intruder-b");
+    kit_peer p;
+    kit_peer_open(&p, d, "intruder-c", "intruder-b");
+    void *ctl = p.ctl, *blk = p.bulk;
     psync_wire_hdr h, r;
     uint64_t inc = psync_client_incarnation(a), m = psync_client_member_id(a);
     psync_wire_init(&h, PSYNC_MSG_HELLO, 0);
@@ -141,9 +117,7 @@ static void intruder_raw(const kit_daemon *d, psync_client *a, psync_model *ma)
     kit_raw_send_hdr(blk, &h, ma->payload, 4096);
     assert_int_not_equal(kit_raw_recv(ctl, &r, 700), 0);
     assert_int_not_equal(kit_raw_recv(blk, &r, 100), 0);
-    zmq_close(ctl);
-    zmq_close(blk);
-    zmq_ctx_term(ctx);
+    kit_peer_close(&p);
 }
 
 static void test_intruders_refused_workers_served(void **state)
@@ -163,7 +137,7 @@ static void test_intruders_refused_workers_served(void **state)
     b = kit_client(&d, "b");
     assert_int_equal(psync_client_join(a, &ma, 10000), PSYNC_OK);
     assert_int_equal(psync_client_join(b, &mb, 10000), PSYNC_OK);
-    round_two(a, ma, b, mb, 2.0f, 4.0f);
+    assert_true(kit_round_two(a, ma, b, mb, 2.0f, 4.0f, 10000));
     uint64_t snaps = 0, merges = 0;
     assert_int_equal(kit_status_u64(&d, "snapshots", &snaps), 0);
 
@@ -173,13 +147,13 @@ static void test_intruders_refused_workers_served(void **state)
     intruder_client(&d, NULL, NULL);
     intruder_raw(&d, a, ma);
     env_keys("w1");
-    round_two(a, ma, b, mb, 6.0f, 8.0f);
+    assert_true(kit_round_two(a, ma, b, mb, 6.0f, 8.0f, 10000));
     /* 2. CURVE with the right server key, but a key not on the allow-list */
     intruder_client(&d, rogue_key, server_pub);
     setenv("PSYNC_KEY_FILE", rogue_key, 1);
     intruder_raw(&d, a, ma);
     env_keys("w1");
-    round_two(a, ma, b, mb, 1.0f, 3.0f);
+    assert_true(kit_round_two(a, ma, b, mb, 1.0f, 3.0f, 10000));
     /* 3. allow-listed key, wrong server key: refused by the handshake */
     intruder_client(&d, rogue_key, rogue_pub);
 
@@ -190,11 +164,7 @@ static void test_intruders_refused_workers_served(void **state)
     assert_int_equal(snaps2 - snaps, 4); /* only a's and b's two rounds */
     assert_int_equal(merges, 3);
     assert_true(denied >= 4);
-    psync_client_destroy(&a);
-    psync_client_destroy(&b);
-    psync_model_destroy(&ma);
-    psync_model_destroy(&mb);
-    assert_int_equal(kit_daemon_stop(&d), 0);
+    kit_finish(&d, (psync_client *[]){a, b}, 2, (psync_model *[]){ma, mb}, 2);
     unsetenv("PSYNC_KEY_FILE");
     unsetenv("PSYNC_SERVER_KEY");
     drop_keys();
@@ -207,7 +177,7 @@ static int run_worker(const kit_daemon *d, const char *log, uint64_t *ms)
     char key[256], srv[256];
     path(key, sizeof key, "w1.key");
     path(srv, sizeof srv, "rogue.pub");
-    uint64_t t0 = now_ms();
+    uint64_t t0 = kit_now_ms();
     pid_t pid = fork();
     if (pid == 0) {
         freopen(log, "w", stderr);
@@ -222,7 +192,7 @@ static int run_worker(const kit_daemon *d, const char *log, uint64_t *ms)
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
-    *ms = now_ms() - t0;
+    *ms = kit_now_ms() - t0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -259,9 +229,9 @@ static int run_status(const kit_daemon *d, const char *key, const char *srv, uin
              "%s status --timeout-ms 3000 --key-file %s --server-key %s %s "
              ">/dev/null 2>&1",
              PSYNC_CLI_PATH, k, s, d->control);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = kit_now_ms();
     int st = system(cmd);
-    *ms = now_ms() - t0;
+    *ms = kit_now_ms() - t0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -306,19 +276,12 @@ static void test_plain_remote_needs_flag(void **state)
     assert_int_equal(WEXITSTATUS(st), 78); /* EX_CONFIG */
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    kit_cleanup();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_intruders_refused_workers_served, teardown),
-        cmocka_unit_test_teardown(test_worker_wrong_server_key_exits, teardown),
-        cmocka_unit_test_teardown(test_status_with_curve, teardown),
+        cmocka_unit_test_teardown(test_intruders_refused_workers_served, kit_teardown),
+        cmocka_unit_test_teardown(test_worker_wrong_server_key_exits, kit_teardown),
+        cmocka_unit_test_teardown(test_status_with_curve, kit_teardown),
         cmocka_unit_test(test_plain_remote_needs_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
