@@ -37,7 +37,12 @@ static psync_err psd_router(psd *d, void **out, const char *ep, bool bulk)
     void *s = zmq_socket(d->ctx, ZMQ_ROUTER);
     if (!s) return psync_fail(PSYNC_EIO, "zmq_socket: %s", zmq_strerror(zmq_errno()));
     int64_t maxmsg = (int64_t)(bulk ? d->set.max_message_bytes : d->set.max_control_bytes);
+    /* HANDOVER: a peer reconnecting with its routing id (a worker after a
+     * reset, across a partition whose old connection this side still
+     * holds) takes the id over; without it ZeroMQ ignores the newcomer
+     * until the old connection dies. Ids are 16 random bytes per process. */
     if ((e = psd_sockopt(s, ZMQ_ROUTER_MANDATORY, 1, "ROUTER_MANDATORY")) ||
+        (e = psd_sockopt(s, ZMQ_ROUTER_HANDOVER, 1, "ROUTER_HANDOVER")) ||
         (e = psd_sockopt(s, ZMQ_MAXMSGSIZE, maxmsg, "MAXMSGSIZE")) ||
         (e = psd_sockopt(s, ZMQ_SNDHWM, bulk ? 8 : 1000, "SNDHWM")) ||
         (e = psd_sockopt(s, ZMQ_RCVHWM, bulk ? 64 : 1000, "RCVHWM")) ||
