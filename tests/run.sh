@@ -34,6 +34,11 @@ run_ctest() {
         FAILED=$((FAILED + f))
     fi
     if [ "$rc" -ne 0 ]; then
+        # The failing lines again, last: a long log shown cut in the middle
+        # still ends with the cause (cmocka's ERROR/LINE, scripts' FAIL:).
+        echo "---- failures in $log"
+        grep -E '^\[  (ERROR|FAILED) |^\[   LINE   \]|FAIL:|Failed|\*\*\*|runtime error|Sanitizer' \
+            "$log" | tail -n 40 || true
         echo "tests: $PASSED passed, $FAILED failed"
         exit "$rc"
     fi
