@@ -104,10 +104,10 @@ psync_err psync_client_join(psync_client *c, psync_model **model, int timeout_ms
  * version with `samples` samples since then. The trainer may modify the
  * arena as soon as this returns: under sync it is sent zero-copy and this
  * returns once ZeroMQ has released it (PSYNC_EBUSY, after a reconnect, if
- * the daemon took nothing for the member timeout). Under any policy,
- * PSYNC_EBUSY if the connection was reset (reconnect, failover) while
- * sending: the snapshot was dropped, publish again; under the other
- * policies it is copied while sending. Sync policy: PSYNC_ESTALE (nothing
+ * the daemon took nothing for the member timeout); under the other
+ * policies it is copied while sending. Under any policy PSYNC_EBUSY if the
+ * connection was reset (reconnect, failover) while sending: the snapshot
+ * was dropped, publish again. Sync policy: PSYNC_ESTALE (nothing
  * sent) if a newer merged version must be applied first. PSYNC_EMISMATCH
  * if m's layout is not the cluster's. */
 psync_err psync_client_publish(psync_client *c, const psync_model *m, uint64_t samples);
