@@ -71,8 +71,8 @@ struct psync_client {
      * threads signal when that count drops to zero (transfer.c). */
     atomic_uint_fast64_t inflight;
     int efd;
-    /* Times the sockets were torn down and reopened (failover.c): what was
-     * queued then was dropped, so a send that spans one did not arrive. */
+    /* Times the sockets were closed (pc_sockets_close): what was queued
+     * then was dropped, so a send that spans one did not arrive. */
     uint64_t resets;
     psync_wire_range *ranges;
     uint32_t n_ranges;
@@ -109,6 +109,8 @@ bool pc_epoch_stale(psync_client *c, uint64_t epoch);
 psync_err pc_endpoints(psync_client *c, const psync_client_opts *o);
 /* Security from o (or the environment), then the context and both sockets. */
 psync_err pc_sockets_open(psync_client *c, const psync_client_opts *o);
+/* Closes both sockets and terminates the context (every queued frame is
+ * dropped and released); counts it in c->resets. */
 void pc_sockets_close(psync_client *c);
 /* Outcome of the control handshake so far, without waiting: PSYNC_OK
  * (authenticated or still trying) or PSYNC_EAUTH with a detail saying what

@@ -53,7 +53,6 @@ void pc_failover(psync_client *c, const char *why)
     pc_stage_drop(&c->merged);
     pc_stage_drop(&c->boot);
     pc_sockets_close(c);
-    c->resets++;
     psync_client_opts o = c->opts;
     o.control = c->eps[c->cur_ep];
     psync_err e = pc_endpoints(c, &o);
@@ -68,7 +67,6 @@ void pc_reconnect(psync_client *c, const char *why)
     pc_stage_drop(&c->merged);
     pc_stage_drop(&c->boot);
     pc_sockets_close(c); /* terminates the context: every queued frame is released */
-    c->resets++;
     c->rejoin = true;
     c->last_hello_ms = 0;
     c->last_heard_ms = pc_now_ms();

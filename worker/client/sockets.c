@@ -174,4 +174,5 @@ void pc_sockets_close(psync_client *c)
     psync_security_destroy(&c->sec);
     if (c->ctx) zmq_ctx_term(c->ctx);
     c->ctx = NULL;
+    c->resets++; /* whatever was queued is gone: a send spanning this failed */
 }
