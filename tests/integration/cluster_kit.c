@@ -140,6 +140,12 @@ void kit_finish(kit_daemon *d, psync_client **cs, int nc, psync_model **ms, int 
     assert_int_equal(kit_daemon_stop(d), 0);
 }
 
+void kit_finish_two(kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
+                    psync_model *mb)
+{
+    kit_finish(d, (psync_client *[]){a, b}, 2, (psync_model *[]){ma, mb}, 2);
+}
+
 psync_model *kit_model(uint64_t n, float wv, float mv)
 {
     psync_model *m = NULL;
@@ -333,9 +339,9 @@ static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
 static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *root, void *arg),
                           void *arg)
 {
-    /* A routing id of its own per probe: psyncd's ROUTER turns away a
-     * connection whose id is still held by the previous probe's (until it
-     * sees that one close), and the request would go unanswered. */
+    /* A routing id of its own per probe, so back-to-back probes never
+     * depend on psyncd handing an id over from the previous probe's
+     * connection (ROUTER_HANDOVER, docs/protocol.md). */
     static unsigned probes;
     char rid[32];
     snprintf(rid, sizeof rid, "status-probe-%u", ++probes);

@@ -42,6 +42,9 @@ int kit_teardown(void **state);
  * skipped; the arrays' entries are set to NULL), then asserts that d's
  * daemon stops with exit status 0. */
 void kit_finish(kit_daemon *d, psync_client **cs, int nc, psync_model **ms, int nm);
+/* kit_finish for two clients a, b and their models ma, mb. */
+void kit_finish_two(kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
+                    psync_model *mb);
 
 /* A model: param "w" f32[n] = wv, slot "w/momentum" f32[n] = mv, param
  * "b" f32[3] = wv, buffer "count" i32[2] = {7, 9}; graph x -> dense "fc". */

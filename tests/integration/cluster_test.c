@@ -40,13 +40,6 @@ static void join_two(kit_daemon *d, const char *const *flags, psync_client **a, 
     assert_int_equal(psync_client_held_version(*b), 1);
 }
 
-/* Destroys both clients and models and stops the daemon (exit code 0). */
-static void finish_two(kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
-                       psync_model *mb)
-{
-    kit_finish(d, (psync_client *[]){a, b}, 2, (psync_model *[]){ma, mb}, 2);
-}
-
 /* Polls c until it applies a merged version to m or timeout_ms pass. */
 static bool poll_until_applied(psync_client *c, psync_model *m, int timeout_ms)
 {
@@ -109,7 +102,7 @@ static void test_timeout_round_and_rejoin(void **state)
     assert_true(poll_until_applied(b, mb, 5000));
     assert_int_equal(psync_client_held_version(b), 2);
     assert_true(kit_maxdiff(mb, "w", 3.0f) == 0);
-    finish_two(&d, a, ma, b, mb);
+    kit_finish_two(&d, a, ma, b, mb);
 }
 
 static void test_easgd(void **state)
@@ -125,7 +118,7 @@ static void test_easgd(void **state)
     assert_true(poll_until_applied(a, ma, 4000));
     /* the worker is pulled toward the centre: 3 - 0.5 (3 - 2) = 2.5 */
     assert_true(kit_maxdiff(ma, "w", 2.5f) < 1e-6);
-    finish_two(&d, a, ma, b, mb);
+    kit_finish_two(&d, a, ma, b, mb);
 }
 
 /* async: c += (w - c) / (attached (1 + staleness)); too stale is refused. */
@@ -160,7 +153,7 @@ static void test_async_staleness(void **state)
     assert_int_equal(kit_status(&d, &v, "stale_version", &n), 0);
     assert_int_equal(v, 4);
     assert_true(n >= 1);
-    finish_two(&d, a, ma, b, mb);
+    kit_finish_two(&d, a, ma, b, mb);
 }
 
 /* Sends raw bytes on s and expects an ERROR with one of two codes. */
@@ -294,7 +287,7 @@ static void test_hostile_messages(void **state)
     expect_count(&d, "unknown_member", 1);
     /* The good clients are still served: an exact round. */
     assert_true(kit_round_two(a, ma, b, mb, 2.0f, 4.0f, 10000));
-    finish_two(&d, a, ma, b, mb);
+    kit_finish_two(&d, a, ma, b, mb);
 }
 
 /* A participant leaves after its first chunk was merged and streamed: the
@@ -371,7 +364,7 @@ static void test_daemon_restart(void **state)
     assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000));
     assert_true(kit_maxdiff(ma, "w", 1.75f) < 1e-6);
     assert_int_equal(psync_client_held_version(a), 3);
-    finish_two(&d, a, ma, b, mb);
+    kit_finish_two(&d, a, ma, b, mb);
 }
 
 static void test_cluster_full(void **state)

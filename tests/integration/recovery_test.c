@@ -84,13 +84,6 @@ static void restart_after_two(kit_daemon *d, const char *window_ms, psync_client
     *b = kit_client(d, "b-again");
 }
 
-/* Destroys both clients and models and stops the daemon (exit code 0). */
-static void finish_two(kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
-                       psync_model *mb)
-{
-    kit_finish(d, (psync_client *[]){a, b}, 2, (psync_model *[]){ma, mb}, 2);
-}
-
 /* The older holder says hello first; the window lets the newer one in. */
 static void test_window_restores_newest(void **state)
 {
@@ -110,7 +103,7 @@ static void test_window_restores_newest(void **state)
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
     assert_true(poll_both(a, ma, b, mb, 4, 8000));
     assert_true(kit_maxdiff(mb, "w", 4.0f) < 1e-6);
-    finish_two(&d, a, ma, b, mb);
+    kit_finish_two(&d, a, ma, b, mb);
 }
 
 /* No window: the older holder's v2 is installed first, then the newer
@@ -131,7 +124,7 @@ static void test_late_newer_holder(void **state)
     assert_int_equal(v, 3);
     assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6);
     assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
-    finish_two(&d, a, ma, b, mb);
+    kit_finish_two(&d, a, ma, b, mb);
 }
 
 /* Sends blob as MODEL chunks of cb bytes from a raw bulk socket. */

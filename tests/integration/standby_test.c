@@ -28,13 +28,6 @@
 #define N 1500
 static pid_t live[2];
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* A client of the endpoint list eps. */
 static psync_client *list_client(const char *eps, const char *name)
 {
@@ -139,7 +132,7 @@ static void test_failover(void **state)
     assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
     assert_int_equal(epoch, 1);              /* still a standby */
     assert_true(wait_version(&sb, 2, 3000)); /* ... holding its own copy of v2 */
-    uint64_t t0 = now_ms();
+    uint64_t t0 = kit_now_ms();
     assert_int_equal(kit_daemon_stop(&pa), 0);
     live[0] = 0;
     uint64_t sinc = 0;
@@ -151,7 +144,7 @@ static void test_failover(void **state)
             !psync_client_rejoining(a) && !psync_client_rejoining(b))
             break;
     }
-    uint64_t restored = now_ms() - t0;
+    uint64_t restored = kit_now_ms() - t0;
     assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
     assert_int_equal(epoch, 2);
     assert_int_equal(kit_status(&sb, &v, "stale_version", NULL), 0);
@@ -163,7 +156,7 @@ static void test_failover(void **state)
     assert_true(poll_both(a, ma, b, mb, 3, 6000));
     assert_true(kit_maxdiff(mb, "w", 3.5f) < 1e-6);
     printf("failover: primary stopped -> standby serving v2 in %llu ms, v3 merged at %llu ms\n",
-           (unsigned long long)restored, (unsigned long long)(now_ms() - t0));
+           (unsigned long long)restored, (unsigned long long)(kit_now_ms() - t0));
     restart_after_failover(&sb, a, ma, b, mb);
     psync_client_destroy(&a);
     psync_client_destroy(&b);
@@ -192,12 +185,12 @@ static void test_standby_copy(void **state)
     kit_fill(ma, "w", 3.0f);
     ma->state.global_step = 123; /* reaches the standby in the merged headers */
     ma->state.samples_seen = 4567;
-    uint64_t t0 = now_ms();
+    uint64_t t0 = kit_now_ms();
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
     for (int i = 0; i < 400 && psync_client_held_version(a) < 2; i++)
         psync_client_poll(a, ma, 10, NULL);
     assert_int_equal(psync_client_held_version(a), 2);
-    assert_true(now_ms() - t0 < 3000); /* the follower did not hold the round */
+    assert_true(kit_now_ms() - t0 < 3000); /* the follower did not hold the round */
     assert_true(wait_version(&sb, 2, 3000));
     assert_int_equal(kit_status_u64(&sb, "epoch", &epoch), 0);
     assert_int_equal(epoch, 1);
