@@ -143,7 +143,9 @@ int main(int argc, char **argv)
     merge_block = blk < 16 ? 16 : (uint64_t)blk;
     chunk = chunk < 64 ? 64 : chunk / 64 * 64;
     bench_log_env("merge");
-    if (!ref || psd_rcbuf_new(n * 4, (n * 4 + chunk - 1) / chunk, &out)) return 1;
+    if (!ref ||
+        psd_rcbuf_new(n * 4, (n * 4 + chunk - 1) / chunk, getenv("PSYNC_BENCH_SHM") != NULL, &out))
+        return 1;
     memset(out->data, 0, n * 4); /* pre-fault, as the daemon's pool is reused */
     for (int i = 0; i < MERGE_N; i++) {
         if (!(x[i] = bench_alloc_hot(n * 4, NULL))) return 1;

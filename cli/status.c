@@ -87,6 +87,7 @@ typedef struct st_member {
     uint64_t id, held, lag, samples, snapshots, last_seen_ms, bytes_in, bytes_out;
     int64_t rank;
     char name[64];
+    char via[8]; /* transport: shm or frames */
 } st_member;
 
 /* An int that may be encoded as a msgpack uint (non-negative). */
@@ -123,6 +124,8 @@ static psync_err st_read_member(psync_mp *mp, st_member *m)
             e = st_read_int(mp, &m->rank);
         else if (!strcmp(key, "name"))
             e = psync_mp_read_str_copy(mp, m->name, sizeof m->name);
+        else if (!strcmp(key, "transport"))
+            e = psync_mp_read_str_copy(mp, m->via, sizeof m->via);
         else
             e = psync_mp_skip(mp);
     }
@@ -135,15 +138,16 @@ static psync_err st_members(psync_mp *mp, FILE *out)
     uint32_t n;
     st_member m;
     psync_err e = psync_mp_read_array(mp, &n, 1u << 16);
-    fprintf(out, "\n%-6s %-24s %5s %8s %5s %10s %6s %8s %12s %12s\n", "ID", "NAME", "RANK", "HELD",
-            "LAG", "SAMPLES", "SNAPS", "SEEN_MS", "BYTES_IN", "BYTES_OUT");
+    fprintf(out, "\n%-6s %-24s %5s %8s %5s %10s %6s %8s %12s %12s %6s\n", "ID", "NAME", "RANK",
+            "HELD", "LAG", "SAMPLES", "SNAPS", "SEEN_MS", "BYTES_IN", "BYTES_OUT", "VIA");
     for (uint32_t i = 0; i < n && !e; i++)
         if (!(e = st_read_member(mp, &m)))
-            fprintf(out, "%-6llu %-24s %5lld %8llu %5llu %10llu %6llu %8llu %12llu %12llu\n",
+            fprintf(out, "%-6llu %-24s %5lld %8llu %5llu %10llu %6llu %8llu %12llu %12llu %6s\n",
                     (unsigned long long)m.id, m.name, (long long)m.rank, (unsigned long long)m.held,
                     (unsigned long long)m.lag, (unsigned long long)m.samples,
                     (unsigned long long)m.snapshots, (unsigned long long)m.last_seen_ms,
-                    (unsigned long long)m.bytes_in, (unsigned long long)m.bytes_out);
+                    (unsigned long long)m.bytes_in, (unsigned long long)m.bytes_out,
+                    m.via[0] ? m.via : "-");
     if (!e) psync_mp_end(mp);
     return e;
 }

@@ -59,7 +59,7 @@ psync_err psd_model_install(psd *d, psync_model *model, uint64_t version)
     d->payload_len = model->payload_len;
     d->n_chunks = (model->payload_len + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
     if ((e = psync_wire_merge_ranges(model, d->set.merge_slots, &d->ranges, &d->n_ranges)) ||
-        (e = psd_rcbuf_new(d->payload_len, d->n_chunks, &d->pool[0]))) {
+        (e = psd_rcbuf_new(d->payload_len, d->n_chunks, psd_shm_wanted(d), &d->pool[0]))) {
         psync_model_destroy(&model);
         return e;
     }
@@ -197,7 +197,7 @@ static psync_err psd_bootstrap_build(psd *d)
     if (!d->boot || atomic_load(&d->boot->refs) != 1 || d->boot->len != size) {
         psd_rcbuf_unref(d->boot);
         d->boot = NULL;
-        if ((e = psd_rcbuf_new(size, n, &d->boot))) return e;
+        if ((e = psd_rcbuf_new(size, n, false, &d->boot))) return e;
     }
     /* Encode from the merged buffer without copying it into the template
      * first: the encoder only reads m->payload. */

@@ -82,6 +82,18 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     if (complete && in->complete) psd_merge_poll(d);
 }
 
+/* A chunk written into m's shared inbox: a private copy, then the same
+ * path as a chunk that came as a frame. */
+static void psd_on_snapshot_shm(psd *d, psd_member *m, const psync_wire_hdr *h)
+{
+    zmq_msg_t frame;
+    psync_wire_hdr as_frame = *h;
+    as_frame.t = PSYNC_MSG_SNAPSHOT;
+    if (!psd_shm_snapshot_frame(d, m, h, &frame)) return;
+    psd_on_snapshot(d, m, &as_frame, &frame);
+    zmq_msg_close(&frame);
+}
+
 void psd_bulk_readable(psd *d)
 {
     psd_msg msg;
@@ -99,12 +111,19 @@ void psd_bulk_readable(psd *d)
         case PSYNC_MSG_SNAPSHOT:
             psd_on_snapshot(d, m, &msg.h, msg.payload);
             break;
+        case PSYNC_MSG_SNAPSHOT_SHM:
+            psd_on_snapshot_shm(d, m, &msg.h);
+            break;
+        case PSYNC_MSG_SHM_ACCEPT:
+            psd_shm_accept(d, m, &msg.h);
+            break;
         case PSYNC_MSG_BOOTSTRAP_REQ:
             psd_on_bootstrap_req(d, m);
             break;
         default:
             break;
         }
+        psd_shm_offer(d, m); /* once, when it can be: attached, a model, same host */
     }
     psd_msg_close(&msg);
 }

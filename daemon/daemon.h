@@ -19,6 +19,7 @@
 #include "decode_limits.h"
 #include "model.h"
 #include "security.h"
+#include "shm.h"
 #include "wire.h"
 
 #define PSD_RID_MAX 64
@@ -69,6 +70,7 @@ typedef struct psd_settings {
     char standby_server_key[512]; /* primary's public key for a CURVE watch */
     int64_t standby_silence_ms;   /* promote after the primary is silent this long */
     bool merge_slots;
+    bool shm; /* offer same-host members shared memory (ipc:// bulk, sync) */
     /* security (sockets.c) and hard limits (docs/security.md) */
     char key_file[512], allow_list[512];
     bool insecure_plain;
@@ -86,6 +88,7 @@ typedef struct psd_rcbuf {
     uint32_t *crc;    /* per-chunk crc32, computed once per content */
     uint32_t n_crc;
     uint8_t *data;
+    psync_shm shm; /* data lives here when shared with same-host members */
 } psd_rcbuf;
 
 /* One member's snapshot (or model upload) being received: the payload
@@ -138,6 +141,8 @@ struct psd_member {
     uint32_t err_count;
     psd_inbound in;
     psd_stream merged, boot;
+    psync_shm inbox; /* same-host member: its snapshots land here (shm.c) */
+    bool shm;        /* it accepted the inbox: chunks go as *_shm messages */
 };
 
 /* A standby's follow of its primary (follow.c): its membership there and
@@ -215,6 +220,7 @@ struct psd {
     /* counters */
     uint64_t refused[PSD_R_COUNT_];
     uint64_t merges, snapshots_in, bytes_in, bytes_out;
+    uint64_t shm_bytes_in, shm_bytes_out; /* of bytes_in/out: through shared memory */
     uint64_t last_merge_us;
     /* loop */
     psd_timer timers[4];
@@ -253,8 +259,9 @@ bool psd_rate_admit(psd *d, const uint8_t *rid, size_t len);
 
 /* --- rcbuf.c: refcounted buffers shared with zero-copy frames --- */
 /* New buffer of len bytes (64-byte aligned) with one reference and room for
- * n_chunks crcs. PSYNC_ENOMEM. */
-psync_err psd_rcbuf_new(uint64_t len, uint64_t n_chunks, psd_rcbuf **out);
+ * n_chunks crcs; with shared, in a sealed memfd same-host members map
+ * (falls back to private memory, logged, if that fails). PSYNC_ENOMEM. */
+psync_err psd_rcbuf_new(uint64_t len, uint64_t n_chunks, bool shared, psd_rcbuf **out);
 void psd_rcbuf_ref(psd_rcbuf *b);
 /* Drops one reference; frees at zero. Safe from any thread; NULL ok. */
 void psd_rcbuf_unref(psd_rcbuf *b);
@@ -369,6 +376,30 @@ void psd_streams_cancel(psd *d, const psd_rcbuf *buf);
 bool psd_streams_pump(psd *d);
 /* Sends the current merged version to every attached member. */
 void psd_broadcast_merged(psd *d);
+
+/* --- shm.c: the same-host shared-memory path (docs/protocol.md) --- */
+/* true if merged buffers go in shared memory: --shm on, an ipc:// bulk
+ * endpoint and the sync policy (whose rounds never rewrite a buffer a
+ * participant still reads). */
+bool psd_shm_wanted(const psd *d);
+/* Offers m an inbox if it has none and psd_shm_wanted (a worker with the
+ * cluster's layout); a failure is logged and m stays on frames. */
+void psd_shm_offer(psd *d, psd_member *m);
+/* SHM_ACCEPT from m: it uses its inbox (sid matches), or declines (0: back
+ * to frames, and the current version again if it missed it). */
+void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);
+/* SNAPSHOT_SHM from m: copies the chunk out of m's inbox into *frame (a
+ * private copy: m may write its inbox again at any time), to be handled as
+ * a SNAPSHOT chunk with every check of a socket chunk (crc, finiteness,
+ * layout, staleness). false if refused (counted, answered): m has no
+ * inbox or the chunk lies outside it. */
+bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame);
+/* Sends chunk [off, off + len) of s's buffer to m as MERGED_SHM when m and
+ * the buffer share memory: PSYNC_OK sent, PSYNC_EBUSY queue full,
+ * PSYNC_ENOTFOUND not applicable (send a frame). */
+psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf);
+/* Frees m's inbox. */
+void psd_shm_release(psd_member *m);
 
 /* --- bootstrap.c: the template model, uploads and bootstraps --- */
 /* Handles a MODEL chunk from m (hdr decoded, frame the payload). */

@@ -59,6 +59,7 @@ void psd_member_drop(psd *d, psd_member *m, const char *why)
     free(m->in.have);
     psd_stream_stop(&m->merged);
     psd_stream_stop(&m->boot);
+    psd_shm_release(m);
     free(m);
     if (uploader) psd_upload_abort(d, why);
     psd_merge_poll(d);

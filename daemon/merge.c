@@ -21,7 +21,7 @@ psd_rcbuf *psd_merge_acquire(psd *d)
     }
     for (int i = 0; i < PSD_POOL_MAX; i++) {
         if (d->pool[i]) continue;
-        if (psd_rcbuf_new(d->payload_len, d->n_chunks, &d->pool[i])) return NULL;
+        if (psd_rcbuf_new(d->payload_len, d->n_chunks, psd_shm_wanted(d), &d->pool[i])) return NULL;
         memcpy(d->pool[i]->data, d->cur->data, d->payload_len);
         return d->pool[i];
     }

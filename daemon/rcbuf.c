@@ -7,17 +7,37 @@
 
 #include "daemon.h"
 
-psync_err psd_rcbuf_new(uint64_t len, uint64_t n_chunks, psd_rcbuf **out)
+/* The buffer's bytes: a shared segment when asked and possible, else the
+ * heap. */
+static uint8_t *psd_rcbuf_alloc(psd_rcbuf *b, uint64_t len, bool shared)
+{
+    b->shm = (psync_shm){NULL, 0, 0, -1};
+    if (shared && !psync_shm_create(len, "psync-merged", &b->shm)) return b->shm.p;
+    if (shared)
+        PSYNC_WARN("shm_unavailable", "bytes=%llu detail=\"%s\" fallback=frames",
+                   (unsigned long long)len, psync_errdetail());
+    size_t cap = (size_t)((len + 63) & ~(uint64_t)63);
+    return aligned_alloc(64, cap ? cap : 64);
+}
+
+static void psd_rcbuf_release(psd_rcbuf *b)
+{
+    if (b->shm.p)
+        psync_shm_close(&b->shm);
+    else
+        free(b->data);
+    free(b->crc);
+    free(b);
+}
+
+psync_err psd_rcbuf_new(uint64_t len, uint64_t n_chunks, bool shared, psd_rcbuf **out)
 {
     psd_rcbuf *b = calloc(1, sizeof *b);
     if (!b) return psync_fail(PSYNC_ENOMEM, "buffer header");
-    size_t cap = (size_t)((len + 63) & ~(uint64_t)63);
-    b->data = aligned_alloc(64, cap ? cap : 64);
+    b->data = psd_rcbuf_alloc(b, len, shared);
     b->crc = calloc(n_chunks ? n_chunks : 1, sizeof *b->crc);
     if (!b->data || !b->crc) {
-        free(b->data);
-        free(b->crc);
-        free(b);
+        psd_rcbuf_release(b);
         return psync_fail(PSYNC_ENOMEM, "buffer of %llu bytes", (unsigned long long)len);
     }
     atomic_init(&b->refs, 1);
@@ -35,9 +55,7 @@ void psd_rcbuf_ref(psd_rcbuf *b)
 void psd_rcbuf_unref(psd_rcbuf *b)
 {
     if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1) return;
-    free(b->data);
-    free(b->crc);
-    free(b);
+    psd_rcbuf_release(b);
 }
 
 void psd_rcbuf_crcs(psd_rcbuf *b, uint64_t len, uint64_t chunk_bytes)

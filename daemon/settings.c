@@ -41,6 +41,9 @@ static const psync_cfg_def psd_table[] = {
     {"standby_silence_ms", PSYNC_CFG_INT, "3000", 100, 3600000,
      "standby: promote (epoch + 1) after the primary is silent this long"},
     {"merge_slots", PSYNC_CFG_BOOL, "true", 1, 0, "merge f32 optimizer slots as well as params"},
+    {"shm", PSYNC_CFG_BOOL, "true", 1, 0,
+     "same-host members of a sync cluster on an ipc:// bulk endpoint exchange chunks through "
+     "shared memory (sealed memfds) instead of socket frames"},
     {"chunk_bytes", PSYNC_CFG_INT, "4194304", 4096, 268435456,
      "bulk chunk size (multiple of 64); 1-4 MiB is fastest"},
     {"max_message_bytes", PSYNC_CFG_INT, "16777216", 65536, 1073741824,
@@ -149,6 +152,7 @@ static psync_err psd_settings_read(psd_settings *s, const psync_config *c)
     s->easgd_every = (uint32_t)psync_config_int(c, "easgd_every");
     s->max_staleness = (uint64_t)psync_config_int(c, "max_staleness");
     s->merge_slots = psync_config_bool(c, "merge_slots");
+    s->shm = psync_config_bool(c, "shm");
     s->async_members = (uint32_t)psync_config_int(c, "async_members");
     s->recovery_window_ms = psync_config_int(c, "recovery_window_ms");
     s->expected_members = (uint32_t)psync_config_int(c, "expected_members");
@@ -182,6 +186,12 @@ psync_err psd_settings_load(psd_settings *s, int argc, char **argv, psync_config
     if (e) return e;
     memset(s, 0, sizeof *s);
     if ((e = psync_config_load(*cfg, argc, argv))) return e;
+    char **extra = NULL;
+    if (psync_config_positional(*cfg, &extra) > 0) /* e.g. "--shm false" for --no-shm */
+        return psync_fail(PSYNC_ECONFIG,
+                          "unexpected argument '%s': psyncd takes only options (a boolean "
+                          "option is turned off with --no-NAME or --NAME=false); run with --help",
+                          extra[0]);
     if (psync_config_wants(*cfg) != PSYNC_WANT_RUN) return PSYNC_OK;
     return psd_settings_read(s, *cfg);
 }

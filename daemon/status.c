@@ -15,7 +15,7 @@ static void psd_kv_u(msgpack_packer *pk, const char *k, uint64_t v)
 
 static void psd_status_member(msgpack_packer *pk, const psd *d, const psd_member *m, uint64_t now)
 {
-    msgpack_pack_map(pk, 13);
+    msgpack_pack_map(pk, 14);
     psd_kv_u(pk, "id", m->id);
     psync_mp_pack_cstr(pk, "name");
     psync_mp_pack_cstr(pk, m->name);
@@ -33,6 +33,8 @@ static void psd_status_member(msgpack_packer *pk, const psd *d, const psd_member
     m->attached ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
     psync_mp_pack_cstr(pk, "role");
     psync_mp_pack_cstr(pk, m->follower ? "standby" : "worker");
+    psync_mp_pack_cstr(pk, "transport");
+    psync_mp_pack_cstr(pk, m->shm ? "shm" : "frames");
 }
 
 static void psd_status_pack(msgpack_packer *pk, const psd *d)
@@ -40,7 +42,7 @@ static void psd_status_pack(msgpack_packer *pk, const psd *d)
     uint64_t now = psd_now_ms();
     psync_security_counts sc = {0, 0};
     if (d->sec) psync_security_counts_get(d->sec, &sc);
-    msgpack_pack_map(pk, 19);
+    msgpack_pack_map(pk, 21);
     psd_kv_u(pk, "inc", d->inc);
     psd_kv_u(pk, "epoch", d->epoch);
     psync_mp_pack_cstr(pk, "role");
@@ -59,6 +61,8 @@ static void psd_status_pack(msgpack_packer *pk, const psd *d)
     psd_kv_u(pk, "snapshots", d->snapshots_in);
     psd_kv_u(pk, "bytes_in", d->bytes_in);
     psd_kv_u(pk, "bytes_out", d->bytes_out);
+    psd_kv_u(pk, "shm_bytes_in", d->shm_bytes_in);
+    psd_kv_u(pk, "shm_bytes_out", d->shm_bytes_out);
     psd_kv_u(pk, "followed_versions", d->follow.versions);
     psd_kv_u(pk, "follow_refused", d->follow.refused);
     psync_mp_pack_cstr(pk, "refused");

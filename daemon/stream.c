@@ -37,12 +37,11 @@ static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
         h.seen = d->tmpl->state.samples_seen;
         h.ostep = d->tmpl->opt.step;
     }
-    psync_err e = psd_rcbuf_frame(s->buf, s->next, len, &frame);
-    if (e) return e;
-    if ((e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT))) {
+    psync_err e = psd_shm_send_merged(d, m, &h, s->buf); /* same host: header only */
+    if (e == PSYNC_ENOTFOUND && !(e = psd_rcbuf_frame(s->buf, s->next, len, &frame)) &&
+        (e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT)))
         zmq_msg_close(&frame);
-        return e;
-    }
+    if (e) return e;
     s->next += len;
     m->bytes_out += len;
     d->bytes_out += len;

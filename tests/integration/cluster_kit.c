@@ -65,6 +65,15 @@ void kit_cleanup(void)
  * up waiting after 5 s and reports it running. */
 static bool kit_daemon_bound(const kit_daemon *d)
 {
+    if (!d->port) { /* ipc: the control socket file appears once bound */
+        for (int waited = 0; waited < 5000; waited += 5) {
+            int st;
+            if (waitpid(d->pid, &st, WNOHANG) == d->pid) return false;
+            if (access(d->control + 6, F_OK) == 0) return true;
+            usleep(5000);
+        }
+        return true;
+    }
     struct sockaddr_in a = {.sin_family = AF_INET,
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                             .sin_port = htons((uint16_t)d->port)};
@@ -90,6 +99,16 @@ int kit_daemon_start(kit_daemon *d, const char *const *flags)
         kit_live_pid = 0; /* exited (reaped): try other ports */
     }
     return -1;
+}
+
+int kit_daemon_start_ipc(kit_daemon *d, const char *dir, const char *const *flags)
+{
+    d->port = 0;
+    if (snprintf(d->control, sizeof d->control, "ipc://%s/c.sock", dir) >= (int)sizeof d->control ||
+        snprintf(d->bulk, sizeof d->bulk, "ipc://%s/b.sock", dir) >= (int)sizeof d->bulk)
+        return -1;
+    if (kit_daemon_restart(d, flags)) return -1;
+    return kit_daemon_bound(d) ? 0 : -1;
 }
 
 int kit_daemon_restart(kit_daemon *d, const char *const *flags)
@@ -398,6 +417,30 @@ int kit_status_u64(const kit_daemon *d, const char *key, uint64_t *value)
 {
     kit_query q = {key, NULL, value, NULL};
     return kit_status_doc(d, kit_status_read, &q);
+}
+
+typedef struct kit_transport_query {
+    const char *transport;
+    uint32_t count;
+} kit_transport_query;
+
+static void kit_status_transports(const msgpack_object *root, void *arg)
+{
+    kit_transport_query *q = arg;
+    const msgpack_object *ms = kit_get(root, "members");
+    for (uint32_t i = 0; ms && ms->type == MSGPACK_OBJECT_ARRAY && i < ms->via.array.size; i++) {
+        const msgpack_object *t = kit_get(&ms->via.array.ptr[i], "transport");
+        q->count += t && t->type == MSGPACK_OBJECT_STR && t->via.str.size == strlen(q->transport) &&
+                    !memcmp(t->via.str.ptr, q->transport, t->via.str.size);
+    }
+}
+
+int kit_status_transport(const kit_daemon *d, const char *transport, uint32_t *count)
+{
+    kit_transport_query q = {transport, 0};
+    int rc = kit_status_doc(d, kit_status_transports, &q);
+    *count = q.count;
+    return rc;
 }
 
 /* Writes one pair as base.key / base.pub (and base.pub again under allow/). */

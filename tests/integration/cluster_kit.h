@@ -24,12 +24,14 @@
 
 typedef struct kit_daemon {
     pid_t pid;
-    int port; /* control; bulk is port + 1 */
+    int port; /* control; bulk is port + 1 (0: ipc:// endpoints) */
     char control[64], bulk[64];
 } kit_daemon;
 
 /* Starts psyncd with extra flags (NULL-terminated); 0 on success. */
 int kit_daemon_start(kit_daemon *d, const char *const *flags);
+/* Starts psyncd on ipc:// endpoints in dir (port 0); 0 on success. */
+int kit_daemon_start_ipc(kit_daemon *d, const char *dir, const char *const *flags);
 /* Starts psyncd again on d's endpoints (after kit_daemon_stop). */
 int kit_daemon_restart(kit_daemon *d, const char *const *flags);
 /* Kills a daemon left running by a failed test (cmocka teardown). */
@@ -102,6 +104,10 @@ int kit_peer_hello(kit_peer *p, const psync_wire_hdr *hello, psync_wire_hdr *wel
 int kit_status(const kit_daemon *d, uint64_t *version, const char *reason, uint64_t *count);
 /* One top-level uint of the STATUS document (UINT64_MAX if absent). */
 int kit_status_u64(const kit_daemon *d, const char *key, uint64_t *value);
+
+/* How many members the STATUS document lists with this "transport"
+ * ("shm" or "frames"); 0 on success. */
+int kit_status_transport(const kit_daemon *d, const char *transport, uint32_t *count);
 
 /* Makes a fresh key directory from dir (a mkdtemp template, rewritten in
  * place): NAME.key and NAME.pub for each of the n names, and allow/ holding

@@ -45,6 +45,9 @@ static void fill_fields(psync_wire_hdr *h, uint64_t seed)
     strcpy(h->ref, "snapshot");
     strcpy(h->detail, "layout hash differs");
     strcpy(h->reason, "done");
+    h->pid = 4242;
+    h->seg = 7;
+    h->sid = 0x1122334455ULL;
 }
 
 static void test_roundtrip_every_type(void **state)

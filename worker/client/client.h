@@ -12,12 +12,14 @@
 #include "log.h"
 #include "psync_client.h"
 #include "security.h"
+#include "shm.h"
 #include "wire.h"
 
 /* A chunked stream being received: MERGED keeps the received frames as
  * they are (hold: no copy until applied), BOOTSTRAP assembles the blob
  * into one buffer. Latest version wins. */
 #define PC_MAX_EPS 4
+#define PC_SHM_SEGS 4 /* merged buffers mapped at once (psyncd has 3) */
 
 typedef struct pc_stage {
     bool hold;
@@ -87,6 +89,12 @@ struct psync_client {
     uint64_t epoch;        /* highest daemon epoch seen */
     bool failover_pending; /* switch endpoint after this receive */
     uint64_t boot_inc;     /* incarnation a bootstrap was asked of */
+    /* shm.c: a same-host daemon's shared memory, once we accepted it */
+    bool shm, no_shm;
+    uint64_t shm_pid;
+    psync_shm inbox;             /* ours to write sync snapshots into */
+    psync_shm segs[PC_SHM_SEGS]; /* the daemon's merged buffers we mapped */
+    uint32_t next_seg;
 };
 
 uint64_t pc_now_ms(void);
@@ -145,6 +153,21 @@ psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, z
 /* Forgets the stream being assembled (closes held frames). */
 void pc_stage_drop(pc_stage *st);
 void pc_stage_free(pc_stage *st);
+
+/* shm.c: the same-host shared-memory path (docs/protocol.md) */
+/* SHM_OFFER: maps the inbox and accepts it (unless no_shm, or it cannot
+ * be opened: logged, and chunks keep coming as frames). */
+void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
+/* MERGED_SHM: copies the chunk out of the daemon's segment into a new
+ * frame (*frame, the caller closes it); on any failure declines shared
+ * memory (the daemon then sends frames) and returns the error. */
+psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
+/* Writes data's chunks into the inbox (crc in the same pass) and sends
+ * SNAPSHOT_SHM headers; PSYNC_ENOTFOUND if shared memory is not in use
+ * (send frames), PSYNC_EBUSY if the connection was reset meanwhile. */
+psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len);
+/* Unmaps everything; back to frames until the next offer. */
+void pc_shm_reset(psync_client *c);
 
 /* apply.c: applying a staged merged version to a model */
 psync_err pc_apply(psync_client *c, psync_model *m);

@@ -45,6 +45,8 @@ typedef struct psync_client_opts {
     bool insecure_plain;
     bool retry_auth; /* refused (wrong key, not allow-listed): keep
                       * retrying until the timeout instead of failing */
+    bool no_shm;     /* never take a same-host daemon's shared-memory offer
+                      * (also PSYNC_SHM=0): chunks always travel as frames */
 } psync_client_opts;
 
 /* What the daemon asked for in its welcome. */

@@ -64,6 +64,7 @@ static void pc_on_welcome(psync_client *c, const psync_wire_hdr *h)
     /* held is kept across daemon incarnations: version numbers continue
      * (the daemon restores the newest held version), so a merged version
      * below it is never applied (docs/recovery.md, fencing). */
+    if (first) pc_shm_reset(c); /* a new daemon offers its own segments */
     c->inc = h->inc;
     c->member = h->m;
     c->dversion = h->version;
@@ -108,6 +109,30 @@ static void pc_on_error(psync_client *c, const psync_wire_hdr *h)
     }
 }
 
+/* A merged chunk (frame) for the stage, unless its version is old. */
+static void pc_on_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *payload)
+{
+    if (h->version < c->held || (h->version == c->held && c->held_inc == c->inc)) {
+        PSYNC_DEBUG("merged_ignored", "version=%llu held=%llu", (unsigned long long)h->version,
+                    (unsigned long long)c->held);
+        return; /* never go back to an older merged version */
+    }
+    if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX) && h->version > c->dversion)
+        c->dversion = h->version;
+}
+
+/* A merged chunk in the daemon's shared memory: copied into a frame, then
+ * the same as one that came as a frame. */
+static void pc_on_merged_shm(psync_client *c, const psync_wire_hdr *h)
+{
+    zmq_msg_t frame;
+    psync_wire_hdr as_frame = *h;
+    as_frame.t = PSYNC_MSG_MERGED;
+    if (pc_shm_merged(c, h, &frame)) return;
+    pc_on_merged(c, &as_frame, &frame);
+    zmq_msg_close(&frame);
+}
+
 /* Handles one decoded message from the daemon. */
 static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *payload)
 {
@@ -133,14 +158,13 @@ static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pay
         pc_on_error(c, h);
         break;
     case PSYNC_MSG_MERGED:
-        if (h->version < c->held || (h->version == c->held && c->held_inc == c->inc)) {
-            PSYNC_DEBUG("merged_ignored", "version=%llu held=%llu", (unsigned long long)h->version,
-                        (unsigned long long)c->held);
-            break; /* never go back to an older merged version */
-        }
-        if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX) &&
-            h->version > c->dversion)
-            c->dversion = h->version;
+        pc_on_merged(c, h, payload);
+        break;
+    case PSYNC_MSG_MERGED_SHM:
+        pc_on_merged_shm(c, h);
+        break;
+    case PSYNC_MSG_SHM_OFFER:
+        pc_shm_offer(c, h);
         break;
     case PSYNC_MSG_BOOTSTRAP:
         if (payload) pc_stage_put(c, &c->boot, h, payload, UINT64_MAX);
@@ -213,6 +237,8 @@ psync_err psync_client_new(psync_client **out, const psync_client_opts *opts)
     c->rejoin_backoff_ms = 250;
     c->merged.hold = true;      /* apply straight from the received frames */
     c->boot.twin_wanted = true; /* the kept payload, copied as chunks arrive */
+    c->no_shm =
+        (opts && opts->no_shm) || (getenv("PSYNC_SHM") && !strcmp(getenv("PSYNC_SHM"), "0"));
     psync_client_opts first;
     c->last_heard_ms = pc_now_ms();
     psync_err e = pc_failover_init(c, opts, &first);

@@ -174,5 +174,6 @@ void pc_sockets_close(psync_client *c)
     psync_security_destroy(&c->sec);
     if (c->ctx) zmq_ctx_term(c->ctx);
     c->ctx = NULL;
-    c->resets++; /* whatever was queued is gone: a send spanning this failed */
+    c->resets++;     /* whatever was queued is gone: a send spanning this failed */
+    pc_shm_reset(c); /* a new connection is a new membership: offered anew */
 }

@@ -88,7 +88,9 @@ psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data
                          bool zero_copy)
 {
     uint64_t cb = c->chunk_bytes, resets = c->resets;
-    psync_err e = PSYNC_OK;
+    psync_err e = zero_copy ? pc_shm_send(c, h, data, len) : PSYNC_ENOTFOUND;
+    if (e != PSYNC_ENOTFOUND) return e; /* through shared memory (or failed there) */
+    e = PSYNC_OK;
     h->total = len;
     for (uint64_t off = 0; off < len && !e && c->resets == resets; off += cb) {
         uint64_t n = len - off < cb ? len - off : cb;

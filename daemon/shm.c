@@ -1,0 +1,122 @@
+/* shm.c: the same-host path. A member on an ipc:// bulk endpoint is offered
+ * an inbox (a sealed memfd it maps): it writes its sync snapshots there and
+ * sends only their headers; merged buffers live in sealed memfds too, and
+ * it is sent only the headers of merged chunks, which it copies out itself.
+ * Each side copies once instead of the kernel copying twice per socket. */
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+bool psd_shm_wanted(const psd *d)
+{
+    return d->set.shm && d->set.policy == PSD_SYNC && !strncmp(d->set.bind_bulk, "ipc://", 6);
+}
+
+void psd_shm_offer(psd *d, psd_member *m)
+{
+    if (!psd_shm_wanted(d) || m->follower || m->inbox.p || !m->attached || !d->payload_len ||
+        m->layout != d->layout || !d->cur || !d->cur->shm.p)
+        return;
+    psync_err e = psync_shm_create(d->payload_len, "psync-inbox", &m->inbox);
+    if (e) {
+        PSYNC_WARN("shm_unavailable", "member=%llu detail=\"%s\" fallback=frames",
+                   (unsigned long long)m->id, psync_errdetail());
+        return;
+    }
+    psync_wire_hdr h;
+    psync_wire_init(&h, PSYNC_MSG_SHM_OFFER, d->inc);
+    h.pid = (uint64_t)getpid();
+    h.seg = (uint64_t)m->inbox.fd;
+    h.sid = m->inbox.ino;
+    h.total = d->payload_len;
+    if (psync_wire_send(d->bulk, m->rid, m->rid_len, &h, NULL, ZMQ_DONTWAIT))
+        psd_shm_release(m); /* its queue is full: offered again on a later merge */
+}
+
+void psd_shm_release(psd_member *m)
+{
+    psync_shm_close(&m->inbox);
+    m->shm = false;
+}
+
+void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
+{
+    if (h->sid && m->inbox.p && h->sid == m->inbox.ino) {
+        m->shm = true;
+        PSYNC_INFO("shm_attached", "member=%llu inbox_bytes=%llu", (unsigned long long)m->id,
+                   (unsigned long long)m->inbox.len);
+        return;
+    }
+    if (h->sid) {
+        psync_err e = psync_fail(PSYNC_EMISMATCH, "segment %llu is not your inbox: send sid 0",
+                                 (unsigned long long)h->sid);
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "shm_accept");
+        return;
+    }
+    bool was = m->shm;
+    psd_shm_release(m);
+    PSYNC_INFO("shm_declined", "member=%llu was_attached=%d", (unsigned long long)m->id, was);
+    if (was && d->cur && m->layout == d->layout && !psd_member_current(d, m))
+        psd_stream_start(&m->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
+                         d->payload_len); /* what it could not copy, as frames */
+}
+
+/* Where a SNAPSHOT_SHM chunk lies in m's inbox (*len bytes at h->offset);
+ * PSD_R_COUNT_ if it may be copied, else the refusal reason and *e. */
+static psd_reason psd_shm_locate(psd *d, const psd_member *m, const psync_wire_hdr *h,
+                                 uint64_t *len, psync_err *e)
+{
+    uint64_t cb = d->set.chunk_bytes;
+    if (!m->shm) {
+        *e = psync_fail(PSYNC_EPROTO, "no shared inbox accepted: send snapshot chunks as frames");
+        return PSD_R_STATE;
+    }
+    if (h->offset >= h->total || h->offset % cb) {
+        *e = psync_fail(
+            PSYNC_EPROTO, "chunk offset %llu is not a multiple of %llu below total %llu",
+            (unsigned long long)h->offset, (unsigned long long)cb, (unsigned long long)h->total);
+        return PSD_R_CHUNK;
+    }
+    *len = h->total - h->offset < cb ? h->total - h->offset : cb;
+    if (!psync_shm_holds(&m->inbox, h->offset, *len)) {
+        *e = psync_fail(PSYNC_ELIMIT, "chunk [%llu, +%llu) lies outside the %llu-byte inbox",
+                        (unsigned long long)h->offset, (unsigned long long)*len,
+                        (unsigned long long)m->inbox.len);
+        return PSD_R_CHUNK;
+    }
+    return PSD_R_COUNT_;
+}
+
+bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame)
+{
+    uint64_t len = 0;
+    psync_err e = PSYNC_OK;
+    psd_reason why = psd_shm_locate(d, m, h, &len, &e);
+    if (why == PSD_R_COUNT_ && zmq_msg_init_size(frame, len)) {
+        e = psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)len);
+        why = PSD_R_STATE;
+    }
+    if (why != PSD_R_COUNT_) {
+        psd_inbound_clear(&m->in); /* a refused chunk voids the whole snapshot */
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "snapshot_shm");
+        return false;
+    }
+    memcpy(zmq_msg_data(frame), m->inbox.p + h->offset, len);
+    d->shm_bytes_in += len;
+    return true;
+}
+
+psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf)
+{
+    if (!m->shm || h->t != PSYNC_MSG_MERGED || !buf->shm.p) return PSYNC_ENOTFOUND;
+    psync_wire_hdr s = *h;
+    uint64_t len =
+        h->total - h->offset < d->set.chunk_bytes ? h->total - h->offset : d->set.chunk_bytes;
+    s.t = PSYNC_MSG_MERGED_SHM;
+    s.seg = (uint64_t)buf->shm.fd;
+    s.sid = buf->shm.ino;
+    psync_err e = psync_wire_send(d->bulk, m->rid, m->rid_len, &s, NULL, ZMQ_DONTWAIT);
+    if (!e) d->shm_bytes_out += len;
+    return e;
+}

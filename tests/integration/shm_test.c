@@ -1,0 +1,306 @@
+/* shm_test.c: the same-host shared-memory path through a real psyncd on
+ * ipc:// endpoints: sync rounds whose snapshots and merged chunks travel
+ * through shared memory and merge exactly (byte counters prove the path);
+ * members that decline (PSYNC_SHM=0) or a daemon with --shm false fall
+ * back to frames in the same cluster; a restarted daemon restores the
+ * merged version its members copied out of shared memory; and a hostile
+ * member's inbox (bad offsets, NaN, wrong crc, a wrong segment, shrinking
+ * the sealed segment) is refused and counted while the merge stays exact. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zmq.h>
+
+#include "cluster_kit.h"
+#include "shm.h"
+
+#define N 1500 /* floats in "w": 3 chunks of 4096 bytes */
+#define CHUNK 4096
+static const char *const flags[] = {
+    "--chunk-bytes", "4096", "--heartbeat-ms", "100", "--member-timeout-ms", "1000", NULL};
+
+static char dir[64];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/psync-shm-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+    char p[128];
+    kit_cleanup();
+    snprintf(p, sizeof p, "%s/c.sock", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/b.sock", dir);
+    unlink(p);
+    rmdir(dir);
+    (void)state;
+    return 0;
+}
+
+/* Starts psyncd (flags f) on ipc:// in dir; a uploads, b bootstraps. */
+static void join_two(kit_daemon *d, const char *const *f, psync_client **a, psync_model **ma,
+                     psync_client **b, psync_model **mb)
+{
+    assert_int_equal(kit_daemon_start_ipc(d, dir, f), 0);
+    *a = kit_client(d, "a");
+    *b = kit_client(d, "b");
+    *ma = kit_model(N, 1.0f, 0.0f);
+    *mb = NULL;
+    assert_int_equal(psync_client_join(*a, ma, 10000), PSYNC_OK);
+    assert_int_equal(psync_client_join(*b, mb, 10000), PSYNC_OK);
+}
+
+/* Runs rounds (values 2r, 2r + 4) until `want` members use shared memory
+ * (at most 10 rounds, each checked exact); asserts it happened. */
+static void rounds_until_shm(const kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
+                             psync_model *mb, uint32_t want)
+{
+    uint32_t n = 0;
+    for (int r = 0; r < 10 && n != want; r++) {
+        assert_true(kit_round_two(a, ma, b, mb, 2.0f * r, 2.0f * r + 4, 10000));
+        assert_int_equal(kit_status_transport(d, "shm", &n), 0);
+    }
+    assert_int_equal(n, want);
+}
+
+static void test_rounds_through_shm(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    uint64_t in0, out0, in1, out1, frames_out0, frames_out1;
+    join_two(&d, flags, &a, &ma, &b, &mb);
+    rounds_until_shm(&d, a, ma, b, mb, 2);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_in", &in0), 0);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_out", &out0), 0);
+    assert_int_equal(kit_status_u64(&d, "bytes_out", &frames_out0), 0);
+    assert_true(kit_round_two(a, ma, b, mb, 3.0f, 8.0f, 10000));
+    assert_true(kit_round_two(a, ma, b, mb, -1.0f, 1.0f, 10000));
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_in", &in1), 0);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_out", &out1), 0);
+    assert_int_equal(kit_status_u64(&d, "bytes_out", &frames_out1), 0);
+    /* two rounds, two members, every byte of both directions through shm */
+    assert_int_equal(in1 - in0, 4 * ma->payload_len);
+    assert_int_equal(out1 - out0, 4 * ma->payload_len);
+    assert_int_equal(frames_out1 - frames_out0, 4 * ma->payload_len);
+    kit_finish_two(&d, a, ma, b, mb);
+}
+
+static void test_fallback_to_frames(void **state)
+{
+    (void)state;
+    static const char *const off[] = {"--chunk-bytes", "4096", "--no-shm", NULL};
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    uint32_t n = 9;
+    uint64_t in = 1;
+    join_two(&d, off, &a, &ma, &b, &mb);
+    for (int r = 0; r < 3; r++)
+        assert_true(kit_round_two(a, ma, b, mb, 1.0f * r, 3.0f, 10000));
+    assert_int_equal(kit_status_transport(&d, "frames", &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_in", &in), 0);
+    assert_int_equal(in, 0);
+    kit_finish_two(&d, a, ma, b, mb);
+
+    /* one member declines (PSYNC_SHM=0): it stays on frames beside one on shm */
+    assert_int_equal(kit_daemon_start_ipc(&d, dir, flags), 0);
+    a = kit_client(&d, "a");
+    setenv("PSYNC_SHM", "0", 1);
+    b = kit_client(&d, "b");
+    unsetenv("PSYNC_SHM");
+    ma = kit_model(N, 1.0f, 0.0f);
+    mb = NULL;
+    assert_int_equal(psync_client_join(a, &ma, 10000), PSYNC_OK);
+    assert_int_equal(psync_client_join(b, &mb, 10000), PSYNC_OK);
+    rounds_until_shm(&d, a, ma, b, mb, 1);
+    assert_true(kit_round_two(a, ma, b, mb, 5.0f, 6.0f, 10000));
+    assert_int_equal(kit_status_transport(&d, "frames", &n), 0);
+    assert_int_equal(n, 1);
+    kit_finish_two(&d, a, ma, b, mb);
+}
+
+static void test_restart_restores_from_shm_copies(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    psync_client *a, *b, *c;
+    psync_model *ma, *mb, *mc = NULL;
+    join_two(&d, flags, &a, &ma, &b, &mb);
+    rounds_until_shm(&d, a, ma, b, mb, 2);
+    assert_true(kit_round_two(a, ma, b, mb, 2.0f, 4.0f, 10000));
+    uint64_t v = psync_client_held_version(a), old_inc = psync_client_incarnation(a);
+    kill(d.pid, SIGKILL); /* its segments stay mapped by the workers */
+    waitpid(d.pid, NULL, 0);
+    kit_fill(ma, "w", 7.0f); /* local progress since: not what must be restored */
+    kit_fill(mb, "w", 9.0f);
+    assert_int_equal(kit_daemon_restart(&d, flags), 0);
+    for (int i = 0;
+         i < 600 && (psync_client_incarnation(a) == old_inc ||
+                     psync_client_incarnation(b) == old_inc || psync_client_daemon_version(b) != v);
+         i++) {
+        psync_client_poll(a, ma, 5, NULL);
+        psync_client_poll(b, mb, 5, NULL);
+    }
+    assert_int_equal(psync_client_daemon_version(b), v);
+    c = kit_client(&d, "c");
+    assert_int_equal(psync_client_join(c, &mc, 10000), PSYNC_OK);
+    assert_true(kit_maxdiff(mc, "w", 3.0f) < 1e-6); /* the merged content, copied from shm */
+    psync_client_destroy(&c);
+    psync_model_destroy(&mc);
+    kit_finish_two(&d, a, ma, b, mb);
+}
+
+/* A raw member of d: hello, attach, and the SHM_OFFER it is sent. */
+static void raw_member(kit_peer *p, const kit_daemon *d, const psync_model *m, uint64_t held,
+                       uint64_t inc, psync_wire_hdr *welcome, psync_wire_hdr *offer)
+{
+    psync_wire_hdr h;
+    kit_peer_open(p, d, "raw-shm", "raw-shm");
+    kit_hello_init(&h, m, held);
+    h.held_inc = inc; /* holds the current version: nothing is streamed to it */
+    assert_int_equal(kit_peer_hello(p, &h, welcome), 0);
+    psync_wire_init(&h, PSYNC_MSG_ATTACH, welcome->inc);
+    h.m = welcome->m;
+    kit_raw_send_hdr(p->bulk, &h, NULL, 0);
+    assert_int_equal(kit_raw_recv(p->bulk, offer, 3000), 0);
+    assert_int_equal(offer->t, PSYNC_MSG_SHM_OFFER);
+}
+
+/* A SNAPSHOT_SHM header for chunk k of m's payload as written in inbox. */
+static void shm_chunk(psync_wire_hdr *h, const psync_wire_hdr *w, const psync_model *m,
+                      const psync_shm *inbox, uint64_t base, uint64_t k)
+{
+    uint64_t off = k * CHUNK, n = m->payload_len - off < CHUNK ? m->payload_len - off : CHUNK;
+    psync_wire_init(h, PSYNC_MSG_SNAPSHOT_SHM, w->inc);
+    h->m = w->m;
+    h->layout = w->layout;
+    h->base = base;
+    h->samples = 1;
+    h->offset = off;
+    h->total = m->payload_len;
+    h->crc = psync_wire_crc(inbox->p + off, n);
+}
+
+/* The sealed inbox cannot be shrunk by its member (no SIGBUS in psyncd). */
+static void assert_sealed(const psync_wire_hdr *offer)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%llu/fd/%llu", (unsigned long long)offer->pid,
+             (unsigned long long)offer->seg);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_not_equal(ftruncate(fd, 0), 0);
+    close(fd);
+}
+
+static void hostile_inbox(void *bulk, const psync_wire_hdr *w, const psync_wire_hdr *offer,
+                          psync_model *evil, psync_shm *inbox, uint64_t v)
+{
+    psync_wire_hdr h;
+    memcpy(inbox->p, evil->payload, evil->payload_len);
+    shm_chunk(&h, w, evil, inbox, v, 0);
+    h.offset = 100;
+    kit_raw_send_hdr(bulk, &h, NULL, 0);
+    kit_expect_error(bulk, "EPROTO", NULL); /* not a chunk boundary */
+    h.offset = 3 * CHUNK;
+    kit_raw_send_hdr(bulk, &h, NULL, 0);
+    kit_expect_error(bulk, "EPROTO", NULL); /* past total */
+    h.total = offer->total + 8 * CHUNK;
+    h.offset = 4 * CHUNK;
+    kit_raw_send_hdr(bulk, &h, NULL, 0);
+    kit_expect_error(bulk, "ELIMIT", NULL); /* outside the inbox */
+    shm_chunk(&h, w, evil, inbox, v, 0);
+    h.crc ^= 1;
+    kit_raw_send_hdr(bulk, &h, NULL, 0);
+    kit_expect_error(bulk, "EPROTO", NULL); /* what the inbox holds has another crc */
+    ((float *)(void *)inbox->p)[5] = 0.0f / 0.0f;
+    shm_chunk(&h, w, evil, inbox, v, 0);
+    kit_raw_send_hdr(bulk, &h, NULL, 0);
+    kit_expect_error(bulk, "ENONFINITE", NULL);
+}
+
+static void test_hostile_member(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    kit_peer p;
+    psync_client *a, *b;
+    psync_model *ma, *mb, *evil = NULL;
+    psync_wire_hdr w, offer, h;
+    psync_shm inbox;
+    uint64_t v = 0, v2 = 0, chunk = 0, nonfinite = 0, st = 0;
+    uint32_t n = 0;
+    join_two(&d, flags, &a, &ma, &b, &mb);
+    rounds_until_shm(&d, a, ma, b, mb, 2);
+    v = psync_client_held_version(a);
+    raw_member(&p, &d, ma, v, psync_client_incarnation(a), &w, &offer);
+    assert_int_equal(psync_model_clone(ma, &evil), PSYNC_OK);
+    shm_chunk(&h, &w, evil, &(psync_shm){evil->payload, evil->payload_len, 0, -1}, v, 0);
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    kit_expect_error(p.bulk, "EPROTO", NULL); /* no inbox accepted yet */
+    psync_wire_init(&h, PSYNC_MSG_SHM_ACCEPT, w.inc);
+    h.m = w.m;
+    h.sid = offer.sid + 1;
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    kit_expect_error(p.bulk, "EMISMATCH", NULL); /* not its segment */
+    assert_int_equal(psync_shm_open(offer.pid, offer.seg, offer.sid, offer.total, true, &inbox),
+                     PSYNC_OK);
+    assert_sealed(&offer);
+    h.sid = offer.sid;
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    for (int i = 0; i < 100 && n != 3; i++) /* accepted: three members on shm */
+        assert_int_equal(kit_status_transport(&d, "shm", &n), 0);
+    assert_int_equal(n, 3);
+    hostile_inbox(p.bulk, &w, &offer, evil, &inbox, v);
+    assert_int_equal(kit_status(&d, &v2, "bad_chunk", &chunk), 0);
+    assert_int_equal(kit_status(&d, &v2, "nonfinite", &nonfinite), 0);
+    assert_int_equal(kit_status(&d, &v2, "unexpected", &st), 0);
+    assert_int_equal(v2, v);
+    assert_true(chunk >= 4 && nonfinite >= 1 && st >= 1);
+
+    /* a good snapshot written into the inbox merges with a's and b's */
+    kit_fill(evil, "w", 6.0f);
+    memcpy(inbox.p, evil->payload, evil->payload_len);
+    for (uint64_t k = 0; k < 3; k++) {
+        shm_chunk(&h, &w, evil, &inbox, v, k);
+        kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    }
+    kit_fill(ma, "w", 1.0f);
+    kit_fill(mb, "w", 2.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000));
+    assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6);
+    assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
+    psync_shm_close(&inbox);
+    psync_model_destroy(&evil);
+    kit_peer_close(&p);
+    kit_finish_two(&d, a, ma, b, mb);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_rounds_through_shm, kit_teardown),
+        cmocka_unit_test_teardown(test_fallback_to_frames, kit_teardown),
+        cmocka_unit_test_teardown(test_restart_restores_from_shm_copies, kit_teardown),
+        cmocka_unit_test_teardown(test_hostile_member, kit_teardown),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
