@@ -1,6 +1,7 @@
 #!/bin/sh
 # round_bench.sh: one synchronous averaging round, 4 workers x 100 MB (and
-# the 1M-parameter variant), psync (psyncd + round_worker over ipc:// and TCP
+# the 1M-parameter variant), psync (psyncd + round_worker over ipc:// with
+# same-host shared memory, over ipc:// with socket frames, and over TCP
 # loopback) against torch.distributed gloo all_reduce (gloo_round.py) and a
 # pyzmq+msgpack+numpy server (pyzmq_round.py), all in this one run. Prints
 # each figure (median round ms) and the ratios DESIGN.md holds psync to.
@@ -54,6 +55,10 @@ for size in $SIZES; do
     printf '%s\n' "$ps"
     g=$(value gloo_round_ms "$gloo")
     ipc=$(value psync_ipc_round_ms "$ps") tcp=$(value psync_tcp_round_ms "$ps")
+    frames=$(value psync_ipc_frames_round_ms "$ps")
+    if [ -n "$ipc" ] && [ -n "$frames" ]; then # no goal: what shared memory gains
+        awk -v s="$ipc" -v f="$frames" 'BEGIN { printf "info psync_ipc_shm/frames=%.3f\n", s / f }'
+    fi
     if [ "$kind" = mb ]; then
         ratio "psync_ipc/gloo" "$ipc" "$g" "<=" 0.7
         ratio "psync_tcp/gloo" "$tcp" "$g" "<=" 1.0

@@ -1,16 +1,21 @@
 # round_psync.sh: sourced by round_bench.sh. psync_round KIND N REPS runs
-# psyncd and 4 round_worker processes over ipc:// and then TCP loopback and
-# prints "psync psync_ipc_round_ms=... psync_tcp_round_ms=..." (median over
-# rounds of the slowest worker's round). With PSYNC_BENCH_STANDBY=1 a
+# psyncd and 4 round_worker processes over ipc:// (same-host shared memory,
+# the default there), over ipc:// with --no-shm (socket frames) and over
+# TCP loopback, and prints "psync psync_ipc_round_ms=...
+# psync_ipc_frames_round_ms=... psync_tcp_round_ms=..." (median over rounds
+# of the slowest worker's round). With PSYNC_BENCH_STANDBY=1 a
 # standby psyncd follows the daemon during the rounds (what a standby costs)
 # and the line also says how many versions it followed. Needs
 # $BUILD/daemon/psyncd and $BUILD/bench/round_worker; says so when missing.
 
 # psync_round_one ENDPOINT_CONTROL ENDPOINT_BULK PARAMS REPS DIR
-#                 [STANDBY_CONTROL STANDBY_BULK]: median ms.
+#                 [STANDBY_CONTROL STANDBY_BULK]: median ms. $ROUND_FLAGS
+#                 (unquoted) adds psyncd flags.
 psync_round_one() {
+    # shellcheck disable=SC2086
     "$BUILD/daemon/psyncd" --bind-control "$1" --bind-bulk "$2" --log-level warn \
-        --round-deadline-ms 60000 --max-message-bytes 67108864 2>"$5/psyncd.log" &
+        --round-deadline-ms 60000 --max-message-bytes 67108864 ${ROUND_FLAGS:-} \
+        2>"$5/psyncd.log" &
     dpid=$!
     spid=""
     if [ "${PSYNC_BENCH_STANDBY:-0}" = 1 ] && [ -n "${6:-}" ]; then
@@ -59,9 +64,12 @@ psync_round() {
     port=$(/usr/bin/python3 "$HERE/../deploy/free_port.py" 4) || port=$((20000 + $$ % 10000 * 2))
     ipc=$(psync_round_one "ipc://$dir/c.sock" "ipc://$dir/b.sock" "$n" "$3" "$dir" \
         "ipc://$dir/sc.sock" "ipc://$dir/sb.sock") || ipc=""
+    frames=$(ROUND_FLAGS=--no-shm psync_round_one "ipc://$dir/c.sock" "ipc://$dir/b.sock" "$n" \
+        "$3" "$dir" "ipc://$dir/sc.sock" "ipc://$dir/sb.sock") || frames=""
     tcp=$(psync_round_one "tcp://127.0.0.1:$port" "tcp://127.0.0.1:$((port + 1))" "$n" "$3" \
         "$dir" "tcp://127.0.0.1:$((port + 2))" "tcp://127.0.0.1:$((port + 3))") || tcp=""
     rm -rf "$dir"
-    echo "psync params=$n psync_ipc_round_ms=${ipc:-n/a} psync_tcp_round_ms=${tcp:-n/a}" \
+    echo "psync params=$n psync_ipc_round_ms=${ipc:-n/a}" \
+        "psync_ipc_frames_round_ms=${frames:-n/a} psync_tcp_round_ms=${tcp:-n/a}" \
         "standby=${PSYNC_BENCH_STANDBY:-0}"
 }

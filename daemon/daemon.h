@@ -141,8 +141,9 @@ struct psd_member {
     uint32_t err_count;
     psd_inbound in;
     psd_stream merged, boot;
-    psync_shm inbox; /* same-host member: its snapshots land here (shm.c) */
-    bool shm;        /* it accepted the inbox: chunks go as *_shm messages */
+    psync_shm inbox;   /* same-host member: its snapshots land here (shm.c) */
+    bool shm;          /* it accepted the inbox: chunks go as *_shm messages */
+    bool shm_declined; /* it gave shared memory up: not offered again */
 };
 
 /* A standby's follow of its primary (follow.c): its membership there and
@@ -355,6 +356,10 @@ psd_rcbuf *psd_merge_acquire(psd *d);
  * every float of the merge ranges in it is finite (PSYNC_ENONFINITE). */
 psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
                                  uint32_t crc);
+/* The same check over data while copying it from src, 64 KiB at a time
+ * (each block checked while in cache: src is read once). */
+psync_err psd_merge_chunk_copy_verify(psd *d, uint64_t k, uint8_t *data, const uint8_t *src,
+                                      uint64_t len, uint32_t crc);
 
 /* --- round.c: the streaming sync round --- */
 /* Chunk k of m's snapshot is held: merge it if every participant has it. */
@@ -389,10 +394,11 @@ void psd_shm_offer(psd *d, psd_member *m);
  * to frames, and the current version again if it missed it). */
 void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);
 /* SNAPSHOT_SHM from m: copies the chunk out of m's inbox into *frame (a
- * private copy: m may write its inbox again at any time), to be handled as
- * a SNAPSHOT chunk with every check of a socket chunk (crc, finiteness,
- * layout, staleness). false if refused (counted, answered): m has no
- * inbox or the chunk lies outside it. */
+ * private copy: m may write its inbox again at any time), checking its crc
+ * and finiteness during the copy; the caller then handles it as a SNAPSHOT
+ * chunk whose bytes are verified (layout, staleness). false if refused
+ * (counted, answered): no inbox, the chunk lies outside it, a crc
+ * mismatch or NaN/Inf. */
 bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Sends chunk [off, off + len) of s's buffer to m as MERGED_SHM when m and
  * the buffer share memory: PSYNC_OK sent, PSYNC_EBUSY queue full,

@@ -69,8 +69,9 @@ static bool psd_window_in_range(const psd *d, uint64_t lo, uint64_t hi)
     return false;
 }
 
-psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
-                                 uint32_t crc)
+/* Checks (and with src, first copies) chunk k block by block. */
+static psync_err psd_merge_chunk_check(psd *d, uint64_t k, uint8_t *data, const uint8_t *src,
+                                       uint64_t len, uint32_t crc)
 {
     /* crc32 and the finite check share one pass over 64 KiB blocks: one
      * read of the data for a block inside a merge range (most of them). */
@@ -79,6 +80,7 @@ psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64
     for (uint64_t off = 0; off < len; off += 65536) {
         uint64_t n = len - off < 65536 ? len - off : 65536, lo = base + off;
         bool ok = true, fused = psd_window_in_range(d, lo, lo + n);
+        if (src) memcpy(data + off, src + off, n);
         if (fused)
             c = psync_wire_crc_finite(c, data + off, n, &ok);
         else
@@ -92,6 +94,18 @@ psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64
         return psync_fail(PSYNC_EPROTO, "chunk at %llu has crc32 %08x, header says %08x",
                           (unsigned long long)base, c, crc);
     return PSYNC_OK;
+}
+
+psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
+                                 uint32_t crc)
+{
+    return psd_merge_chunk_check(d, k, (uint8_t *)data, NULL, len, crc);
+}
+
+psync_err psd_merge_chunk_copy_verify(psd *d, uint64_t k, uint8_t *data, const uint8_t *src,
+                                      uint64_t len, uint32_t crc)
+{
+    return psd_merge_chunk_check(d, k, data, src, len, crc);
 }
 
 /* An average of one chunk in progress: at is the payload offset its crc

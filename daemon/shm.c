@@ -15,8 +15,8 @@ bool psd_shm_wanted(const psd *d)
 
 void psd_shm_offer(psd *d, psd_member *m)
 {
-    if (!psd_shm_wanted(d) || m->follower || m->inbox.p || !m->attached || !d->payload_len ||
-        m->layout != d->layout || !d->cur || !d->cur->shm.p)
+    if (!psd_shm_wanted(d) || m->follower || m->shm_declined || m->inbox.p || !m->attached ||
+        !d->payload_len || m->layout != d->layout || !d->cur || !d->cur->shm.p)
         return;
     psync_err e = psync_shm_create(d->payload_len, "psync-inbox", &m->inbox);
     if (e) {
@@ -56,6 +56,7 @@ void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
     }
     bool was = m->shm;
     psd_shm_release(m);
+    m->shm_declined = true;
     PSYNC_INFO("shm_declined", "member=%llu was_attached=%d", (unsigned long long)m->id, was);
     if (was && d->cur && m->layout == d->layout && !psd_member_current(d, m))
         psd_stream_start(&m->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
@@ -96,13 +97,17 @@ bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     if (why == PSD_R_COUNT_ && zmq_msg_init_size(frame, len)) {
         e = psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)len);
         why = PSD_R_STATE;
+    } else if (why == PSD_R_COUNT_ && (e = psd_merge_chunk_copy_verify(
+                                           d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame),
+                                           m->inbox.p + h->offset, len, (uint32_t)h->crc))) {
+        zmq_msg_close(frame);
+        why = e == PSYNC_ENONFINITE ? PSD_R_NONFINITE : PSD_R_CHUNK;
     }
     if (why != PSD_R_COUNT_) {
         psd_inbound_clear(&m->in); /* a refused chunk voids the whole snapshot */
         psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "snapshot_shm");
         return false;
     }
-    memcpy(zmq_msg_data(frame), m->inbox.p + h->offset, len);
     d->shm_bytes_in += len;
     return true;
 }

@@ -147,9 +147,10 @@ psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data
 /* Drains the release eventfd after a poll said it is readable. */
 void pc_inflight_drain(psync_client *c);
 /* Takes one received chunk into st (latest version wins); in hold mode
- * the frame is moved in. */
+ * the frame is moved in. checked: the caller verified the frame's crc
+ * against h while copying it (shared memory). */
 psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
-                       uint64_t max_total);
+                       uint64_t max_total, bool checked);
 /* Forgets the stream being assembled (closes held frames). */
 void pc_stage_drop(pc_stage *st);
 void pc_stage_free(pc_stage *st);
@@ -159,8 +160,9 @@ void pc_stage_free(pc_stage *st);
  * be opened: logged, and chunks keep coming as frames). */
 void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
 /* MERGED_SHM: copies the chunk out of the daemon's segment into a new
- * frame (*frame, the caller closes it); on any failure declines shared
- * memory (the daemon then sends frames) and returns the error. */
+ * frame (*frame, the caller closes it), checking its crc in the same pass;
+ * on any failure declines shared memory (the daemon then sends frames,
+ * the current version first) and returns the error. */
 psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Writes data's chunks into the inbox (crc in the same pass) and sends
  * SNAPSHOT_SHM headers; PSYNC_ENOTFOUND if shared memory is not in use

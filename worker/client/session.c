@@ -110,14 +110,15 @@ static void pc_on_error(psync_client *c, const psync_wire_hdr *h)
 }
 
 /* A merged chunk (frame) for the stage, unless its version is old. */
-static void pc_on_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *payload)
+static void pc_on_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *payload, bool checked)
 {
     if (h->version < c->held || (h->version == c->held && c->held_inc == c->inc)) {
         PSYNC_DEBUG("merged_ignored", "version=%llu held=%llu", (unsigned long long)h->version,
                     (unsigned long long)c->held);
         return; /* never go back to an older merged version */
     }
-    if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX) && h->version > c->dversion)
+    if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX, checked) &&
+        h->version > c->dversion)
         c->dversion = h->version;
 }
 
@@ -129,7 +130,7 @@ static void pc_on_merged_shm(psync_client *c, const psync_wire_hdr *h)
     psync_wire_hdr as_frame = *h;
     as_frame.t = PSYNC_MSG_MERGED;
     if (pc_shm_merged(c, h, &frame)) return;
-    pc_on_merged(c, &as_frame, &frame);
+    pc_on_merged(c, &as_frame, &frame, true);
     zmq_msg_close(&frame);
 }
 
@@ -158,7 +159,7 @@ static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pay
         pc_on_error(c, h);
         break;
     case PSYNC_MSG_MERGED:
-        pc_on_merged(c, h, payload);
+        pc_on_merged(c, h, payload, false);
         break;
     case PSYNC_MSG_MERGED_SHM:
         pc_on_merged_shm(c, h);
@@ -167,7 +168,7 @@ static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pay
         pc_shm_offer(c, h);
         break;
     case PSYNC_MSG_BOOTSTRAP:
-        if (payload) pc_stage_put(c, &c->boot, h, payload, UINT64_MAX);
+        if (payload) pc_stage_put(c, &c->boot, h, payload, UINT64_MAX, false);
         break;
     default:
         break;

@@ -80,11 +80,15 @@ psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *fra
                        (unsigned long long)h->offset, (unsigned long long)h->sid);
     if (!e && zmq_msg_init_size(frame, n))
         e = psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)n);
+    if (!e && psync_wire_copy_crc(zmq_msg_data(frame), s->p + h->offset, n) != h->crc) {
+        zmq_msg_close(frame); /* read too late: psyncd reused the buffer */
+        e = psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu of version %llu: crc32 mismatch",
+                       (unsigned long long)h->offset, (unsigned long long)h->version);
+    }
     if (e) {
         pc_shm_decline(c, psync_errdetail());
         return e;
     }
-    memcpy(zmq_msg_data(frame), s->p + h->offset, n);
     return PSYNC_OK;
 }
 

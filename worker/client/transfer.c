@@ -179,13 +179,16 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
     return PSYNC_OK;
 }
 
-/* Stores chunk k: moves the frame (hold) or copies it; checks the crc. */
-static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t k, zmq_msg_t *frame)
+/* Stores chunk k: moves the frame (hold) or copies it; checks the crc
+ * (a hold frame's already when checked). */
+static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t k, zmq_msg_t *frame,
+                                bool checked)
 {
     const void *src = zmq_msg_data(frame);
     size_t n = zmq_msg_size(frame);
-    uint32_t crc =
-        st->hold ? psync_wire_crc(src, n) : psync_wire_copy_crc(st->buf + h->offset, src, n);
+    uint32_t crc = st->hold && checked ? (uint32_t)h->crc
+                   : st->hold          ? psync_wire_crc(src, n)
+                                       : psync_wire_copy_crc(st->buf + h->offset, src, n);
     if (st->twin) /* the second copy while the chunk is in cache */
         memcpy(st->twin + h->offset, src, n);
     if (crc != h->crc) {
@@ -210,7 +213,7 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
 }
 
 psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
-                       uint64_t max_total)
+                       uint64_t max_total, bool checked)
 {
     uint64_t cb = c->chunk_bytes;
     if (max_total > psync_default_limits.max_blob_bytes)
@@ -229,5 +232,5 @@ psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, z
         return psync_fail(PSYNC_ESTALE, "chunk of older version %llu",
                           (unsigned long long)h->version);
     if (!same && (e = pc_stage_begin(st, h, cb))) return e;
-    return pc_stage_store(st, h, h->offset / cb, frame);
+    return pc_stage_store(st, h, h->offset / cb, frame, checked);
 }
