@@ -1,8 +1,8 @@
 /* shm.c: the same-host path. A member on an ipc:// bulk endpoint is offered
  * an inbox (a sealed memfd it maps): it writes its sync snapshots there and
  * sends only their headers; merged buffers live in sealed memfds too, and
- * it is sent only the headers of merged chunks, which it copies out itself.
- * Each side copies once instead of the kernel copying twice per socket. */
+ * it is sent only the headers of merged chunks, which it applies from
+ * there. Each side copies once instead of the kernel copying twice. */
 #include <string.h>
 #include <unistd.h>
 

@@ -21,6 +21,13 @@
 #define PC_MAX_EPS 4
 #define PC_SHM_SEGS 4 /* merged buffers mapped at once (psyncd has 3) */
 
+/* One of psyncd's merged segments, mapped read-only: unmapped when neither
+ * the client's cache nor any frame over it refers to it any more. */
+typedef struct pc_seg {
+    psync_shm map;
+    atomic_int refs;
+} pc_seg;
+
 typedef struct pc_stage {
     bool hold;
     bool twin_wanted;  /* !hold: assemble a second copy too (a bootstrap's
@@ -28,6 +35,7 @@ typedef struct pc_stage {
     uint8_t *buf;      /* !hold: the assembled bytes */
     uint8_t *twin;     /* twin_wanted: the same bytes again */
     zmq_msg_t *frames; /* hold: frame k where have[k] */
+    uint32_t *crcs;    /* hold: chunk k's crc32 from its header */
     uint64_t cap, total, version, layout, received, n_chunks, cap_chunks;
     uint8_t *have;
     bool complete;
@@ -40,6 +48,8 @@ typedef struct pc_stage {
  * bytes [base, base + len) of that stream (kept.c). */
 typedef struct pc_kept {
     zmq_msg_t *frames; /* n_frames frames of `chunk` bytes (the last shorter) */
+    uint32_t *crcs;    /* their crc32s: frames over psyncd's shared memory
+                        * can be rewritten by it, so a gather checks them */
     uint64_t n_frames, chunk;
     uint8_t *buf; /* or one contiguous stream (free()) */
     uint64_t base, len, version, layout;
@@ -92,8 +102,8 @@ struct psync_client {
     /* shm.c: a same-host daemon's shared memory, once we accepted it */
     bool shm, no_shm;
     uint64_t shm_pid;
-    psync_shm inbox;             /* ours to write sync snapshots into */
-    psync_shm segs[PC_SHM_SEGS]; /* the daemon's merged buffers we mapped */
+    psync_shm inbox;                  /* ours to write sync snapshots into */
+    struct pc_seg *segs[PC_SHM_SEGS]; /* the daemon's merged buffers we mapped */
     uint32_t next_seg;
 };
 
@@ -159,10 +169,10 @@ void pc_stage_free(pc_stage *st);
 /* SHM_OFFER: maps the inbox and accepts it (unless no_shm, or it cannot
  * be opened: logged, and chunks keep coming as frames). */
 void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
-/* MERGED_SHM: copies the chunk out of the daemon's segment into a new
- * frame (*frame, the caller closes it), checking its crc in the same pass;
- * on any failure declines shared memory (the daemon then sends frames,
- * the current version first) and returns the error. */
+/* MERGED_SHM: checks the chunk's crc in psyncd's segment and makes
+ * *frame point at it (zero-copy: applied and kept from there; the caller
+ * closes it); on any failure declines shared memory (the daemon then sends
+ * frames, the current version first) and returns the error. */
 psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Writes data's chunks into the inbox (crc in the same pass) and sends
  * SNAPSHOT_SHM headers; PSYNC_ENOTFOUND if shared memory is not in use

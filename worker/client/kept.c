@@ -13,6 +13,7 @@ void pc_kept_free(pc_kept *k)
     for (uint64_t i = 0; i < k->n_frames; i++)
         zmq_msg_close(&k->frames[i]);
     free(k->frames);
+    free(k->crcs);
     free(k->buf);
     memset(k, 0, sizeof *k);
 }
@@ -22,6 +23,7 @@ void pc_kept_take(psync_client *c, pc_stage *st, uint64_t base, uint64_t len)
     pc_kept *k = &c->kept;
     pc_kept_free(k);
     k->frames = st->frames;
+    k->crcs = st->crcs;
     k->n_frames = st->n_chunks;
     k->chunk = c->chunk_bytes;
     k->base = base;
@@ -30,6 +32,7 @@ void pc_kept_take(psync_client *c, pc_stage *st, uint64_t base, uint64_t len)
     k->layout = st->layout;
     /* the stage keeps its other arrays; it allocates new frames next time */
     st->frames = NULL;
+    st->crcs = NULL;
     free(st->have);
     st->have = NULL;
     st->cap_chunks = st->n_chunks = st->received = 0;
@@ -58,17 +61,22 @@ static uint8_t *pc_kept_alloc(uint64_t len, uint64_t version)
     return p;
 }
 
-/* Copies the kept payload out of its frames into dst (len bytes). */
-static void pc_kept_gather(const pc_kept *k, uint8_t *dst)
+/* Copies the kept payload out of its frames into dst (len bytes), checking
+ * each frame's crc on the way; false if one changed since it arrived (a
+ * frame over psyncd's shared memory, which psyncd reused). */
+static bool pc_kept_gather(const pc_kept *k, uint8_t *dst)
 {
     uint64_t lo = k->base, hi = k->base + k->len;
+    bool ok = true;
     for (uint64_t i = 0; i < k->n_frames; i++) {
         uint64_t a = i * k->chunk, b = a + zmq_msg_size(&k->frames[i]);
         const uint8_t *src = zmq_msg_data((zmq_msg_t *)&k->frames[i]);
+        ok &= !k->crcs || psync_wire_crc(src, b - a) == k->crcs[i];
         if (b <= lo || a >= hi) continue;
         uint64_t from = a > lo ? a : lo, to = b < hi ? b : hi;
         memcpy(dst + (from - lo), src + (from - a), to - from);
     }
+    return ok;
 }
 
 const uint8_t *pc_kept_payload(psync_client *c)
@@ -78,7 +86,15 @@ const uint8_t *pc_kept_payload(psync_client *c)
     if (k->buf) return k->buf + k->base;
     uint8_t *p = pc_kept_alloc(k->len, k->version);
     if (!p) return NULL;
-    pc_kept_gather(k, p);
+    if (!pc_kept_gather(k, p)) {
+        PSYNC_WARN("merged_copy_lost",
+                   "version=%llu detail=\"psyncd reused the shared buffer it "
+                   "was in\"",
+                   (unsigned long long)k->version);
+        free(p);
+        pc_kept_free(k);
+        return NULL;
+    }
     pc_kept_give(c, p, 0, k->len, k->version, k->layout); /* closes the frames */
     return p;
 }

@@ -1,18 +1,37 @@
 /* shm.c: the client's side of the same-host path. psyncd offers an inbox
  * (a sealed memfd, opened through /proc): sync snapshots are written there
  * with their crc computed in the same pass, and only headers are sent;
- * merged chunks are announced by header and copied out of psyncd's
- * segment into a frame, which then goes the way a received frame goes
- * (crc check, held until applied, kept for recovery). */
+ * merged chunks are announced by header, their crc checked in psyncd's
+ * segment, and they become frames over that segment (no copy), which then
+ * go the way received frames go (held until applied, kept for recovery;
+ * kept.c checks their crcs again before a recovery upload, since psyncd
+ * reuses its buffers). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "client.h"
 
+static void pc_seg_unref(pc_seg *g)
+{
+    if (!g || atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1) return;
+    psync_shm_close(&g->map);
+    free(g);
+}
+
+/* ZeroMQ's free function of a frame over a segment. */
+static void pc_seg_frame_free(void *data, void *hint)
+{
+    (void)data;
+    pc_seg_unref(hint);
+}
+
 void pc_shm_reset(psync_client *c)
 {
     psync_shm_close(&c->inbox);
-    for (uint32_t i = 0; i < PC_SHM_SEGS; i++)
-        psync_shm_close(&c->segs[i]);
+    for (uint32_t i = 0; i < PC_SHM_SEGS; i++) {
+        pc_seg_unref(c->segs[i]); /* frames over it keep it mapped */
+        c->segs[i] = NULL;
+    }
     c->shm = false;
 }
 
@@ -52,44 +71,58 @@ static void pc_shm_decline(psync_client *c, const char *why)
 }
 
 /* The daemon's segment sid, mapped on first use (replacing the oldest). */
-static const psync_shm *pc_shm_segment(psync_client *c, const psync_wire_hdr *h)
+static pc_seg *pc_shm_segment(psync_client *c, const psync_wire_hdr *h)
 {
     for (uint32_t i = 0; i < PC_SHM_SEGS; i++)
-        if (c->segs[i].p && c->segs[i].ino == h->sid) return &c->segs[i];
-    psync_shm *s = &c->segs[c->next_seg++ % PC_SHM_SEGS];
-    psync_shm_close(s);
-    if (psync_shm_open(c->shm_pid, h->seg, h->sid, h->total, false, s)) return NULL;
-    return s;
+        if (c->segs[i] && c->segs[i]->map.ino == h->sid) return c->segs[i];
+    pc_seg **slot = &c->segs[c->next_seg++ % PC_SHM_SEGS];
+    pc_seg_unref(*slot);
+    *slot = calloc(1, sizeof **slot);
+    if (!*slot) return NULL;
+    atomic_init(&(*slot)->refs, 1); /* the cache's reference */
+    if (psync_shm_open(c->shm_pid, h->seg, h->sid, h->total, false, &(*slot)->map)) {
+        free(*slot);
+        *slot = NULL;
+    }
+    return *slot;
+}
+
+/* Where chunk h lies in segment g (its crc checked there); *n its length. */
+static psync_err pc_shm_locate(const psync_client *c, const pc_seg *g, const psync_wire_hdr *h,
+                               uint64_t *n)
+{
+    uint64_t cb = c->chunk_bytes;
+    if (!g)
+        return psync_fail(PSYNC_EIO, "segment %llu: %s", (unsigned long long)h->sid,
+                          psync_errdetail());
+    if (!cb || h->offset >= h->total || h->offset % cb)
+        return psync_fail(PSYNC_EPROTO, "merged_shm offset %llu does not start a chunk of %llu",
+                          (unsigned long long)h->offset, (unsigned long long)h->total);
+    *n = h->total - h->offset < cb ? h->total - h->offset : cb;
+    if (!psync_shm_holds(&g->map, h->offset, *n))
+        return psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu lies outside segment %llu",
+                          (unsigned long long)h->offset, (unsigned long long)h->sid);
+    if (psync_wire_crc(g->map.p + h->offset, *n) != h->crc) /* read too late: reused */
+        return psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu of version %llu: crc32 mismatch",
+                          (unsigned long long)h->offset, (unsigned long long)h->version);
+    return PSYNC_OK;
 }
 
 psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame)
 {
-    uint64_t cb = c->chunk_bytes;
+    uint64_t n = 0;
     if (!c->shm) return psync_fail(PSYNC_EPROTO, "merged_shm after shared memory was declined");
-    const psync_shm *s = pc_shm_segment(c, h);
-    psync_err e = PSYNC_OK;
-    if (!s)
-        e = psync_fail(PSYNC_EIO, "segment %llu: %s", (unsigned long long)h->sid,
-                       psync_errdetail());
-    else if (!cb || h->offset >= h->total || h->offset % cb)
-        e = psync_fail(PSYNC_EPROTO, "merged_shm offset %llu does not start a chunk of %llu",
-                       (unsigned long long)h->offset, (unsigned long long)h->total);
-    uint64_t n = e ? 0 : h->total - h->offset < cb ? h->total - h->offset : cb;
-    if (!e && !psync_shm_holds(s, h->offset, n))
-        e = psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu lies outside segment %llu",
-                       (unsigned long long)h->offset, (unsigned long long)h->sid);
-    if (!e && zmq_msg_init_size(frame, n))
-        e = psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)n);
-    if (!e && psync_wire_copy_crc(zmq_msg_data(frame), s->p + h->offset, n) != h->crc) {
-        zmq_msg_close(frame); /* read too late: psyncd reused the buffer */
-        e = psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu of version %llu: crc32 mismatch",
-                       (unsigned long long)h->offset, (unsigned long long)h->version);
+    pc_seg *g = pc_shm_segment(c, h);
+    psync_err e = pc_shm_locate(c, g, h, &n);
+    if (!e) {
+        atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+        if (zmq_msg_init_data(frame, g->map.p + h->offset, n, pc_seg_frame_free, g)) {
+            pc_seg_unref(g);
+            e = psync_fail(PSYNC_ENOMEM, "frame over segment %llu", (unsigned long long)h->sid);
+        }
     }
-    if (e) {
-        pc_shm_decline(c, psync_errdetail());
-        return e;
-    }
-    return PSYNC_OK;
+    if (e) pc_shm_decline(c, psync_errdetail());
+    return e;
 }
 
 psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len)

@@ -129,6 +129,7 @@ void pc_stage_free(pc_stage *st)
     free(st->buf);
     free(st->twin);
     free(st->frames);
+    free(st->crcs);
     free(st->have);
     memset(st, 0, sizeof *st);
     st->hold = hold;
@@ -159,9 +160,11 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
     if (st->cap_chunks < n) {
         free(st->have);
         free(st->frames);
+        free(st->crcs);
         st->have = calloc(n, 1);
         st->frames = st->hold ? calloc(n, sizeof *st->frames) : NULL;
-        st->cap_chunks = st->have && (!st->hold || st->frames) ? n : 0;
+        st->crcs = st->hold ? calloc(n, sizeof *st->crcs) : NULL;
+        st->cap_chunks = st->have && (!st->hold || (st->frames && st->crcs)) ? n : 0;
     }
     if (!st->hold && st->cap < h->total) {
         free(st->buf);
@@ -205,6 +208,7 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         if (st->have[k]) zmq_msg_close(&st->frames[k]);
         zmq_msg_init(&st->frames[k]);
         zmq_msg_move(&st->frames[k], frame);
+        st->crcs[k] = crc;
     }
     st->received += !st->have[k];
     st->have[k] = 1;
