@@ -5,8 +5,10 @@
 # the daemon's address at mid-training, then prints the cluster's test
 # accuracy (the daemon's merged model). With --standby a second psyncd
 # follows the first and the workers get both addresses; --kill-primary-at
-# SIGKILLs the first one mid-training to show the failover. Every process it
-# starts is stopped on exit, Ctrl-C or SIGTERM. See deploy/README.md,
+# SIGKILLs the first one mid-training to show the failover. With --ipc every
+# socket is an ipc:// file in the logs directory, and a sync cluster moves
+# its chunks through shared memory. Every process it starts is stopped on
+# exit, Ctrl-C or SIGTERM. See deploy/README.md,
 # docs/cluster.md and docs/recovery.md.
 set -eu
 
@@ -20,6 +22,9 @@ usage: sh deploy/local-cluster.sh [options]
                       finished epoch E; 'none': no joiner     (epochs/2)
   --publish-every K   steps between snapshots                   (10)
   --port P            control port (bulk: P+1); 0: a free one   (0)
+  --ipc               ipc:// sockets in the logs directory instead of
+                      TCP ports; under sync, chunks then go through
+                      shared memory (docs/protocol.md)
   --build DIR         build directory                  (build/release)
   --logs DIR          keep the logs here              (a temp dir)
   --config FILE       psyncd config file          (deploy/psyncd.conf)
@@ -34,7 +39,7 @@ EOF
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 POLICY=sync EPOCHS=6 WORKERS=3 JOIN_AT= EVERY=10 PORT=0
-BUILD=$SRC/build/release LOGS= CONFIG=$SRC/deploy/psyncd.conf WFLAGS= STANDBY=0 KILL_AT=
+BUILD=$SRC/build/release LOGS= CONFIG=$SRC/deploy/psyncd.conf WFLAGS= STANDBY=0 KILL_AT= IPC=0
 while [ $# -gt 0 ]; do
     case $1 in
     --policy) POLICY=$2; shift 2 ;;
@@ -43,6 +48,7 @@ while [ $# -gt 0 ]; do
     --join-at) JOIN_AT=$2; shift 2 ;;
     --publish-every) EVERY=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
+    --ipc) IPC=1; shift ;;
     --build) BUILD=$2; shift 2 ;;
     --logs) LOGS=$2; shift 2 ;;
     --config) CONFIG=$2; shift 2 ;;
@@ -82,9 +88,13 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-[ "$PORT" != 0 ] || PORT=$(python3 "$SRC/deploy/free_port.py" 4) # control, bulk, standby's two
-ADDR=tcp://127.0.0.1:$PORT
-STANDBY_ADDR=tcp://127.0.0.1:$((PORT + 2))
+[ "$PORT" != 0 ] || [ "$IPC" = 1 ] || PORT=$(python3 "$SRC/deploy/free_port.py" 4) # control, bulk, standby's two
+ADDR=tcp://127.0.0.1:$PORT BULK=tcp://127.0.0.1:$((PORT + 1))
+STANDBY_ADDR=tcp://127.0.0.1:$((PORT + 2)) STANDBY_BULK=tcp://127.0.0.1:$((PORT + 3))
+if [ "$IPC" = 1 ]; then # a worker derives the bulk endpoint as CONTROL.bulk
+    ADDR=ipc://$LOGS/psyncd.sock BULK=ipc://$LOGS/psyncd.sock.bulk
+    STANDBY_ADDR=ipc://$LOGS/standby.sock STANDBY_BULK=ipc://$LOGS/standby.sock.bulk
+fi
 # What workers connect to: the primary, then the standby if there is one.
 CONNECT=$ADDR
 [ "$STANDBY" = 0 ] || CONNECT=$ADDR,$STANDBY_ADDR
@@ -113,13 +123,13 @@ watch_logs() {
 START=$(date +%s)
 say "psyncd at $ADDR, policy $POLICY; $WORKERS workers x $EPOCHS epochs; logs in $LOGS"
 "$PSYNCD" --config "$CONFIG" --policy "$POLICY" --bind-control "$ADDR" \
-    --bind-bulk "tcp://127.0.0.1:$((PORT + 1))" >"$LOGS/psyncd.log" 2>&1 &
+    --bind-bulk "$BULK" >"$LOGS/psyncd.log" 2>&1 &
 PRIMARY=$!
 PIDS="$PIDS $!"
 if [ "$STANDBY" = 1 ]; then
     say "standby psyncd at $STANDBY_ADDR follows the primary"
     "$PSYNCD" --config "$CONFIG" --policy "$POLICY" --bind-control "$STANDBY_ADDR" \
-        --bind-bulk "tcp://127.0.0.1:$((PORT + 3))" --standby-of "$ADDR" \
+        --bind-bulk "$STANDBY_BULK" --standby-of "$ADDR" \
         >"$LOGS/standby.log" 2>&1 &
     PIDS="$PIDS $!"
 fi

@@ -17,6 +17,12 @@ if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
     set_tests_properties(cluster_train_${policy} PROPERTIES TIMEOUT 240 LABELS slow
       ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
   endforeach()
+  # The same sync cluster over ipc:// sockets: chunks through shared memory.
+  add_test(NAME cluster_train_shm
+    COMMAND sh ${PSYNC_CT}/cluster_train_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}
+      sync 12 ipc)
+  set_tests_properties(cluster_train_shm PROPERTIES TIMEOUT 240 LABELS slow
+    ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
   add_test(NAME cluster_hot_join
     COMMAND sh ${PSYNC_CT}/cluster_join_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
   set_tests_properties(cluster_hot_join PROPERTIES TIMEOUT 180 LABELS slow

@@ -1,16 +1,20 @@
 #!/bin/sh
-# cluster_train_test.sh SRC BUILD POLICY EPOCHS: psyncd + 3 workers on
+# cluster_train_test.sh SRC BUILD POLICY EPOCHS [ipc]: psyncd + 3 workers on
 # shards of Fashion-MNIST over 127.0.0.1 (deploy/local-cluster.sh, no
 # joiner). Passes if the cluster's result, the daemon's final merged model,
 # reaches >= 88% test accuracy. Prints it, the best of the workers'
-# per-epoch evaluations, and the wall time.
+# per-epoch evaluations, and the wall time. With ipc, over ipc:// sockets,
+# and also requires that psyncd and every worker logged that they moved
+# chunks through shared memory (shm_attached).
 set -eu
-SRC=$1 BUILD=$2 POLICY=$3 EPOCHS=$4
+SRC=$1 BUILD=$2 POLICY=$3 EPOCHS=$4 TRANSPORT=${5:-tcp}
+FLAGS=
+[ "$TRANSPORT" = ipc ] && FLAGS=--ipc
 LOGS=$(mktemp -d /tmp/psync-train-test.XXXXXX)
 trap 'rm -rf "$LOGS"' EXIT
 START=$(date +%s)
 OUT=$(sh "$SRC/deploy/local-cluster.sh" --build "$BUILD" --logs "$LOGS" --policy "$POLICY" \
-    --epochs "$EPOCHS" --workers 3 --join-at none 2>&1) || { echo "$OUT"; exit 1; }
+    --epochs "$EPOCHS" --workers 3 --join-at none $FLAGS 2>&1) || { echo "$OUT"; exit 1; }
 SECS=$(($(date +%s) - START))
 echo "$OUT" | grep -E 'rank=0 event=progress|cluster test_accuracy' || true
 FINAL=$(echo "$OUT" | sed -n 's/.*cluster test_accuracy=\([0-9.]*\).*/\1/p')
@@ -20,4 +24,13 @@ echo "policy=$POLICY epochs=$EPOCHS final_merged_accuracy=$FINAL best_accuracy=$
 [ -n "$FINAL" ] || { echo "FAIL: no final accuracy"; echo "$OUT"; exit 1; }
 awk -v f="$FINAL" 'BEGIN { exit !(f >= 0.88) }' ||
     { echo "FAIL: final merged accuracy $FINAL below 0.88"; exit 1; }
+if [ "$TRANSPORT" = ipc ]; then
+    N=$(grep -c 'role=psyncd event=shm_attached' "$LOGS/psyncd.log" || true)
+    echo "psyncd shm_attached=$N"
+    [ "$N" -ge 3 ] || { echo "FAIL: $N members on shared memory, expected 3"; exit 1; }
+    for r in 0 1 2; do
+        grep -q 'event=shm_attached' "$LOGS/worker$r.log" ||
+            { echo "FAIL: worker $r did not use shared memory"; exit 1; }
+    done
+fi
 echo PASS
