@@ -1,3 +1,5 @@
 # Wire codec: every message round-trips; hostile headers fail with the
 # specific error; docs/protocol.md documents every message and field.
 psync_unit_test(wire_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/wire_test.c LIBS psync)
+# Shared-memory segments: sealed, opened through /proc with every check.
+psync_unit_test(shm_unit_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/shm_unit_test.c LIBS psync)
