@@ -26,19 +26,22 @@ static void merge_fused(float *restrict d, const float *restrict a, const float 
 }
 
 /* psyncd's sync average: psd_k_average per chunk (daemon/merge.c
- * psd_seg_average with one merge range), the chunk crcs fused in. */
+ * psd_seg_average with one merge range), the chunk crcs and the output's
+ * finite check fused in. */
 static void merge_daemon(psd_rcbuf *out, float *const *x, const float *w, uint64_t n,
                          uint64_t chunk)
 {
     const psd_f32u *xs[MERGE_N];
     uint64_t per = chunk / 4;
+    bool finite = true;
     for (uint64_t k = 0; k * per < n; k++) {
         uint64_t b = k * per, m = n - b < per ? n - b : per;
         for (int i = 0; i < MERGE_N; i++)
             xs[i] = x[i] + b;
-        out->crc[k] =
-            psd_k_average((float *)(void *)out->data + b, xs, w, MERGE_N, m, merge_block, 0);
+        out->crc[k] = psd_k_average((float *)(void *)out->data + b, xs, w, MERGE_N, m, merge_block,
+                                    0, &finite);
     }
+    if (!finite) fprintf(stderr, "merge_bench: non-finite average\n");
 }
 
 /* The daemon's receive-side check of every snapshot chunk (crc32 against

@@ -93,7 +93,7 @@ static void psd_on_snapshot_shm(psd *d, psd_member *m, const psync_wire_hdr *h)
     psync_wire_hdr as_frame = *h;
     as_frame.t = PSYNC_MSG_SNAPSHOT;
     if (!psd_shm_snapshot_frame(d, m, h, &frame)) return;
-    psd_on_snapshot(d, m, &as_frame, &frame, true);
+    psd_on_snapshot(d, m, &as_frame, &frame, false);
     zmq_msg_close(&frame);
 }
 

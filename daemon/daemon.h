@@ -330,9 +330,15 @@ bool psd_k_finite(const void *x, uint64_t n);
 /* --- merge.c: the policies --- */
 /* Counts m's just-completed snapshot in its statistics. */
 void psd_merge_count(psd *d, psd_member *m);
-/* Averages chunk k of the n members' snapshots (weights w) into out. */
-void psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
+/* Averages chunk k of the n members' snapshots (weights w) into out;
+ * false if the result holds NaN or Inf (an input changed after it was
+ * checked: a shared inbox rewritten): then out's chunk k is not usable. */
+bool psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
                              psd_rcbuf *out);
+/* After a non-finite average of chunk k: refuses (counted, answered) and
+ * clears the snapshot of each of the n members whose chunk k holds NaN or
+ * Inf in the merge ranges; true if it found one. */
+bool psd_merge_blame(psd *d, uint64_t k, psd_member **who, uint32_t n);
 /* Sample weights of the n members' held snapshots (equal if no samples). */
 void psd_merge_weights(psd_member **who, uint32_t n, float *w);
 /* true if enough workers are attached to merge (settings quorum); logs
@@ -356,10 +362,6 @@ psd_rcbuf *psd_merge_acquire(psd *d);
  * every float of the merge ranges in it is finite (PSYNC_ENONFINITE). */
 psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
                                  uint32_t crc);
-/* The same check over data while copying it from src, 64 KiB at a time
- * (each block checked while in cache: src is read once). */
-psync_err psd_merge_chunk_copy_verify(psd *d, uint64_t k, uint8_t *data, const uint8_t *src,
-                                      uint64_t len, uint32_t crc);
 
 /* --- round.c: the streaming sync round --- */
 /* Chunk k of m's snapshot is held: merge it if every participant has it. */
@@ -393,12 +395,12 @@ void psd_shm_offer(psd *d, psd_member *m);
 /* SHM_ACCEPT from m: it uses its inbox (sid matches), or declines (0: back
  * to frames, and the current version again if it missed it). */
 void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);
-/* SNAPSHOT_SHM from m: copies the chunk out of m's inbox into *frame (a
- * private copy: m may write its inbox again at any time), checking its crc
- * and finiteness during the copy; the caller then handles it as a SNAPSHOT
- * chunk whose bytes are verified (layout, staleness). false if refused
- * (counted, answered): no inbox, the chunk lies outside it, a crc
- * mismatch or NaN/Inf. */
+/* SNAPSHOT_SHM from m: makes *frame point at the chunk in m's inbox (no
+ * copy), to be handled as a SNAPSHOT chunk with every check of a socket
+ * chunk (crc, finiteness, layout, staleness), run where it lies. m could
+ * rewrite it after that check: the merge re-checks finiteness as it
+ * averages (psd_merge_average_chunk). false if refused (counted,
+ * answered): m has no inbox or the chunk lies outside it. */
 bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Sends chunk [off, off + len) of s's buffer to m as MERGED_SHM when m and
  * the buffer share memory: PSYNC_OK sent, PSYNC_EBUSY queue full,

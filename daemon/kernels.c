@@ -29,7 +29,7 @@ void psd_k_lerp(float *restrict d, const float *restrict c, const psd_f32u *rest
 }
 
 uint32_t psd_k_average(float *restrict d, const psd_f32u *const *x, const float *w, uint32_t nx,
-                       uint64_t n, uint64_t block, uint32_t crc)
+                       uint64_t n, uint64_t block, uint32_t crc, bool *finite)
 {
     block = block ? block : PSD_K_BLOCK_FLOATS;
     for (uint64_t b = 0; b < n && nx; b += block) {
@@ -37,7 +37,7 @@ uint32_t psd_k_average(float *restrict d, const psd_f32u *const *x, const float 
         psd_k_scale(d + b, x[0] + b, w[0], m);
         for (uint32_t i = 1; i < nx; i++)
             psd_k_axpy(d + b, x[i] + b, w[i], m);
-        crc = psync_wire_crc_update(crc, d + b, m * 4);
+        crc = psync_wire_crc_finite(crc, d + b, m * 4, finite); /* the block is in L1 */
     }
     return crc;
 }

@@ -69,9 +69,8 @@ static bool psd_window_in_range(const psd *d, uint64_t lo, uint64_t hi)
     return false;
 }
 
-/* Checks (and with src, first copies) chunk k block by block. */
-static psync_err psd_merge_chunk_check(psd *d, uint64_t k, uint8_t *data, const uint8_t *src,
-                                       uint64_t len, uint32_t crc)
+psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
+                                 uint32_t crc)
 {
     /* crc32 and the finite check share one pass over 64 KiB blocks: one
      * read of the data for a block inside a merge range (most of them). */
@@ -80,7 +79,6 @@ static psync_err psd_merge_chunk_check(psd *d, uint64_t k, uint8_t *data, const 
     for (uint64_t off = 0; off < len; off += 65536) {
         uint64_t n = len - off < 65536 ? len - off : 65536, lo = base + off;
         bool ok = true, fused = psd_window_in_range(d, lo, lo + n);
-        if (src) memcpy(data + off, src + off, n);
         if (fused)
             c = psync_wire_crc_finite(c, data + off, n, &ok);
         else
@@ -96,18 +94,6 @@ static psync_err psd_merge_chunk_check(psd *d, uint64_t k, uint8_t *data, const 
     return PSYNC_OK;
 }
 
-psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64_t len,
-                                 uint32_t crc)
-{
-    return psd_merge_chunk_check(d, k, (uint8_t *)data, NULL, len, crc);
-}
-
-psync_err psd_merge_chunk_copy_verify(psd *d, uint64_t k, uint8_t *data, const uint8_t *src,
-                                      uint64_t len, uint32_t crc)
-{
-    return psd_merge_chunk_check(d, k, data, src, len, crc);
-}
-
 /* An average of one chunk in progress: at is the payload offset its crc
  * has covered (bytes between merge ranges keep the template's value). */
 typedef struct psd_avg {
@@ -117,6 +103,7 @@ typedef struct psd_avg {
     psd_rcbuf *out;
     uint64_t at;
     uint32_t crc;
+    bool finite;
 } psd_avg;
 
 static void psd_seg_average(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx)
@@ -128,7 +115,7 @@ static void psd_seg_average(psd *d, uint64_t k, uint64_t off, uint64_t len, void
         x[i] = (const psd_f32u *)(const void *)(psd_inbound_chunk(&a->who[i]->in, k) + off - base);
     a->crc = psync_wire_crc_update(a->crc, a->out->data + a->at, off - a->at);
     a->crc = psd_k_average((float *)(void *)(a->out->data + off), x, a->w, a->n, n,
-                           PSD_K_BLOCK_FLOATS, a->crc);
+                           PSD_K_BLOCK_FLOATS, a->crc, &a->finite);
     a->at = off + n * 4;
 }
 
@@ -163,14 +150,35 @@ void psd_merge_commit(psd *d, psd_rcbuf *out, uint64_t t0_us, bool crcs_done)
     d->last_merge_us = psd_now_us() - t0_us;
 }
 
-void psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
+bool psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
                              psd_rcbuf *out)
 {
     uint64_t cb = d->set.chunk_bytes, lo = k * cb;
     uint64_t hi = d->payload_len - lo < cb ? d->payload_len : lo + cb;
-    psd_avg a = {who, w, n, out, lo, 0};
+    psd_avg a = {who, w, n, out, lo, 0, true};
     psd_merge_segments(d, k, psd_seg_average, &a); /* ranges come sorted */
     out->crc[k] = psync_wire_crc_update(a.crc, out->data + a.at, hi - a.at);
+    return a.finite;
+}
+
+bool psd_merge_blame(psd *d, uint64_t k, psd_member **who, uint32_t n)
+{
+    uint64_t cb = d->set.chunk_bytes, base = k * cb;
+    uint64_t len = d->payload_len - base < cb ? d->payload_len - base : cb;
+    bool found = false;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!who[i] || !who[i]->in.received || !who[i]->in.have[k]) continue;
+        const uint8_t *x = psd_inbound_chunk(&who[i]->in, k);
+        if (psd_window_finite(d, x, base, base, base + len)) continue;
+        psync_err e = psync_fail(PSYNC_ENONFINITE,
+                                 "snapshot chunk at %llu holds NaN or Inf when merged (it was "
+                                 "rewritten in the shared inbox after it was checked)",
+                                 (unsigned long long)base);
+        psd_refuse(d, d->bulk, who[i]->rid, who[i]->rid_len, PSD_R_NONFINITE, e, "snapshot_shm");
+        psd_inbound_clear(&who[i]->in);
+        found = true;
+    }
+    return found;
 }
 
 void psd_merge_weights(psd_member **who, uint32_t n, float *w)
@@ -195,7 +203,10 @@ static void psd_merge_sync_close(psd *d, psd_member **who, uint32_t n)
     }
     psd_merge_weights(who, n, w);
     for (uint64_t k = 0; k < d->n_chunks; k++)
-        psd_merge_average_chunk(d, k, who, w, n, out);
+        if (!psd_merge_average_chunk(d, k, who, w, n, out)) {
+            psd_merge_blame(d, k, who, n); /* the next poll closes over the others */
+            return;
+        }
     for (uint32_t i = 0; i < n; i++)
         psd_inbound_clear(&who[i]->in);
     d->merge_deferred = false;

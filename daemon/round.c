@@ -11,6 +11,8 @@
 
 #include "daemon.h"
 
+static void psd_round_abort(psd *d, const char *why);
+
 static bool psd_round_alloc(psd *d, psd_round *r)
 {
     uint32_t cap = d->set.max_members;
@@ -98,7 +100,13 @@ static void psd_round_try(psd *d, uint64_t k)
     if (r->done[k]) return;
     for (uint32_t i = 0; i < r->n; i++)
         if (!psd_round_has(d, r->who[i], k)) return;
-    psd_merge_average_chunk(d, k, r->who, r->w, r->n, r->out); /* and its crc */
+    if (!psd_merge_average_chunk(d, k, r->who, r->w, r->n, r->out)) { /* and its crc */
+        /* an input was rewritten after its check: its snapshot is voided
+         * and the round restarts without it */
+        if (!psd_merge_blame(d, k, r->who, r->n)) psd_round_abort(d, "nonfinite_average");
+        psd_round_check(d);
+        return;
+    }
     r->done[k] = 1;
     r->n_done++;
     while (r->prefix < d->n_chunks && r->done[r->prefix])

@@ -55,6 +55,7 @@ void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
         return;
     }
     bool was = m->shm;
+    psd_inbound_clear(&m->in); /* its frames point into the inbox */
     psd_shm_release(m);
     m->shm_declined = true;
     PSYNC_INFO("shm_declined", "member=%llu was_attached=%d", (unsigned long long)m->id, was);
@@ -94,14 +95,9 @@ bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     uint64_t len = 0;
     psync_err e = PSYNC_OK;
     psd_reason why = psd_shm_locate(d, m, h, &len, &e);
-    if (why == PSD_R_COUNT_ && zmq_msg_init_size(frame, len)) {
-        e = psync_fail(PSYNC_ENOMEM, "chunk of %llu bytes", (unsigned long long)len);
+    if (why == PSD_R_COUNT_ && zmq_msg_init_data(frame, m->inbox.p + h->offset, len, NULL, NULL)) {
+        e = psync_fail(PSYNC_ENOMEM, "frame over the inbox");
         why = PSD_R_STATE;
-    } else if (why == PSD_R_COUNT_ && (e = psd_merge_chunk_copy_verify(
-                                           d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame),
-                                           m->inbox.p + h->offset, len, (uint32_t)h->crc))) {
-        zmq_msg_close(frame);
-        why = e == PSYNC_ENONFINITE ? PSD_R_NONFINITE : PSD_R_CHUNK;
     }
     if (why != PSD_R_COUNT_) {
         psd_inbound_clear(&m->in); /* a refused chunk voids the whole snapshot */

@@ -1,11 +1,12 @@
 /* shm_test.c: the same-host shared-memory path through a real psyncd on
  * ipc:// endpoints: sync rounds whose snapshots and merged chunks travel
  * through shared memory and merge exactly (byte counters prove the path);
- * members that decline (PSYNC_SHM=0) or a daemon with --shm false fall
+ * members that decline (PSYNC_SHM=0) or a daemon with --no-shm fall
  * back to frames in the same cluster; a restarted daemon restores the
- * merged version its members copied out of shared memory; and a hostile
+ * merged version its members kept in shared memory; and a hostile
  * member's inbox (bad offsets, NaN, wrong crc, a wrong segment, shrinking
- * the sealed segment) is refused and counted while the merge stays exact. */
+ * the sealed segment, NaN written after a chunk passed its checks) is
+ * refused and counted while the merge stays exact and finite. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -235,6 +236,72 @@ static void hostile_inbox(void *bulk, const psync_wire_hdr *w, const psync_wire_
     kit_expect_error(bulk, "ENONFINITE", NULL);
 }
 
+/* Asserts an ERROR with code reaches the raw member, skipping the merged
+ * chunks it is sent meanwhile. */
+static void expect_error_among(void *bulk, const char *code)
+{
+    psync_wire_hdr r = {0};
+    for (int i = 0; i < 64 && r.t != PSYNC_MSG_ERROR; i++)
+        assert_int_equal(kit_raw_recv(bulk, &r, 3000), 0);
+    assert_int_equal(r.t, PSYNC_MSG_ERROR);
+    assert_string_equal(r.code, code);
+}
+
+/* Writes evil (w = value) into the inbox and sends its chunk headers. */
+static void publish_inbox(void *bulk, const psync_wire_hdr *w, psync_model *evil, psync_shm *inbox,
+                          float value, uint64_t base)
+{
+    psync_wire_hdr h;
+    kit_fill(evil, "w", value);
+    memcpy(inbox->p, evil->payload, evil->payload_len);
+    for (uint64_t k = 0; k < 3; k++) {
+        shm_chunk(&h, w, evil, inbox, base, k);
+        kit_raw_send_hdr(bulk, &h, NULL, 0);
+    }
+}
+
+/* a (w = 1) and b (w = 2) publish; true if both apply w == want. */
+static bool round_of(psync_client *a, psync_model *ma, psync_client *b, psync_model *mb, float want)
+{
+    kit_fill(ma, "w", 1.0f);
+    kit_fill(mb, "w", 2.0f);
+    return !psync_client_publish(a, ma, 1) && !psync_client_publish(b, mb, 1) &&
+           kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000) &&
+           kit_maxdiff(ma, "w", want) < 1e-6 && kit_maxdiff(mb, "w", want) < 1e-6;
+}
+
+/* The raw member's snapshot passes its checks, then NaN is written into
+ * its inbox: psyncd's average catches it, refuses that member, and once it
+ * leaves the round closes over a and b, finite. */
+static void rewritten_after_check(const kit_daemon *d, kit_peer *p, const psync_wire_hdr *w,
+                                  psync_model *evil, psync_shm *inbox, psync_client *a,
+                                  psync_model *ma, psync_client *b, psync_model *mb)
+{
+    uint64_t v = psync_client_held_version(a), snaps0 = 0, snaps = 0, nf0 = 0, nf = 0, ver = 0;
+    psync_wire_hdr h;
+    assert_int_equal(kit_status(d, &ver, "nonfinite", &nf0), 0);
+    assert_int_equal(kit_status_u64(d, "snapshots", &snaps0), 0);
+    publish_inbox(p->bulk, w, evil, inbox, 6.0f, v);
+    for (int i = 0; i < 300 && snaps <= snaps0; i++) /* checked and held by psyncd */
+        assert_int_equal(kit_status_u64(d, "snapshots", &snaps), 0);
+    assert_true(snaps > snaps0);
+    ((float *)(void *)inbox->p)[7] = 1.0f / 0.0f; /* after the check */
+    kit_fill(ma, "w", 1.0f);
+    kit_fill(mb, "w", 2.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    expect_error_among(p->bulk, "ENONFINITE");
+    psync_wire_init(&h, PSYNC_MSG_LEAVE, w->inc);
+    h.m = w->m;
+    snprintf(h.reason, sizeof h.reason, "refused");
+    kit_raw_send_hdr(p->ctl, &h, NULL, 0);
+    assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000));
+    assert_true(kit_maxdiff(ma, "w", 1.5f) < 1e-6); /* a and b only, finite */
+    assert_true(kit_maxdiff(mb, "w", 1.5f) < 1e-6);
+    assert_int_equal(kit_status(d, &ver, "nonfinite", &nf), 0);
+    assert_int_equal(nf, nf0 + 1);
+}
+
 static void test_hostile_member(void **state)
 {
     (void)state;
@@ -275,19 +342,9 @@ static void test_hostile_member(void **state)
     assert_true(chunk >= 4 && nonfinite >= 1 && st >= 1);
 
     /* a good snapshot written into the inbox merges with a's and b's */
-    kit_fill(evil, "w", 6.0f);
-    memcpy(inbox.p, evil->payload, evil->payload_len);
-    for (uint64_t k = 0; k < 3; k++) {
-        shm_chunk(&h, &w, evil, &inbox, v, k);
-        kit_raw_send_hdr(p.bulk, &h, NULL, 0);
-    }
-    kit_fill(ma, "w", 1.0f);
-    kit_fill(mb, "w", 2.0f);
-    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
-    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
-    assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000));
-    assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6);
-    assert_true(kit_maxdiff(mb, "w", 3.0f) < 1e-6);
+    publish_inbox(p.bulk, &w, evil, &inbox, 6.0f, v);
+    assert_true(round_of(a, ma, b, mb, 3.0f)); /* (1 + 2 + 6) / 3 */
+    rewritten_after_check(&d, &p, &w, evil, &inbox, a, ma, b, mb);
     psync_shm_close(&inbox);
     psync_model_destroy(&evil);
     kit_peer_close(&p);
