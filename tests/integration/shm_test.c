@@ -77,6 +77,28 @@ static void rounds_until_shm(const kit_daemon *d, psync_client *a, psync_model *
     assert_int_equal(n, want);
 }
 
+/* a publishes twice before the merge: the second goes as frames (its inbox
+ * may still be merged from) and replaces the first; the merge is exact. */
+static void publish_twice(const kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
+                          psync_model *mb)
+{
+    uint64_t shm0, in0, shm1, in1;
+    assert_int_equal(kit_status_u64(d, "shm_bytes_in", &shm0), 0);
+    assert_int_equal(kit_status_u64(d, "bytes_in", &in0), 0);
+    kit_fill(ma, "w", 5.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    kit_fill(ma, "w", 7.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    kit_fill(mb, "w", 1.0f);
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000));
+    assert_true(kit_maxdiff(ma, "w", 4.0f) < 1e-6); /* (7 + 1) / 2 */
+    assert_int_equal(kit_status_u64(d, "shm_bytes_in", &shm1), 0);
+    assert_int_equal(kit_status_u64(d, "bytes_in", &in1), 0);
+    assert_int_equal(shm1 - shm0, 2 * ma->payload_len); /* a's first, b's */
+    assert_int_equal(in1 - in0, 3 * ma->payload_len);
+}
+
 static void test_rounds_through_shm(void **state)
 {
     (void)state;
@@ -98,6 +120,7 @@ static void test_rounds_through_shm(void **state)
     assert_int_equal(in1 - in0, 4 * ma->payload_len);
     assert_int_equal(out1 - out0, 4 * ma->payload_len);
     assert_int_equal(frames_out1 - frames_out0, 4 * ma->payload_len);
+    publish_twice(&d, a, ma, b, mb);
     kit_finish_two(&d, a, ma, b, mb);
 }
 

@@ -102,6 +102,8 @@ struct psync_client {
     /* shm.c: a same-host daemon's shared memory, once we accepted it */
     bool shm, no_shm;
     uint64_t shm_pid;
+    bool inbox_busy;                  /* a snapshot in the inbox may not be merged yet: */
+    uint64_t inbox_base;              /* ...its base; busy until held moves past it */
     psync_shm inbox;                  /* ours to write sync snapshots into */
     struct pc_seg *segs[PC_SHM_SEGS]; /* the daemon's merged buffers we mapped */
     uint32_t next_seg;
@@ -175,8 +177,10 @@ void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
  * frames, the current version first) and returns the error. */
 psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Writes data's chunks into the inbox (crc in the same pass) and sends
- * SNAPSHOT_SHM headers; PSYNC_ENOTFOUND if shared memory is not in use
- * (send frames), PSYNC_EBUSY if the connection was reset meanwhile. */
+ * SNAPSHOT_SHM headers; PSYNC_ENOTFOUND if shared memory is not in use or
+ * the inbox still holds a snapshot psyncd may be merging (one published
+ * since the last merged version arrived): send frames. PSYNC_EBUSY if the
+ * connection was reset meanwhile. */
 psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len);
 /* Unmaps everything; back to frames until the next offer. */
 void pc_shm_reset(psync_client *c);

@@ -28,6 +28,7 @@ static void pc_seg_frame_free(void *data, void *hint)
 void pc_shm_reset(psync_client *c)
 {
     psync_shm_close(&c->inbox);
+    c->inbox_busy = false;
     for (uint32_t i = 0; i < PC_SHM_SEGS; i++) {
         pc_seg_unref(c->segs[i]); /* frames over it keep it mapped */
         c->segs[i] = NULL;
@@ -130,6 +131,8 @@ psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, u
     uint64_t cb = c->chunk_bytes, resets = c->resets;
     if (!c->shm || h->t != PSYNC_MSG_SNAPSHOT || !psync_shm_holds(&c->inbox, 0, len))
         return PSYNC_ENOTFOUND;
+    if (c->inbox_busy && c->held == c->inbox_base)
+        return PSYNC_ENOTFOUND; /* psyncd may still merge the last one from there: frames */
     psync_err e = PSYNC_OK;
     h->t = PSYNC_MSG_SNAPSHOT_SHM;
     h->total = len;
@@ -141,6 +144,8 @@ psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, u
         pc_tick(c); /* heartbeats stay on time */
     }
     h->t = PSYNC_MSG_SNAPSHOT;
+    c->inbox_busy = true;
+    c->inbox_base = h->base;
     if (!e && c->resets != resets)
         e = psync_fail(PSYNC_EBUSY, "the connection to psyncd was reset while publishing: "
                                     "the snapshot was dropped; publish again once rejoined");
