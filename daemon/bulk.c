@@ -20,10 +20,9 @@ static void psd_on_bootstrap_req(psd *d, psd_member *m)
     if (e) psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "bootstrap_req");
 }
 
-/* Checks one snapshot chunk (its bytes too unless verified); PSD_R_COUNT_
- * if it may be held. */
+/* Checks one snapshot chunk; PSD_R_COUNT_ if it may be held. */
 static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t *frame,
-                                     bool verified, psync_err *e)
+                                     psync_err *e)
 {
     psd_reason why;
     if (!d->cur) {
@@ -42,18 +41,16 @@ static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t 
     if ((*e = psync_wire_chunk_check(h, NULL, zmq_msg_size(frame), d->set.chunk_bytes,
                                      d->payload_len)))
         return PSD_R_CHUNK;
-    if (verified) return PSD_R_COUNT_;
     *e = psd_merge_chunk_verify(d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame),
                                 zmq_msg_size(frame), (uint32_t)h->crc);
     if (*e) return *e == PSYNC_ENONFINITE ? PSD_R_NONFINITE : PSD_R_CHUNK;
     return PSD_R_COUNT_;
 }
 
-static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame,
-                            bool verified)
+static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame)
 {
     psync_err e = PSYNC_OK;
-    psd_reason why = psd_snapshot_check(d, h, frame, verified, &e);
+    psd_reason why = psd_snapshot_check(d, h, frame, &e);
     psd_inbound *in = &m->in;
     if (m->follower) {
         e = psync_fail(PSYNC_EPROTO, "a follower (standby) does not publish snapshots");
@@ -85,15 +82,15 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     if (complete && in->complete) psd_merge_poll(d);
 }
 
-/* A chunk written into m's shared inbox: a private copy, then the same
- * path as a chunk that came as a frame. */
+/* A chunk written into m's shared inbox: a frame over it (no copy), then
+ * the same path as a chunk that came as a frame. */
 static void psd_on_snapshot_shm(psd *d, psd_member *m, const psync_wire_hdr *h)
 {
     zmq_msg_t frame;
     psync_wire_hdr as_frame = *h;
     as_frame.t = PSYNC_MSG_SNAPSHOT;
     if (!psd_shm_snapshot_frame(d, m, h, &frame)) return;
-    psd_on_snapshot(d, m, &as_frame, &frame, false);
+    psd_on_snapshot(d, m, &as_frame, &frame);
     zmq_msg_close(&frame);
 }
 
@@ -112,7 +109,7 @@ void psd_bulk_readable(psd *d)
             psd_upload_chunk(d, m, &msg.h, msg.payload);
             break;
         case PSYNC_MSG_SNAPSHOT:
-            psd_on_snapshot(d, m, &msg.h, msg.payload, false);
+            psd_on_snapshot(d, m, &msg.h, msg.payload);
             break;
         case PSYNC_MSG_SNAPSHOT_SHM:
             psd_on_snapshot_shm(d, m, &msg.h);

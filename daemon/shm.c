@@ -31,7 +31,7 @@ void psd_shm_offer(psd *d, psd_member *m)
     h.sid = m->inbox.ino;
     h.total = d->payload_len;
     if (psync_wire_send(d->bulk, m->rid, m->rid_len, &h, NULL, ZMQ_DONTWAIT))
-        psd_shm_release(m); /* its queue is full: offered again on a later merge */
+        psd_shm_release(m); /* its queue is full: offered again on its next message */
 }
 
 void psd_shm_release(psd_member *m)
