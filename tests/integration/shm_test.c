@@ -82,13 +82,16 @@ static void rounds_until_shm(const kit_daemon *d, psync_client *a, psync_model *
 static void publish_twice(const kit_daemon *d, psync_client *a, psync_model *ma, psync_client *b,
                           psync_model *mb)
 {
-    uint64_t shm0, in0, shm1, in1;
+    uint64_t shm0, in0, shm1, in1 = 0;
     assert_int_equal(kit_status_u64(d, "shm_bytes_in", &shm0), 0);
     assert_int_equal(kit_status_u64(d, "bytes_in", &in0), 0);
     kit_fill(ma, "w", 5.0f);
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
     kit_fill(ma, "w", 7.0f);
     assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    for (int i = 0; i < 500 && in1 < in0 + 2 * ma->payload_len; i++) /* both in, b not yet */
+        assert_int_equal(kit_status_u64(d, "bytes_in", &in1), 0);
+    assert_int_equal(in1, in0 + 2 * ma->payload_len);
     kit_fill(mb, "w", 1.0f);
     assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
     assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 10000));
