@@ -122,8 +122,8 @@ static void pc_on_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pa
         c->dversion = h->version;
 }
 
-/* A merged chunk in the daemon's shared memory: copied into a frame, then
- * the same as one that came as a frame. */
+/* A merged chunk in the daemon's shared memory: a frame over it (its crc
+ * checked there), then the same as one that came as a frame. */
 static void pc_on_merged_shm(psync_client *c, const psync_wire_hdr *h)
 {
     zmq_msg_t frame;
