@@ -50,7 +50,8 @@ static psync_err cl_open(const psync_cluster_opts *o, psync_cluster **out)
                             .key_file = o->key_file,
                             .server_key = o->server_key,
                             .insecure_plain = o->insecure_plain,
-                            .retry_auth = o->retry_auth};
+                            .retry_auth = o->retry_auth,
+                            .no_shm = o->no_shm};
     psync_err e = psync_client_new(&c->client, &co);
     if (e) {
         free(c);

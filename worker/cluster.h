@@ -31,6 +31,7 @@ typedef struct psync_cluster_opts {
     const char *server_key;            /* CURVE: psyncd's .pub or Z85 (NULL: PSYNC_SERVER_KEY) */
     bool insecure_plain;               /* plain even to a non-loopback daemon */
     bool retry_auth;                   /* refused key: keep retrying until join_timeout_ms */
+    bool no_shm;                       /* frames even from a same-host psyncd */
 } psync_cluster_opts;
 
 /* true if cluster mode is asked for: a connect endpoint, PSYNC_ADDR or

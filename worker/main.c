@@ -59,6 +59,8 @@ static const psync_cfg_def worker_settings[] = {
      "cluster: no CURVE even to a non-loopback psyncd (logged)"},
     {"retry_auth", PSYNC_CFG_BOOL, "false", 1, 0,
      "cluster: when psyncd refuses our key, keep retrying instead of exiting"},
+    {"shm", PSYNC_CFG_BOOL, "true", 1, 0,
+     "cluster: take a same-host psyncd's shared memory (ipc://, sync) instead of socket frames"},
     {"eval_only", PSYNC_CFG_BOOL, "false", 1, 0, "cluster: join, evaluate the model, leave"},
     {"log_format", PSYNC_CFG_STR, "logfmt", 1, 0, "logfmt or json"},
     {"log_level", PSYNC_CFG_STR, "info", 1, 0, "debug, info, warn, error or off"},
@@ -260,7 +262,8 @@ static psync_err worker_join(worker *w)
                             .key_file = psync_config_str(c, "key_file"),
                             .server_key = psync_config_str(c, "server_key"),
                             .insecure_plain = psync_config_bool(c, "insecure_plain"),
-                            .retry_auth = psync_config_bool(c, "retry_auth")};
+                            .retry_auth = psync_config_bool(c, "retry_auth"),
+                            .no_shm = !psync_config_bool(c, "shm")};
     if (!o.every_steps && !o.every_ms)
         return psync_fail(PSYNC_ECONFIG, "publish_every_steps and publish_every_ms are both 0");
     return psync_cluster_join(&o, &w->m, &w->cl);
