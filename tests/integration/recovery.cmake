@@ -8,13 +8,7 @@
 # chunks): real daemons + client library.
 if(TARGET psyncd AND TARGET psync_client)
   foreach(t recovery_test standby_test standby_hostile_test)
-    psync_unit_test(${t}
-      SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c ${CMAKE_CURRENT_LIST_DIR}/cluster_kit.c
-      LIBS psync_client psync)
-    target_compile_definitions(${t} PRIVATE PSYNCD_PATH="$<TARGET_FILE:psyncd>")
-    target_include_directories(${t} PRIVATE ${CMAKE_CURRENT_LIST_DIR})
-    add_dependencies(${t} psyncd)
-    set_tests_properties(${t} PROPERTIES TIMEOUT 60 LABELS daemon)
+    psync_kit_test(${t})
   endforeach()
 endif()
 if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
