@@ -402,10 +402,11 @@ void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);
  * averages (psd_merge_average_chunk). false if refused (counted,
  * answered): m has no inbox or the chunk lies outside it. */
 bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame);
-/* Sends chunk [off, off + len) of s's buffer to m as MERGED_SHM when m and
- * the buffer share memory: PSYNC_OK sent, PSYNC_EBUSY queue full,
- * PSYNC_ENOTFOUND not applicable (send a frame). */
-psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf);
+/* Sends the len-byte chunk of buf at h->offset to m as MERGED_SHM (h: its
+ * MERGED header) when m and buf share memory: PSYNC_OK sent, PSYNC_EBUSY
+ * queue full, PSYNC_ENOTFOUND not applicable (send a frame). */
+psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf,
+                              uint64_t len);
 /* Frees m's inbox. */
 void psd_shm_release(psd_member *m);
 

@@ -65,22 +65,15 @@ void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
 }
 
 /* Where a SNAPSHOT_SHM chunk lies in m's inbox (*len bytes at h->offset);
- * PSD_R_COUNT_ if it may be copied, else the refusal reason and *e. */
+ * PSD_R_COUNT_ if it may be held there, else the refusal reason and *e. */
 static psd_reason psd_shm_locate(psd *d, const psd_member *m, const psync_wire_hdr *h,
                                  uint64_t *len, psync_err *e)
 {
-    uint64_t cb = d->set.chunk_bytes;
     if (!m->shm) {
         *e = psync_fail(PSYNC_EPROTO, "no shared inbox accepted: send snapshot chunks as frames");
         return PSD_R_STATE;
     }
-    if (h->offset >= h->total || h->offset % cb) {
-        *e = psync_fail(
-            PSYNC_EPROTO, "chunk offset %llu is not a multiple of %llu below total %llu",
-            (unsigned long long)h->offset, (unsigned long long)cb, (unsigned long long)h->total);
-        return PSD_R_CHUNK;
-    }
-    *len = h->total - h->offset < cb ? h->total - h->offset : cb;
+    if ((*e = psync_wire_chunk_span(h, d->set.chunk_bytes, UINT64_MAX, len))) return PSD_R_CHUNK;
     if (!psync_shm_holds(&m->inbox, h->offset, *len)) {
         *e = psync_fail(PSYNC_ELIMIT, "chunk [%llu, +%llu) lies outside the %llu-byte inbox",
                         (unsigned long long)h->offset, (unsigned long long)*len,
@@ -108,12 +101,11 @@ bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     return true;
 }
 
-psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf)
+psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf,
+                              uint64_t len)
 {
     if (!m->shm || h->t != PSYNC_MSG_MERGED || !buf->shm.p) return PSYNC_ENOTFOUND;
     psync_wire_hdr s = *h;
-    uint64_t len =
-        h->total - h->offset < d->set.chunk_bytes ? h->total - h->offset : d->set.chunk_bytes;
     s.t = PSYNC_MSG_MERGED_SHM;
     s.seg = (uint64_t)buf->shm.fd;
     s.sid = buf->shm.ino;

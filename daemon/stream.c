@@ -37,7 +37,7 @@ static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
         h.seen = d->tmpl->state.samples_seen;
         h.ostep = d->tmpl->opt.step;
     }
-    psync_err e = psd_shm_send_merged(d, m, &h, s->buf); /* same host: header only */
+    psync_err e = psd_shm_send_merged(d, m, &h, s->buf, len); /* same host: header only */
     if (e == PSYNC_ENOTFOUND && !(e = psd_rcbuf_frame(s->buf, s->next, len, &frame)) &&
         (e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT)))
         zmq_msg_close(&frame);

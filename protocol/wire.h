@@ -131,6 +131,12 @@ uint32_t psync_wire_crc_finite(uint32_t crc, const void *data, size_t len, bool 
 /* Copies len bytes and returns their crc32, in one pass over memory. */
 uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len);
 
+/* Where chunk h lies in its stream: total <= max_total, offset a multiple
+ * of chunk_bytes (non-zero) below total; *len = min(chunk_bytes, total -
+ * offset). PSYNC_EPROTO / PSYNC_ELIMIT + detail. */
+psync_err psync_wire_chunk_span(const psync_wire_hdr *h, uint64_t chunk_bytes, uint64_t max_total,
+                                uint64_t *len);
+
 /* Checks a chunk header against its payload: total <= max_total, offset a
  * multiple of chunk_bytes and < total, len == min(chunk_bytes, total -
  * offset), crc matches (skipped when data is NULL: the caller checks it,

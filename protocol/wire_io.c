@@ -6,19 +6,29 @@
 #include <errno.h>
 #include <string.h>
 
-psync_err psync_wire_chunk_check(const psync_wire_hdr *h, const void *data, size_t len,
-                                 uint64_t chunk_bytes, uint64_t max_total)
+psync_err psync_wire_chunk_span(const psync_wire_hdr *h, uint64_t chunk_bytes, uint64_t max_total,
+                                uint64_t *len)
 {
     const char *tn = psync_wire_type_name(h->t);
     if (h->total > max_total)
         return psync_fail(PSYNC_ELIMIT, "%s: total %llu exceeds the limit %llu", tn,
                           (unsigned long long)h->total, (unsigned long long)max_total);
-    if (h->offset >= h->total || h->offset % chunk_bytes)
+    if (!chunk_bytes || h->offset >= h->total || h->offset % chunk_bytes)
         return psync_fail(PSYNC_EPROTO,
                           "%s: offset %llu is not a multiple of %llu below total %llu", tn,
                           (unsigned long long)h->offset, (unsigned long long)chunk_bytes,
                           (unsigned long long)h->total);
-    uint64_t want = h->total - h->offset < chunk_bytes ? h->total - h->offset : chunk_bytes;
+    *len = h->total - h->offset < chunk_bytes ? h->total - h->offset : chunk_bytes;
+    return PSYNC_OK;
+}
+
+psync_err psync_wire_chunk_check(const psync_wire_hdr *h, const void *data, size_t len,
+                                 uint64_t chunk_bytes, uint64_t max_total)
+{
+    const char *tn = psync_wire_type_name(h->t);
+    uint64_t want = 0;
+    psync_err e = psync_wire_chunk_span(h, chunk_bytes, max_total, &want);
+    if (e) return e;
     if (len != want)
         return psync_fail(PSYNC_EPROTO, "%s: chunk at %llu has %zu bytes, expected %llu", tn,
                           (unsigned long long)h->offset, len, (unsigned long long)want);

@@ -92,14 +92,11 @@ static pc_seg *pc_shm_segment(psync_client *c, const psync_wire_hdr *h)
 static psync_err pc_shm_locate(const psync_client *c, const pc_seg *g, const psync_wire_hdr *h,
                                uint64_t *n)
 {
-    uint64_t cb = c->chunk_bytes;
+    psync_err e;
     if (!g)
         return psync_fail(PSYNC_EIO, "segment %llu: %s", (unsigned long long)h->sid,
                           psync_errdetail());
-    if (!cb || h->offset >= h->total || h->offset % cb)
-        return psync_fail(PSYNC_EPROTO, "merged_shm offset %llu does not start a chunk of %llu",
-                          (unsigned long long)h->offset, (unsigned long long)h->total);
-    *n = h->total - h->offset < cb ? h->total - h->offset : cb;
+    if ((e = psync_wire_chunk_span(h, c->chunk_bytes, UINT64_MAX, n))) return e;
     if (!psync_shm_holds(&g->map, h->offset, *n))
         return psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu lies outside segment %llu",
                           (unsigned long long)h->offset, (unsigned long long)h->sid);
