@@ -1,8 +1,10 @@
 #!/bin/sh
 # round_bench.sh: one synchronous averaging round, 4 workers x 100 MB (and
 # the 1M-parameter variant), psync (psyncd + round_worker over ipc:// with
-# same-host shared memory, over ipc:// with socket frames, and over TCP
-# loopback) against torch.distributed gloo all_reduce (gloo_round.py) and a
+# same-host shared memory, over ipc:// with socket frames, over TCP
+# loopback sockets only, with psyncd beside one worker and three over TCP,
+# and over tcp:// with every member on this host taking shared memory:
+# round_psync.sh) against torch.distributed gloo all_reduce (gloo_round.py) and a
 # pyzmq+msgpack+numpy server (pyzmq_round.py), all in this one run. Prints
 # each figure (median round ms) and the ratios DESIGN.md holds psync to.
 # Usage: bench/round_bench.sh [--build DIR] [--reps N] [--size-mb MB]
@@ -56,15 +58,14 @@ for size in $SIZES; do
     g=$(value gloo_round_ms "$gloo")
     ipc=$(value psync_ipc_round_ms "$ps") tcp=$(value psync_tcp_round_ms "$ps")
     frames=$(value psync_ipc_frames_round_ms "$ps")
+    colo=$(value psync_tcp_colocated_round_ms "$ps") tshm=$(value psync_tcp_shm_round_ms "$ps")
     if [ -n "$ipc" ] && [ -n "$frames" ]; then # no goal: what shared memory gains
         awk -v s="$ipc" -v f="$frames" 'BEGIN { printf "info psync_ipc_shm/frames=%.3f\n", s / f }'
     fi
-    if [ "$kind" = mb ]; then
-        ratio "psync_ipc/gloo" "$ipc" "$g" "<=" 0.7
-        ratio "psync_tcp/gloo" "$tcp" "$g" "<=" 1.0
-    else
-        ratio "psync_ipc/gloo" "$ipc" "$g" "<=" 1.0
-        ratio "psync_tcp/gloo" "$tcp" "$g" "<=" 1.0
-    fi
+    if [ "$kind" = mb ]; then ipc_goal=0.7; else ipc_goal=1.0; fi
+    ratio "psync_ipc/gloo" "$ipc" "$g" "<=" "$ipc_goal"
+    ratio "psync_tcp/gloo" "$tcp" "$g" "<=" 1.0 # sockets only: the cross-host path
+    ratio "psync_tcp_colocated/gloo" "$colo" "$g" "<=" 1.0
+    ratio "psync_tcp_shm/gloo" "$tshm" "$g" "<=" "$ipc_goal"
     ratio "pyzmq_ipc/psync_ipc" "$(value pyzmq_ipc_round_ms "$pz")" "$ipc" ">=" 1.0
 done

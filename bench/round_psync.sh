@@ -1,16 +1,25 @@
 # round_psync.sh: sourced by round_bench.sh. psync_round KIND N REPS runs
-# psyncd and 4 round_worker processes over ipc:// (same-host shared memory,
-# the default there), over ipc:// with --no-shm (socket frames) and over
-# TCP loopback, and prints "psync psync_ipc_round_ms=...
-# psync_ipc_frames_round_ms=... psync_tcp_round_ms=..." (median over rounds
-# of the slowest worker's round). With PSYNC_BENCH_STANDBY=1 a
+# psyncd and 4 round_worker processes in five layouts and prints one
+# "psync ..." line with the median (over rounds) of the slowest worker's
+# round for each:
+#   psync_ipc_round_ms         ipc://, same-host shared memory (the default)
+#   psync_ipc_frames_round_ms  ipc:// with --no-shm: socket frames
+#   psync_tcp_round_ms         TCP loopback with --no-shm: every byte
+#                              through TCP sockets, as between hosts
+#   psync_tcp_colocated_round_ms  TCP loopback, psyncd beside worker 0 (on
+#                              shared memory), workers 1-3 over TCP sockets
+#                              (PSYNC_SHM=0): four hosts, psyncd on one
+#   psync_tcp_shm_round_ms     TCP loopback, all on this host: every member
+#                              takes shared memory (what tcp:// gets here)
+# With PSYNC_BENCH_STANDBY=1 a
 # standby psyncd follows the daemon during the rounds (what a standby costs)
 # and the line also says how many versions it followed. Needs
 # $BUILD/daemon/psyncd and $BUILD/bench/round_worker; says so when missing.
 
 # psync_round_one ENDPOINT_CONTROL ENDPOINT_BULK PARAMS REPS DIR
 #                 [STANDBY_CONTROL STANDBY_BULK]: median ms. $ROUND_FLAGS
-#                 (unquoted) adds psyncd flags.
+#                 (unquoted) adds psyncd flags; the ranks in
+#                 $ROUND_FRAMES_RANKS decline shared memory (PSYNC_SHM=0).
 psync_round_one() {
     # shellcheck disable=SC2086
     "$BUILD/daemon/psyncd" --bind-control "$1" --bind-bulk "$2" --log-level warn \
@@ -26,7 +35,9 @@ psync_round_one() {
     fi
     pids=""
     for r in 0 1 2 3; do
-        timeout 600 "$BUILD/bench/round_worker" --control "$1" --bulk "$2" --rank $r \
+        shm=1
+        case " ${ROUND_FRAMES_RANKS:-} " in *" $r "*) shm=0 ;; esac
+        PSYNC_SHM=$shm timeout 600 "$BUILD/bench/round_worker" --control "$1" --bulk "$2" --rank $r \
             --workers 4 --params "$3" --reps "$4" --sync-dir "$5" >"$5/w$r.out" 2>"$5/w$r.err" &
         pids="$pids $!"
     done
@@ -66,10 +77,14 @@ psync_round() {
         "ipc://$dir/sc.sock" "ipc://$dir/sb.sock") || ipc=""
     frames=$(ROUND_FLAGS=--no-shm psync_round_one "ipc://$dir/c.sock" "ipc://$dir/b.sock" "$n" \
         "$3" "$dir" "ipc://$dir/sc.sock" "ipc://$dir/sb.sock") || frames=""
-    tcp=$(psync_round_one "tcp://127.0.0.1:$port" "tcp://127.0.0.1:$((port + 1))" "$n" "$3" \
-        "$dir" "tcp://127.0.0.1:$((port + 2))" "tcp://127.0.0.1:$((port + 3))") || tcp=""
+    set -- "$n" "$3" "$dir" "tcp://127.0.0.1:$((port + 2))" "tcp://127.0.0.1:$((port + 3))"
+    tcpc="tcp://127.0.0.1:$port" tcpb="tcp://127.0.0.1:$((port + 1))"
+    tcp=$(ROUND_FLAGS=--no-shm psync_round_one "$tcpc" "$tcpb" "$@") || tcp=""
+    colo=$(ROUND_FRAMES_RANKS="1 2 3" psync_round_one "$tcpc" "$tcpb" "$@") || colo=""
+    tshm=$(psync_round_one "$tcpc" "$tcpb" "$@") || tshm=""
     rm -rf "$dir"
     echo "psync params=$n psync_ipc_round_ms=${ipc:-n/a}" \
         "psync_ipc_frames_round_ms=${frames:-n/a} psync_tcp_round_ms=${tcp:-n/a}" \
+        "psync_tcp_colocated_round_ms=${colo:-n/a} psync_tcp_shm_round_ms=${tshm:-n/a}" \
         "standby=${PSYNC_BENCH_STANDBY:-0}"
 }

@@ -42,8 +42,8 @@ static const psync_cfg_def psd_table[] = {
      "standby: promote (epoch + 1) after the primary is silent this long"},
     {"merge_slots", PSYNC_CFG_BOOL, "true", 1, 0, "merge f32 optimizer slots as well as params"},
     {"shm", PSYNC_CFG_BOOL, "true", 1, 0,
-     "same-host members of a sync cluster on an ipc:// bulk endpoint exchange chunks through "
-     "shared memory (sealed memfds) instead of socket frames"},
+     "members of a sync cluster on psyncd's host (over ipc:// or tcp://) exchange chunks "
+     "through shared memory (sealed memfds) instead of socket frames; others use frames"},
     {"chunk_bytes", PSYNC_CFG_INT, "4194304", 4096, 268435456,
      "bulk chunk size (multiple of 64); 1-4 MiB is fastest"},
     {"max_message_bytes", PSYNC_CFG_INT, "16777216", 65536, 1073741824,

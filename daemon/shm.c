@@ -1,16 +1,17 @@
-/* shm.c: the same-host path. A member on an ipc:// bulk endpoint is offered
- * an inbox (a sealed memfd it maps): it writes its sync snapshots there and
- * sends only their headers; merged buffers live in sealed memfds too, and
- * it is sent only the headers of merged chunks, which it applies from
- * there. Each side copies once instead of the kernel copying twice. */
-#include <string.h>
+/* shm.c: the same-host path. Every member of a sync cluster is offered an
+ * inbox (a sealed memfd); one on this host maps it, whatever socket it came
+ * over (ipc://, or tcp:// to a local address), and one elsewhere cannot and
+ * declines. A member that maps it writes its sync snapshots there and sends
+ * only their headers; merged buffers live in sealed memfds too, and it is
+ * sent only the headers of merged chunks, which it applies from there. Each
+ * side copies once instead of the kernel copying twice. */
 #include <unistd.h>
 
 #include "daemon.h"
 
 bool psd_shm_wanted(const psd *d)
 {
-    return d->set.shm && d->set.policy == PSD_SYNC && !strncmp(d->set.bind_bulk, "ipc://", 6);
+    return d->set.shm && d->set.policy == PSD_SYNC;
 }
 
 void psd_shm_offer(psd *d, psd_member *m)
@@ -28,7 +29,7 @@ void psd_shm_offer(psd *d, psd_member *m)
     psync_wire_init(&h, PSYNC_MSG_SHM_OFFER, d->inc);
     h.pid = (uint64_t)getpid();
     h.seg = (uint64_t)m->inbox.fd;
-    h.sid = m->inbox.ino;
+    h.sid = m->inbox.id;
     h.total = d->payload_len;
     if (psync_wire_send(d->bulk, m->rid, m->rid_len, &h, NULL, ZMQ_DONTWAIT))
         psd_shm_release(m); /* its queue is full: offered again on its next message */
@@ -42,7 +43,7 @@ void psd_shm_release(psd_member *m)
 
 void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
 {
-    if (h->sid && m->inbox.p && h->sid == m->inbox.ino) {
+    if (h->sid && m->inbox.p && h->sid == m->inbox.id) {
         m->shm = true;
         PSYNC_INFO("shm_attached", "member=%llu inbox_bytes=%llu", (unsigned long long)m->id,
                    (unsigned long long)m->inbox.len);
@@ -55,7 +56,7 @@ void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
         return;
     }
     bool was = m->shm;
-    psd_inbound_clear(&m->in); /* its frames point into the inbox */
+    if (was) psd_inbound_clear(&m->in); /* its frames point into the inbox */
     psd_shm_release(m);
     m->shm_declined = true;
     PSYNC_INFO("shm_declined", "member=%llu was_attached=%d", (unsigned long long)m->id, was);
@@ -108,7 +109,7 @@ psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, ps
     psync_wire_hdr s = *h;
     s.t = PSYNC_MSG_MERGED_SHM;
     s.seg = (uint64_t)buf->shm.fd;
-    s.sid = buf->shm.ino;
+    s.sid = buf->shm.id;
     psync_err e = psync_wire_send(d->bulk, m->rid, m->rid_len, &s, NULL, ZMQ_DONTWAIT);
     if (!e) d->shm_bytes_out += len;
     return e;

@@ -6,8 +6,9 @@
 # accuracy (the daemon's merged model). With --standby a second psyncd
 # follows the first and the workers get both addresses; --kill-primary-at
 # SIGKILLs the first one mid-training to show the failover. With --ipc every
-# socket is an ipc:// file in the logs directory, and a sync cluster moves
-# its chunks through shared memory. Every process it starts is stopped on
+# socket is an ipc:// file in the logs directory. A sync cluster moves its
+# chunks through shared memory either way (all of it runs on this host).
+# Every process it starts is stopped on
 # exit, Ctrl-C or SIGTERM. See deploy/README.md,
 # docs/cluster.md and docs/recovery.md.
 set -eu
@@ -23,8 +24,8 @@ usage: sh deploy/local-cluster.sh [options]
   --publish-every K   steps between snapshots                   (10)
   --port P            control port (bulk: P+1); 0: a free one   (0)
   --ipc               ipc:// sockets in the logs directory instead of
-                      TCP ports; under sync, chunks then go through
-                      shared memory (docs/protocol.md)
+                      TCP ports (under sync, chunks go through shared
+                      memory either way: docs/protocol.md)
   --build DIR         build directory                  (build/release)
   --logs DIR          keep the logs here              (a temp dir)
   --config FILE       psyncd config file          (deploy/psyncd.conf)

@@ -60,7 +60,8 @@ static const psync_cfg_def worker_settings[] = {
     {"retry_auth", PSYNC_CFG_BOOL, "false", 1, 0,
      "cluster: when psyncd refuses our key, keep retrying instead of exiting"},
     {"shm", PSYNC_CFG_BOOL, "true", 1, 0,
-     "cluster: take a same-host psyncd's shared memory (ipc://, sync) instead of socket frames"},
+     "cluster: take a same-host psyncd's shared memory (sync; ipc:// or tcp://) instead of "
+     "socket frames"},
     {"eval_only", PSYNC_CFG_BOOL, "false", 1, 0, "cluster: join, evaluate the model, leave"},
     {"log_format", PSYNC_CFG_STR, "logfmt", 1, 0, "logfmt or json"},
     {"log_level", PSYNC_CFG_STR, "info", 1, 0, "debug, info, warn, error or off"},

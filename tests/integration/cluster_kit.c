@@ -289,7 +289,7 @@ void kit_raw_send_hdr(void *s, const psync_wire_hdr *h, const void *payload, siz
     kit_raw_send(s, buf, len, payload, plen);
 }
 
-int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms)
+int kit_raw_recv_any(void *s, psync_wire_hdr *h, int timeout_ms)
 {
     zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, timeout_ms) <= 0) return -1;
@@ -300,6 +300,17 @@ int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms)
     int rc = psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), h) ? -1 : 0;
     for (int i = 0; i < n; i++)
         zmq_msg_close(&fr[i]);
+    return rc;
+}
+
+int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms)
+{
+    uint64_t end = kit_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    int rc;
+    do {
+        uint64_t now = kit_now_ms();
+        rc = kit_raw_recv_any(s, h, now < end ? (int)(end - now) : 0);
+    } while (rc == 0 && h->t == PSYNC_MSG_SHM_OFFER);
     return rc;
 }
 

@@ -78,6 +78,9 @@ void *kit_raw(void *ctx, const char *ep, const char *rid);
 void kit_raw_send(void *s, const void *hdr, size_t hlen, const void *payload, size_t plen);
 void kit_raw_send_hdr(void *s, const psync_wire_hdr *h, const void *payload, size_t plen);
 /* Waits up to timeout_ms for a message; decodes its header into h. 0 ok. */
+int kit_raw_recv_any(void *s, psync_wire_hdr *h, int timeout_ms);
+/* kit_raw_recv_any, skipping SHM_OFFERs (as a peer that ignores shared
+ * memory does: psyncd offers it to every member of a sync cluster). */
 int kit_raw_recv(void *s, psync_wire_hdr *h, int timeout_ms);
 /* Asserts that an ERROR with code (or alt, if not NULL) arrives on s
  * within 3 s; fails the test naming what came instead. */

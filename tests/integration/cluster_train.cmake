@@ -1,4 +1,4 @@
-# Whole-cluster training over 127.0.0.1 TCP with real processes (psyncd,
+# Whole-cluster training on this host with real processes (psyncd,
 # psync-worker, psync status) driven by deploy/local-cluster.sh: accuracy per
 # merge policy, hot join at mid-training, failover to a standby psyncd when
 # the primary is SIGKILLed, a frozen worker dropped and rejoining. Each test bounds its time and stops every process it started.
@@ -17,12 +17,19 @@ if(TARGET psyncd AND TARGET psync-worker AND TARGET psync-cli)
     set_tests_properties(cluster_train_${policy} PROPERTIES TIMEOUT 240 LABELS slow
       ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
   endforeach()
-  # The same sync cluster over ipc:// sockets: chunks through shared memory.
-  add_test(NAME cluster_train_shm
-    COMMAND sh ${PSYNC_CT}/cluster_train_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}
-      sync 12 ipc)
-  set_tests_properties(cluster_train_shm PROPERTIES TIMEOUT 240 LABELS slow
-    ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+  # cluster_train_sync's chunks go through shared memory (its workers are
+  # on psyncd's host); the same over ipc:// sockets, and over TCP with every
+  # worker declining shared memory (the path between hosts).
+  foreach(case shm:ipc frames:frames)
+    string(REPLACE ":" ";" nt ${case})
+    list(GET nt 0 name)
+    list(GET nt 1 transport)
+    add_test(NAME cluster_train_${name}
+      COMMAND sh ${PSYNC_CT}/cluster_train_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR}
+        sync 12 ${transport})
+    set_tests_properties(cluster_train_${name} PROPERTIES TIMEOUT 240 LABELS slow
+      ENVIRONMENT "PSYNC_DATA_DIR=${PSYNC_DATA_DIR}")
+  endforeach()
   add_test(NAME cluster_hot_join
     COMMAND sh ${PSYNC_CT}/cluster_join_test.sh ${PROJECT_SOURCE_DIR} ${CMAKE_BINARY_DIR})
   set_tests_properties(cluster_hot_join PROPERTIES TIMEOUT 180 LABELS slow

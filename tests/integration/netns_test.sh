@@ -138,10 +138,11 @@ $D "$PSYNCD" --policy sync --bind-control tcp://0.0.0.0:5555 --bind-bulk tcp://0
     --insecure-plain --heartbeat-ms 200 --member-timeout-ms 2000 --round-deadline-ms 3000 \
     >"$LOGS/psyncd.log" 2>&1 &
 PIDS="$PIDS $!"
+# each namespace stands for a host: --no-shm keeps every chunk on its link
 for n in 0 1 2; do
     ip netns exec "$TAG$n" "$WORKER" --model "$SRC/deploy/models/mlp.psync" \
-        --connect "tcp://169.254.$((n + 1)).1:5555" --insecure-plain --rank $n --world-size 3 \
-        --epochs 200 --threads 1 --data-dir "$DATA" --publish-every-steps 10 \
+        --connect "tcp://169.254.$((n + 1)).1:5555" --insecure-plain --no-shm --rank $n \
+        --world-size 3 --epochs 200 --threads 1 --data-dir "$DATA" --publish-every-steps 10 \
         >"$LOGS/worker$n.log" 2>&1 &
     PIDS="$PIDS $!"
 done

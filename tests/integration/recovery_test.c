@@ -252,8 +252,10 @@ static void test_publish_to_stopped_daemon(void **state)
 #endif
     uint64_t bytes = tcp_buffer_max() + (16u << 20); /* params + slot: 8 bytes a float */
     if (bytes > (512ull << 20)) skip();              /* a host tuned for huge buffers */
+    /* --no-shm: a publish sent from the model's memory is what is under test */
     static const char *const flags[] = {
-        "--policy", "sync", "--heartbeat-ms", "200", "--member-timeout-ms", "3000", NULL};
+        "--policy", "sync", "--heartbeat-ms", "200", "--member-timeout-ms", "3000",
+        "--no-shm", NULL};
     kit_daemon d;
     assert_int_equal(kit_daemon_start(&d, flags), 0);
     psync_client *a = kit_client(&d, "a");

@@ -1,13 +1,17 @@
 /* shm_test.c: the same-host shared-memory path through a real psyncd on
  * ipc:// endpoints: sync rounds whose snapshots and merged chunks travel
  * through shared memory and merge exactly (byte counters prove the path);
+ * the same over tcp:// loopback, beside a member in another pid namespace
+ * (as on another host) that cannot map the segments and uses frames;
  * members that decline (PSYNC_SHM=0) or a daemon with --no-shm fall
  * back to frames in the same cluster; a restarted daemon restores the
  * merged version its members kept in shared memory; and a hostile
  * member's inbox (bad offsets, NaN, wrong crc, a wrong segment, shrinking
  * the sealed segment, NaN written after a chunk passed its checks) is
  * refused and counted while the merge stays exact and finite. */
+#define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,17 +56,24 @@ static int teardown_dir(void **state)
     return 0;
 }
 
-/* Starts psyncd (flags f) on ipc:// in dir; a uploads, b bootstraps. */
-static void join_two(kit_daemon *d, const char *const *f, psync_client **a, psync_model **ma,
-                     psync_client **b, psync_model **mb)
+/* Starts psyncd (flags f) on ipc:// in dir, or on tcp:// loopback when
+ * tcp; a uploads, b bootstraps. */
+static void join_two_over(bool tcp, kit_daemon *d, const char *const *f, psync_client **a,
+                          psync_model **ma, psync_client **b, psync_model **mb)
 {
-    assert_int_equal(kit_daemon_start_ipc(d, dir, f), 0);
+    assert_int_equal(tcp ? kit_daemon_start(d, f) : kit_daemon_start_ipc(d, dir, f), 0);
     *a = kit_client(d, "a");
     *b = kit_client(d, "b");
     *ma = kit_model(N, 1.0f, 0.0f);
     *mb = NULL;
     assert_int_equal(psync_client_join(*a, ma, 10000), PSYNC_OK);
     assert_int_equal(psync_client_join(*b, mb, 10000), PSYNC_OK);
+}
+
+static void join_two(kit_daemon *d, const char *const *f, psync_client **a, psync_model **ma,
+                     psync_client **b, psync_model **mb)
+{
+    join_two_over(false, d, f, a, ma, b, mb);
 }
 
 /* Runs rounds (values 2r, 2r + 4) until `want` members use shared memory
@@ -193,6 +205,103 @@ static void test_restart_restores_from_shm_copies(void **state)
     kit_finish_two(&d, a, ma, b, mb);
 }
 
+/* The far member (shm_test --far CONTROL BULK), run in a new pid namespace
+ * with its own /proc (as a process on another host sees it): joins the
+ * daemon, publishes "w" = 9 and must apply the merge of that with a's 2
+ * and b's 4, exactly 5. Its exit status: 0 when it did, else which step
+ * failed. */
+static int far_member(const char *control, const char *bulk)
+{
+    psync_client *c = NULL;
+    psync_model *m = NULL;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL))
+        return 2;
+    if (psync_client_new(&c, &(psync_client_opts){.control = control, .bulk = bulk, .rank = -1}) ||
+        psync_client_join(c, &m, 10000))
+        return 3;
+    kit_fill(m, "w", 9.0f);
+    if (psync_client_publish(c, m, 1)) return 4;
+    bool applied = kit_poll_all(&c, &m, 1, 20000);
+    double diff = applied ? kit_maxdiff(m, "w", 5.0f) : 1.0;
+    psync_client_destroy(&c);
+    psync_model_destroy(&m);
+    return !applied ? 5 : diff < 1e-6 ? 0 : 6;
+}
+
+/* Starts the far member: a child enters new pid and mount namespaces and
+ * forks (only its children live in the new pid namespace), and that one
+ * runs this program again as the far member (exec: no threads inherited
+ * from this process). Its pid, or asserts. Exit status 77: this kernel or
+ * container allows no namespaces here. */
+static pid_t far_member_start(const kit_daemon *d)
+{
+    char exe[512];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    assert_true(n > 0);
+    exe[n] = 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid) return pid;
+    if (unshare(CLONE_NEWPID | CLONE_NEWNS)) _exit(77);
+    pid_t far = fork();
+    if (far == 0) {
+        execl(exe, exe, "--far", d->control, d->bulk, (char *)NULL);
+        _exit(8);
+    }
+    int st = 1;
+    _exit(far > 0 && waitpid(far, &st, 0) == far && WIFEXITED(st) ? WEXITSTATUS(st) : 1);
+}
+
+/* Over tcp:// on loopback, members on this host take shared memory as on
+ * ipc://; a member in another pid namespace (as on another host) cannot
+ * open the segments, declines, and its snapshot comes as frames in the same
+ * exact rounds. */
+static void test_tcp_same_host(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    uint32_t n_shm = 0, n_frames = 0;
+    uint64_t in0, shm0, in1, shm1;
+    join_two_over(true, &d, flags, &a, &ma, &b, &mb);
+    assert_int_equal(strncmp(d.bulk, "tcp://127.0.0.1:", 16), 0);
+    rounds_until_shm(&d, a, ma, b, mb, 2);
+    assert_int_equal(kit_status_u64(&d, "bytes_in", &in0), 0);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_in", &shm0), 0);
+    pid_t far = far_member_start(&d); /* it publishes as soon as it joined */
+    for (int i = 0; i < 500 && n_shm + n_frames < 3; i++) {
+        assert_int_equal(kit_status_transport(&d, "shm", &n_shm), 0);
+        assert_int_equal(kit_status_transport(&d, "frames", &n_frames), 0);
+        int st;
+        if (n_shm + n_frames < 3 && waitpid(far, &st, WNOHANG) == far) {
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+                skip(); /* no namespaces here: say so, do not pass */
+            fail_msg("the far member exited (status %d) before it joined", st);
+        }
+        usleep(10000);
+    }
+    assert_int_equal(n_shm, 2);
+    assert_int_equal(n_frames, 1);
+    kit_fill(ma, "w", 2.0f);
+    kit_fill(mb, "w", 4.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    assert_true(kit_poll_all((psync_client *[]){a, b}, (psync_model *[]){ma, mb}, 2, 20000));
+    assert_true(kit_maxdiff(ma, "w", 5.0f) < 1e-6 && kit_maxdiff(mb, "w", 5.0f) < 1e-6);
+    int st = -1;
+    assert_int_equal(waitpid(far, &st, 0), far);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(kit_status_u64(&d, "bytes_in", &in1), 0);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_in", &shm1), 0);
+    assert_int_equal(shm1 - shm0, 2 * ma->payload_len);             /* a's and b's */
+    assert_int_equal((in1 - in0) - (shm1 - shm0), ma->payload_len); /* the far one's, as frames */
+    kit_finish_two(&d, a, ma, b, mb);
+}
+
 /* A raw member of d: hello, attach, and the SHM_OFFER it is sent. */
 static void raw_member(kit_peer *p, const kit_daemon *d, const psync_model *m, uint64_t held,
                        uint64_t inc, psync_wire_hdr *welcome, psync_wire_hdr *offer)
@@ -205,7 +314,7 @@ static void raw_member(kit_peer *p, const kit_daemon *d, const psync_model *m, u
     psync_wire_init(&h, PSYNC_MSG_ATTACH, welcome->inc);
     h.m = welcome->m;
     kit_raw_send_hdr(p->bulk, &h, NULL, 0);
-    assert_int_equal(kit_raw_recv(p->bulk, offer, 3000), 0);
+    assert_int_equal(kit_raw_recv_any(p->bulk, offer, 3000), 0);
     assert_int_equal(offer->t, PSYNC_MSG_SHM_OFFER);
 }
 
@@ -377,13 +486,15 @@ static void test_hostile_member(void **state)
     kit_finish_two(&d, a, ma, b, mb);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "--far")) return far_member(argv[2], argv[3]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_rounds_through_shm, kit_teardown),
         cmocka_unit_test_teardown(test_fallback_to_frames, kit_teardown),
         cmocka_unit_test_teardown(test_restart_restores_from_shm_copies, kit_teardown),
         cmocka_unit_test_teardown(test_hostile_member, kit_teardown),
+        cmocka_unit_test_teardown(test_tcp_same_host, kit_teardown),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

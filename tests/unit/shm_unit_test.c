@@ -1,9 +1,10 @@
 /* shm_unit_test.c: protocol/shm.c, the segments of the same-host path: a
  * created segment is sealed (cannot shrink or grow) and opens through
  * /proc/PID/fd with its content shared; an opener refuses a descriptor that
- * is another inode, too small, unsealed or not open; psync_shm_holds
- * bounds every range without overflow. */
+ * is named for another id, too small, unsealed, not a memfd or not open;
+ * psync_shm_holds bounds every range without overflow. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,10 +23,10 @@ static void test_create_and_open(void **state)
     psync_shm s, r;
     assert_int_equal(psync_shm_create(10000, "test", &s), PSYNC_OK);
     assert_true(s.len >= 10000 && s.len % (uint64_t)sysconf(_SC_PAGESIZE) == 0);
-    assert_true(s.fd >= 0 && s.ino != 0);
+    assert_true(s.fd >= 0 && s.id != 0);
     assert_int_not_equal(ftruncate(s.fd, 0), 0);                /* sealed: no shrinking */
     assert_int_not_equal(ftruncate(s.fd, (off_t)s.len * 2), 0); /* nor growing */
-    assert_int_equal(psync_shm_open((uint64_t)getpid(), (uint64_t)s.fd, s.ino, 10000, false, &r),
+    assert_int_equal(psync_shm_open((uint64_t)getpid(), (uint64_t)s.fd, s.id, 10000, false, &r),
                      PSYNC_OK);
     assert_int_equal(r.len, s.len);
     assert_int_equal(r.fd, -1);
@@ -43,20 +44,26 @@ static void test_open_refusals(void **state)
     psync_shm s, r;
     uint64_t pid = (uint64_t)getpid();
     assert_int_equal(psync_shm_create(8192, "test", &s), PSYNC_OK);
-    assert_int_equal(psync_shm_open(pid, (uint64_t)s.fd, s.ino + 1, 1, false, &r),
+    assert_int_equal(psync_shm_open(pid, (uint64_t)s.fd, s.id + 1, 1, false, &r),
                      PSYNC_EMISMATCH); /* another segment than announced */
-    assert_int_equal(psync_shm_open(pid, (uint64_t)s.fd, s.ino, s.len + 1, false, &r),
+    assert_int_equal(psync_shm_open(pid, (uint64_t)s.fd, s.id, s.len + 1, false, &r),
                      PSYNC_EMISMATCH); /* smaller than announced */
-    assert_int_equal(psync_shm_open(pid, 100000, s.ino, 1, false, &r), PSYNC_EIO);
+    assert_int_equal(psync_shm_open(pid, 100000, s.id, 1, false, &r), PSYNC_EIO);
     assert_null(r.p);
-    int plain = memfd_create("unsealed", MFD_CLOEXEC); /* could shrink under a reader */
+    /* named as segment 0x1234 would be, but unsealed: it could shrink under a reader */
+    int plain = memfd_create("psync-test-0000000000001234", MFD_CLOEXEC);
     assert_true(plain >= 0);
     assert_int_equal(ftruncate(plain, 8192), 0);
-    psync_shm u = {NULL, 0, 0, -1};
-    assert_int_equal(psync_shm_create(1, "ino", &u), PSYNC_OK); /* just for a valid-looking ino */
-    assert_int_equal(psync_shm_open(pid, (uint64_t)plain, u.ino, 1, false, &r), PSYNC_EMISMATCH);
+    assert_int_equal(psync_shm_open(pid, (uint64_t)plain, 0x1234, 1, false, &r), PSYNC_EMISMATCH);
+    assert_string_equal(psync_errdetail(), "segment 0000000000001234 is not sealed against "
+                                           "shrinking");
     close(plain);
-    psync_shm_close(&u);
+    /* a file that is no memfd at all (what a pid and descriptor number
+     * reused on another host would most likely name) */
+    int file = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    assert_true(file >= 0);
+    assert_int_equal(psync_shm_open(pid, (uint64_t)file, s.id, 1, false, &r), PSYNC_EMISMATCH);
+    close(file);
     psync_shm_close(&s);
 }
 

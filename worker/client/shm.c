@@ -36,20 +36,31 @@ void pc_shm_reset(psync_client *c)
     c->shm = false;
 }
 
-void pc_shm_offer(psync_client *c, const psync_wire_hdr *h)
+/* Answers an offer: sid = the inbox mapped, or 0 = frames (psyncd frees
+ * the inbox and offers no more). */
+static psync_err pc_shm_answer(psync_client *c, uint64_t sid)
 {
-    if (c->no_shm) return;
-    pc_shm_reset(c);
-    psync_err e = psync_shm_open(h->pid, h->seg, h->sid, h->total, true, &c->inbox);
-    if (e) {
-        PSYNC_INFO("shm_unavailable", "detail=\"%s\" fallback=frames", psync_errdetail());
-        return;
-    }
     psync_wire_hdr a;
     psync_wire_init(&a, PSYNC_MSG_SHM_ACCEPT, c->inc);
     a.m = c->member;
-    a.sid = h->sid;
-    if (psync_wire_send(c->bulk, NULL, 0, &a, NULL, 0)) {
+    a.sid = sid;
+    return psync_wire_send(c->bulk, NULL, 0, &a, NULL, 0);
+}
+
+void pc_shm_offer(psync_client *c, const psync_wire_hdr *h)
+{
+    pc_shm_reset(c);
+    if (c->no_shm) {
+        pc_shm_answer(c, 0);
+        return;
+    }
+    if (psync_shm_open(h->pid, h->seg, h->sid, h->total, true, &c->inbox)) {
+        /* another host, user or pid namespace: the socket carries it all */
+        PSYNC_INFO("shm_unavailable", "detail=\"%s\" fallback=frames", psync_errdetail());
+        pc_shm_answer(c, 0);
+        return;
+    }
+    if (pc_shm_answer(c, h->sid)) {
         pc_shm_reset(c);
         return;
     }
@@ -64,18 +75,14 @@ static void pc_shm_decline(psync_client *c, const char *why)
 {
     PSYNC_WARN("shm_declined", "detail=\"%s\" fallback=frames", why);
     pc_shm_reset(c);
-    psync_wire_hdr a;
-    psync_wire_init(&a, PSYNC_MSG_SHM_ACCEPT, c->inc);
-    a.m = c->member;
-    a.sid = 0;
-    psync_wire_send(c->bulk, NULL, 0, &a, NULL, 0);
+    pc_shm_answer(c, 0);
 }
 
 /* The daemon's segment sid, mapped on first use (replacing the oldest). */
 static pc_seg *pc_shm_segment(psync_client *c, const psync_wire_hdr *h)
 {
     for (uint32_t i = 0; i < PC_SHM_SEGS; i++)
-        if (c->segs[i] && c->segs[i]->map.ino == h->sid) return c->segs[i];
+        if (c->segs[i] && c->segs[i]->map.id == h->sid) return c->segs[i];
     pc_seg **slot = &c->segs[c->next_seg++ % PC_SHM_SEGS];
     pc_seg_unref(*slot);
     *slot = calloc(1, sizeof **slot);
