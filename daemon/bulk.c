@@ -123,7 +123,9 @@ void psd_bulk_readable(psd *d)
         default:
             break;
         }
-        psd_shm_offer(d, m); /* once, when it can be: attached, a model, same host */
+        /* once, when it can be: attached, a model. The header frame: the
+         * routing id frame a ROUTER makes carries no Peer-Address */
+        psd_shm_offer(d, m, &msg.frames[1]);
     }
     psd_msg_close(&msg);
 }

@@ -70,7 +70,7 @@ typedef struct psd_settings {
     char standby_server_key[512]; /* primary's public key for a CURVE watch */
     int64_t standby_silence_ms;   /* promote after the primary is silent this long */
     bool merge_slots;
-    bool shm; /* offer same-host members shared memory (ipc:// bulk, sync) */
+    bool shm; /* offer same-host members shared memory (sync) */
     /* security (sockets.c) and hard limits (docs/security.md) */
     char key_file[512], allow_list[512];
     bool insecure_plain;
@@ -143,7 +143,7 @@ struct psd_member {
     psd_stream merged, boot;
     psync_shm inbox;   /* same-host member: its snapshots land here (shm.c) */
     bool shm;          /* it accepted the inbox: chunks go as *_shm messages */
-    bool shm_declined; /* it gave shared memory up: not offered again */
+    bool shm_declined; /* it gave shared memory up, or is elsewhere: not offered again */
 };
 
 /* A standby's follow of its primary (follow.c): its membership there and
@@ -384,14 +384,22 @@ bool psd_streams_pump(psd *d);
 /* Sends the current merged version to every attached member. */
 void psd_broadcast_merged(psd *d);
 
+/* --- peer.c --- */
+/* true if the peer frame came from runs on this host: over ipc://, or from
+ * a loopback address or one of this host's own (its interfaces in psyncd's
+ * network namespace); also when ZeroMQ does not say (then the segment id
+ * check decides). addr gets the Peer-Address (cap bytes), for the log. */
+bool psd_peer_on_host(const zmq_msg_t *frame, char *addr, size_t cap);
+
 /* --- shm.c: the same-host shared-memory path (docs/protocol.md) --- */
-/* true if merged buffers go in shared memory: --shm on, an ipc:// bulk
- * endpoint and the sync policy (whose rounds never rewrite a buffer a
- * participant still reads). */
+/* true if merged buffers go in shared memory: --shm on and the sync policy
+ * (whose rounds never rewrite a buffer a participant still reads). */
 bool psd_shm_wanted(const psd *d);
 /* Offers m an inbox if it has none and psd_shm_wanted (a worker with the
- * cluster's layout); a failure is logged and m stays on frames. */
-void psd_shm_offer(psd *d, psd_member *m);
+ * cluster's layout), and frame (its latest) came from this host
+ * (psd_peer_on_host; if not, m is never offered one); a failure is logged
+ * and m stays on frames. */
+void psd_shm_offer(psd *d, psd_member *m, const zmq_msg_t *frame);
 /* SHM_ACCEPT from m: it uses its inbox (sid matches), or declines (0: back
  * to frames, and the current version again if it missed it). */
 void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);

@@ -1,10 +1,10 @@
-/* shm.c: the same-host path. Every member of a sync cluster is offered an
- * inbox (a sealed memfd); one on this host maps it, whatever socket it came
- * over (ipc://, or tcp:// to a local address), and one elsewhere cannot and
- * declines. A member that maps it writes its sync snapshots there and sends
- * only their headers; merged buffers live in sealed memfds too, and it is
- * sent only the headers of merged chunks, which it applies from there. Each
- * side copies once instead of the kernel copying twice. */
+/* shm.c: the same-host path. Every member of a sync cluster whose
+ * connection comes from this host (peer.c) is offered an inbox (a sealed
+ * memfd); one on this host maps it, whatever socket it came over (ipc://,
+ * or tcp:// from a local address), and one that cannot declines. A member that maps it writes its
+ * sync snapshots there and sends only their headers; merged buffers live in sealed memfds too, and
+ * it is sent only the headers of merged chunks, which it applies from there. Each side copies once
+ * instead of the kernel copying twice. */
 #include <unistd.h>
 
 #include "daemon.h"
@@ -14,11 +14,18 @@ bool psd_shm_wanted(const psd *d)
     return d->set.shm && d->set.policy == PSD_SYNC;
 }
 
-void psd_shm_offer(psd *d, psd_member *m)
+void psd_shm_offer(psd *d, psd_member *m, const zmq_msg_t *frame)
 {
+    char peer[96];
     if (!psd_shm_wanted(d) || m->follower || m->shm_declined || m->inbox.p || !m->attached ||
         !d->payload_len || m->layout != d->layout || !d->cur || !d->cur->shm.p)
         return;
+    if (!psd_peer_on_host(frame, peer, sizeof peer)) {
+        m->shm_declined = true; /* its frames say it is elsewhere */
+        PSYNC_INFO("shm_not_offered", "member=%llu peer=%s reason=\"not on this host\"",
+                   (unsigned long long)m->id, peer);
+        return;
+    }
     psync_err e = psync_shm_create(d->payload_len, "psync-inbox", &m->inbox);
     if (e) {
         PSYNC_WARN("shm_unavailable", "member=%llu detail=\"%s\" fallback=frames",
@@ -31,8 +38,12 @@ void psd_shm_offer(psd *d, psd_member *m)
     h.seg = (uint64_t)m->inbox.fd;
     h.sid = m->inbox.id;
     h.total = d->payload_len;
-    if (psync_wire_send(d->bulk, m->rid, m->rid_len, &h, NULL, ZMQ_DONTWAIT))
+    if (psync_wire_send(d->bulk, m->rid, m->rid_len, &h, NULL, ZMQ_DONTWAIT)) {
         psd_shm_release(m); /* its queue is full: offered again on its next message */
+        return;
+    }
+    PSYNC_INFO("shm_offered", "member=%llu peer=%s inbox_bytes=%llu", (unsigned long long)m->id,
+               peer, (unsigned long long)m->inbox.len);
 }
 
 void psd_shm_release(psd_member *m)

@@ -138,10 +138,11 @@ $D "$PSYNCD" --policy sync --bind-control tcp://0.0.0.0:5555 --bind-bulk tcp://0
     --insecure-plain --heartbeat-ms 200 --member-timeout-ms 2000 --round-deadline-ms 3000 \
     >"$LOGS/psyncd.log" 2>&1 &
 PIDS="$PIDS $!"
-# each namespace stands for a host: --no-shm keeps every chunk on its link
+# each namespace stands for a host: psyncd sees their addresses are not its
+# own and offers no shared memory, so every chunk crosses its link
 for n in 0 1 2; do
     ip netns exec "$TAG$n" "$WORKER" --model "$SRC/deploy/models/mlp.psync" \
-        --connect "tcp://169.254.$((n + 1)).1:5555" --insecure-plain --no-shm --rank $n \
+        --connect "tcp://169.254.$((n + 1)).1:5555" --insecure-plain --rank $n \
         --world-size 3 --epochs 200 --threads 1 --data-dir "$DATA" --publish-every-steps 10 \
         >"$LOGS/worker$n.log" 2>&1 &
     PIDS="$PIDS $!"
@@ -192,6 +193,10 @@ wait_for version -ge $((V3 + 5)) 15 >/dev/null || fail "rounds stalled after the
 grep -q 'event=welcomed' "$LOGS/worker2.log" || fail "worker 2 logged no welcome"
 S1b=$(status snapshots 1)
 [ $MODE = netem ] || [ "$S1b" -gt "$S1" ] || fail "worker 1 (emulated) stopped contributing"
+NOT=$(grep -c 'event=shm_not_offered' "$LOGS/psyncd.log" || true)
+echo "shared memory not offered: $NOT times (members from other namespaces' addresses)"
+[ "$NOT" -ge 3 ] && ! grep -q 'event=shm_attached' "$LOGS/psyncd.log" ||
+    fail "workers in other namespaces: $NOT not offered shared memory (expected >= 3), or one took it"
 
 # --- each wire's own account: losses both ways, the partition's drops ----------
 for n in $([ $MODE = netem ] || echo "$EMULATED"); do
