@@ -5,8 +5,9 @@
 # loopback sockets only, with psyncd beside one worker and three over TCP,
 # and over tcp:// with every member on this host taking shared memory:
 # round_psync.sh) against torch.distributed gloo all_reduce (gloo_round.py) and a
-# pyzmq+msgpack+numpy server (pyzmq_round.py), all in this one run. Prints
-# each figure (median round ms) and the ratios DESIGN.md holds psync to.
+# pyzmq+msgpack+numpy server (pyzmq_round.py), all in this one run, and the
+# same star in raw ZeroMQ (star_raw: the transport floor). Prints each
+# figure (median round ms) and the ratios DESIGN.md holds psync to.
 # Usage: bench/round_bench.sh [--build DIR] [--reps N] [--size-mb MB]
 #        [--params N] [--skip-pyzmq]      (a size flag runs that size only)
 set -eu
@@ -55,12 +56,26 @@ for size in $SIZES; do
     fi
     ps=$(psync_round "$kind" "$n" "$REPS") || true
     printf '%s\n' "$ps"
+    star=""
+    if [ -x "$BUILD/bench/star_raw" ]; then
+        if [ "$kind" = mb ]; then sflag="--size-mb $n"; else sflag="--params $n"; fi
+        star=$(timeout 600 "$BUILD/bench/star_raw" $sflag --reps "$REPS" | grep '^peer') || true
+        printf '%s\n' "$star"
+    fi
     g=$(value gloo_round_ms "$gloo")
     ipc=$(value psync_ipc_round_ms "$ps") tcp=$(value psync_tcp_round_ms "$ps")
     frames=$(value psync_ipc_frames_round_ms "$ps")
     colo=$(value psync_tcp_colocated_round_ms "$ps") tshm=$(value psync_tcp_shm_round_ms "$ps")
     if [ -n "$ipc" ] && [ -n "$frames" ]; then # no goal: what shared memory gains
         awk -v s="$ipc" -v f="$frames" 'BEGIN { printf "info psync_ipc_shm/frames=%.3f\n", s / f }'
+    fi
+    # no goal either: psync over the raw star (its own work), the raw star
+    # over gloo (the topology: 2N payloads through one hub, 2(N-1) in a ring)
+    st=$(value star_raw_tcp_round_ms "$star") si=$(value star_raw_ipc_round_ms "$star")
+    if [ -n "$st" ] && [ -n "$si" ] && [ -n "$tcp" ] && [ -n "$frames" ] && [ -n "$g" ]; then
+        awk -v p="$tcp" -v s="$st" -v f="$frames" -v i="$si" -v g="$g" 'BEGIN {
+            printf "info psync_tcp/star_raw_tcp=%.3f psync_ipc_frames/star_raw_ipc=%.3f", p / s, f / i
+            printf " star_raw_tcp/gloo=%.3f\n", s / g }'
     fi
     if [ "$kind" = mb ]; then ipc_goal=0.7; else ipc_goal=1.0; fi
     ratio "psync_ipc/gloo" "$ipc" "$g" "<=" "$ipc_goal"
