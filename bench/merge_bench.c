@@ -2,8 +2,10 @@
  * merge. psyncd's own code: psd_k_average (daemon/kernels.c, the average
  * with the crc of each result chunk taken as it is produced) called per
  * chunk as daemon/merge.c calls it, and psd_merge_chunk_verify (crc +
- * finite check of every received snapshot chunk), against a fused
- * one-thread C loop (sum of 4 / 4, no crc) and the machine's memcpy.
+ * finite check of every received snapshot chunk: the socket path checks
+ * each on arrival), against a fused one-thread C loop (sum of 4 / 4, no
+ * crc) and the machine's memcpy; also the shared-memory path's average,
+ * which checks every input's crc in the same pass instead (one read).
  * Bandwidth counts the useful bytes: 4 snapshots read + 1 result written. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,21 +29,32 @@ static void merge_fused(float *restrict d, const float *restrict a, const float 
 
 /* psyncd's sync average: psd_k_average per chunk (daemon/merge.c
  * psd_seg_average with one merge range), the chunk crcs and the output's
- * finite check fused in. */
-static void merge_daemon(psd_rcbuf *out, float *const *x, const float *w, uint64_t n,
-                         uint64_t chunk)
+ * finite check fused in; with crcs (the n_chunks crcs per snapshot its
+ * headers declared), each input's crc too, as for chunks that came
+ * through shared memory. Returns the number of input chunks whose crc
+ * differs (0). */
+static int merge_daemon(psd_rcbuf *out, float *const *x, const float *w, uint64_t n, uint64_t chunk,
+                        const uint32_t *crcs)
 {
     const psd_f32u *xs[MERGE_N];
+    uint32_t xcrc[MERGE_N];
+    uint64_t n_chunks = (n * 4 + chunk - 1) / chunk;
+    int bad = 0;
     uint64_t per = chunk / 4;
     bool finite = true;
     for (uint64_t k = 0; k * per < n; k++) {
         uint64_t b = k * per, m = n - b < per ? n - b : per;
-        for (int i = 0; i < MERGE_N; i++)
+        for (int i = 0; i < MERGE_N; i++) {
             xs[i] = x[i] + b;
+            xcrc[i] = 0;
+        }
         out->crc[k] = psd_k_average((float *)(void *)out->data + b, xs, w, MERGE_N, m, merge_block,
-                                    0, &finite);
+                                    0, &finite, crcs ? xcrc : NULL);
+        for (int i = 0; crcs && i < MERGE_N; i++)
+            bad += xcrc[i] != crcs[i * n_chunks + k];
     }
     if (!finite) fprintf(stderr, "merge_bench: non-finite average\n");
+    return bad;
 }
 
 /* The daemon's receive-side check of every snapshot chunk (crc32 against
@@ -73,31 +86,35 @@ static uint32_t *merge_crcs(float *const *x, uint64_t bytes, uint64_t cb, uint64
 }
 
 typedef struct merge_ms {
-    double fused, daemon, copy, verify;
+    double fused, daemon, copy, verify, late;
 } merge_ms;
 
 static void merge_measure(psd *d, float *const *x, const uint32_t *crcs, psd_rcbuf *out, float *ref,
                           uint64_t n, int reps, merge_ms *ms)
 {
-    double f[reps + 1], dm[reps + 1], c[reps + 1], v[reps + 1];
+    double f[reps + 1], dm[reps + 1], c[reps + 1], v[reps + 1], l[reps + 1];
     const float w[MERGE_N] = {0.25f, 0.25f, 0.25f, 0.25f};
     for (int r = 0; r <= reps; r++) {
         double t0 = bench_now();
         merge_fused(ref, x[0], x[1], x[2], x[3], n);
         double t1 = bench_now();
-        merge_daemon(out, x, w, n, d->set.chunk_bytes);
+        merge_daemon(out, x, w, n, d->set.chunk_bytes, NULL);
         double t2 = bench_now();
         memcpy(ref, x[r % MERGE_N], n * 4);
         double t3 = bench_now();
         int ok = merge_verify(d, x, crcs, n * 4);
         double t4 = bench_now();
+        int intact = merge_daemon(out, x, w, n, d->set.chunk_bytes, crcs) == 0;
+        double t5 = bench_now();
         f[r] = (t1 - t0) * 1e3, dm[r] = (t2 - t1) * 1e3, c[r] = (t3 - t2) * 1e3;
         v[r] = ok ? (t4 - t3) * 1e3 : -1;
+        l[r] = intact ? (t5 - t4) * 1e3 : -1;
     }
     ms->fused = bench_median(f + 1, reps);
     ms->daemon = bench_median(dm + 1, reps);
     ms->copy = bench_median(c + 1, reps);
     ms->verify = bench_median(v + 1, reps);
+    ms->late = bench_median(l + 1, reps);
 }
 
 /* Largest relative difference between the daemon's and the fused result. */
@@ -124,6 +141,9 @@ static void merge_report(const merge_ms *ms, uint64_t bytes, double err)
            ms->daemon, useful / ms->daemon / 1e6, err, ms->verify);
     printf("psync merge_pct_of_fused=%.1f%% merge_plus_verify_pct_of_fused=%.1f%%\n",
            100.0 * ms->fused / ms->daemon, 100.0 * ms->fused / (ms->daemon + ms->verify));
+    printf("psync merge_checking_inputs_ms=%.2f (the shared-memory path: each input's crc in "
+           "the average's pass, -1: a crc differed) vs merge + verify %.2f ms: %.2fx\n",
+           ms->late, ms->daemon + ms->verify, ms->late / (ms->daemon + ms->verify));
     bench_ratio("daemon_merge_bw/fused_bw", ms->fused / ms->daemon, ">=", 0.70);
 }
 

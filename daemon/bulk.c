@@ -20,8 +20,9 @@ static void psd_on_bootstrap_req(psd *d, psd_member *m)
     if (e) psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "bootstrap_req");
 }
 
-/* Checks one snapshot chunk; PSD_R_COUNT_ if it may be held. */
-static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t *frame,
+/* Checks one snapshot chunk (its bytes too unless late: then the merge
+ * checks them as it reads them); PSD_R_COUNT_ if it may be held. */
+static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t *frame, bool late,
                                      psync_err *e)
 {
     psd_reason why;
@@ -41,16 +42,19 @@ static psd_reason psd_snapshot_check(psd *d, const psync_wire_hdr *h, zmq_msg_t 
     if ((*e = psync_wire_chunk_check(h, NULL, zmq_msg_size(frame), d->set.chunk_bytes,
                                      d->payload_len)))
         return PSD_R_CHUNK;
+    if (late) return PSD_R_COUNT_;
     *e = psd_merge_chunk_verify(d, h->offset / d->set.chunk_bytes, zmq_msg_data(frame),
                                 zmq_msg_size(frame), (uint32_t)h->crc);
     if (*e) return *e == PSYNC_ENONFINITE ? PSD_R_NONFINITE : PSD_R_CHUNK;
     return PSD_R_COUNT_;
 }
 
-static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame)
+/* A snapshot chunk (late: one in m's shared inbox, see psd_snapshot_check). */
+static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame,
+                            bool late)
 {
     psync_err e = PSYNC_OK;
-    psd_reason why = psd_snapshot_check(d, h, frame, &e);
+    psd_reason why = psd_snapshot_check(d, h, frame, late, &e);
     psd_inbound *in = &m->in;
     if (m->follower) {
         e = psync_fail(PSYNC_EPROTO, "a follower (standby) does not publish snapshots");
@@ -58,13 +62,14 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     }
     if (why != PSD_R_COUNT_) {
         psd_inbound_clear(in); /* a refused chunk voids the whole snapshot */
-        psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, "snapshot");
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, late ? "snapshot_shm" : "snapshot");
         return;
     }
     bool fresh = !in->received || in->complete || in->base != h->base ||
                  in->samples != h->samples || in->gstep != h->gstep;
     if (fresh && (e = psd_inbound_begin(in, h->total, d->n_chunks))) {
-        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "snapshot");
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e,
+                   late ? "snapshot_shm" : "snapshot");
         return;
     }
     in->base = h->base;
@@ -76,21 +81,21 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     m->bytes_in += zmq_msg_size(frame);
     d->bytes_in += zmq_msg_size(frame);
     uint64_t k = h->offset / d->set.chunk_bytes;
-    bool complete = psd_inbound_put(in, k, frame);
+    bool complete = psd_inbound_put(in, k, frame, (uint32_t)h->crc, late);
     if (complete) psd_merge_count(d, m);
     psd_round_chunk(d, m, k); /* sync: may merge and send chunk k now */
     if (complete && in->complete) psd_merge_poll(d);
 }
 
 /* A chunk written into m's shared inbox: a frame over it (no copy), then
- * the same path as a chunk that came as a frame. */
+ * the path of a chunk that came as a frame, its bytes checked late. */
 static void psd_on_snapshot_shm(psd *d, psd_member *m, const psync_wire_hdr *h)
 {
     zmq_msg_t frame;
     psync_wire_hdr as_frame = *h;
     as_frame.t = PSYNC_MSG_SNAPSHOT;
     if (!psd_shm_snapshot_frame(d, m, h, &frame)) return;
-    psd_on_snapshot(d, m, &as_frame, &frame);
+    psd_on_snapshot(d, m, &as_frame, &frame, true);
     zmq_msg_close(&frame);
 }
 
@@ -109,7 +114,7 @@ void psd_bulk_readable(psd *d)
             psd_upload_chunk(d, m, &msg.h, msg.payload);
             break;
         case PSYNC_MSG_SNAPSHOT:
-            psd_on_snapshot(d, m, &msg.h, msg.payload);
+            psd_on_snapshot(d, m, &msg.h, msg.payload, false);
             break;
         case PSYNC_MSG_SNAPSHOT_SHM:
             psd_on_snapshot_shm(d, m, &msg.h);

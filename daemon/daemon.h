@@ -101,6 +101,11 @@ typedef struct psd_inbound {
     bool complete;
     zmq_msg_t *chunks; /* n_chunks frames, valid where have[i] */
     bool *have;
+    uint32_t *crc;   /* per chunk: the crc its header declared */
+    bool *late;      /* per chunk: crc and finiteness checked as it is merged
+                      * (a shared inbox chunk: one read of it, and of what is
+                      * merged), not when it came (a frame: immutable) */
+    uint64_t n_late; /* chunks held with late set */
 } psd_inbound;
 
 /* A chunked transfer of a buffer to one member on the bulk socket. */
@@ -309,10 +314,13 @@ bool psd_member_current(const psd *d, const psd_member *m);
 
 /* --- inbound.c: receiving a chunked stream into held frames --- */
 void psd_inbound_clear(psd_inbound *in);
+/* psd_inbound_clear, then frees its arrays (in is zeroed). */
+void psd_inbound_free(psd_inbound *in);
 /* Prepares in for a stream of total bytes in n_chunks (reuses arrays). */
 psync_err psd_inbound_begin(psd_inbound *in, uint64_t total, uint64_t n_chunks);
-/* Keeps frame (moved in) as chunk idx; returns true when all are in. */
-bool psd_inbound_put(psd_inbound *in, uint64_t idx, zmq_msg_t *frame);
+/* Keeps frame (moved in) as chunk idx with the crc its header declared,
+ * checked later (late) or already; returns true when all are in. */
+bool psd_inbound_put(psd_inbound *in, uint64_t idx, zmq_msg_t *frame, uint32_t crc, bool late);
 /* Pointer to the data of chunk idx. */
 const uint8_t *psd_inbound_chunk(const psd_inbound *in, uint64_t idx);
 
@@ -330,14 +338,18 @@ bool psd_k_finite(const void *x, uint64_t n);
 /* --- merge.c: the policies --- */
 /* Counts m's just-completed snapshot in its statistics. */
 void psd_merge_count(psd *d, psd_member *m);
-/* Averages chunk k of the n members' snapshots (weights w) into out;
- * false if the result holds NaN or Inf (an input changed after it was
- * checked: a shared inbox rewritten): then out's chunk k is not usable. */
+/* Averages chunk k of the n members' snapshots (weights w) into out,
+ * checking in the same pass the crc of every input if any of them came
+ * late (a shared inbox chunk, unchecked so far); false if the result holds
+ * NaN or Inf (so did an input) or an input's bytes do not match its
+ * declared crc (a shared inbox written wrong, or rewritten after its
+ * header): then out's chunk k is not usable. */
 bool psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *w, uint32_t n,
                              psd_rcbuf *out);
-/* After a non-finite average of chunk k: refuses (counted, answered) and
- * clears the snapshot of each of the n members whose chunk k holds NaN or
- * Inf in the merge ranges; true if it found one. */
+/* After a failed average of chunk k: refuses (counted, answered) and
+ * clears the snapshot of each of the n members whose chunk k, checked
+ * late, no longer matches its crc (bad_chunk) or holds NaN or Inf in the
+ * merge ranges (nonfinite); true if it found one. */
 bool psd_merge_blame(psd *d, uint64_t k, psd_member **who, uint32_t n);
 /* Sample weights of the n members' held snapshots (equal if no samples). */
 void psd_merge_weights(psd_member **who, uint32_t n, float *w);
@@ -404,11 +416,12 @@ void psd_shm_offer(psd *d, psd_member *m, const zmq_msg_t *frame);
  * to frames, and the current version again if it missed it). */
 void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);
 /* SNAPSHOT_SHM from m: makes *frame point at the chunk in m's inbox (no
- * copy), to be handled as a SNAPSHOT chunk with every check of a socket
- * chunk (crc, finiteness, layout, staleness), run where it lies. m could
- * rewrite it after that check: the merge re-checks finiteness as it
- * averages (psd_merge_average_chunk). false if refused (counted,
- * answered): m has no inbox or the chunk lies outside it. */
+ * copy), to be handled as a SNAPSHOT chunk whose header gets every check
+ * of a socket chunk's (layout, staleness, bounds) and whose bytes are
+ * checked (crc, finiteness) as they are merged: m could rewrite them until
+ * then, and psyncd reads them once (psd_merge_average_chunk). false if
+ * refused (counted, answered): m has no inbox or the chunk lies outside
+ * it. */
 bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Sends the len-byte chunk of buf at h->offset to m as MERGED_SHM (h: its
  * MERGED header) when m and buf share memory: PSYNC_OK sent, PSYNC_EBUSY

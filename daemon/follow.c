@@ -45,10 +45,7 @@ psync_err psd_follow_open(psd *d)
 void psd_follow_close(psd *d)
 {
     psd_follow *f = &d->follow;
-    psd_inbound_clear(&f->in);
-    free(f->in.chunks);
-    free(f->in.have);
-    memset(&f->in, 0, sizeof f->in);
+    psd_inbound_free(&f->in);
     if (f->bulk) zmq_close(f->bulk);
     f->bulk = NULL;
     f->m = f->inc = 0;

@@ -121,7 +121,8 @@ static void psd_follow_chunk(psd *d, const psync_wire_hdr *h, zmq_msg_t *frame)
     f->in.gstep = h->gstep;
     f->in.seen = h->seen;
     f->in.ostep = h->ostep;
-    if (psd_inbound_put(&f->in, h->offset / f->chunk_bytes, frame)) psd_follow_complete(d);
+    if (psd_inbound_put(&f->in, h->offset / f->chunk_bytes, frame, (uint32_t)h->crc, false))
+        psd_follow_complete(d);
 }
 
 /* Handles one message read from the primary's bulk socket. */

@@ -29,14 +29,17 @@ void psd_k_lerp(float *restrict d, const float *restrict c, const psd_f32u *rest
 }
 
 uint32_t psd_k_average(float *restrict d, const psd_f32u *const *x, const float *w, uint32_t nx,
-                       uint64_t n, uint64_t block, uint32_t crc, bool *finite)
+                       uint64_t n, uint64_t block, uint32_t crc, bool *finite, uint32_t *xcrc)
 {
     block = block ? block : PSD_K_BLOCK_FLOATS;
     for (uint64_t b = 0; b < n && nx; b += block) {
         uint64_t m = n - b < block ? n - b : block;
         psd_k_scale(d + b, x[0] + b, w[0], m);
-        for (uint32_t i = 1; i < nx; i++)
+        if (xcrc) xcrc[0] = psync_wire_crc_update(xcrc[0], x[0] + b, m * 4);
+        for (uint32_t i = 1; i < nx; i++) {
             psd_k_axpy(d + b, x[i] + b, w[i], m);
+            if (xcrc) xcrc[i] = psync_wire_crc_update(xcrc[i], x[i] + b, m * 4);
+        }
         crc = psync_wire_crc_finite(crc, d + b, m * 4, finite); /* the block is in L1 */
     }
     return crc;

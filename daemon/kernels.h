@@ -15,9 +15,11 @@
 /* d[i] = sum_j w[j] x[j][i] for i < n (nx >= 1 inputs, summed in order j),
  * block floats at a time; returns crc continued over the n*4 output bytes
  * as each block is written (psync_wire_crc_update semantics), and clears
- * *finite if an output is NaN or Inf (so was an input: inputs read from a
- * member's shared inbox are checked where they are merged). */
+ * *finite if an output is NaN or Inf (so was an input). With xcrc (nx
+ * entries, else NULL), also continues xcrc[j] over input j's n*4 bytes,
+ * each block while it is in L1: inputs read from members' shared inboxes
+ * are checked where, and as, they are merged. */
 uint32_t psd_k_average(float *restrict d, const psd_f32u *const *x, const float *w, uint32_t nx,
-                       uint64_t n, uint64_t block, uint32_t crc, bool *finite);
+                       uint64_t n, uint64_t block, uint32_t crc, bool *finite, uint32_t *xcrc);
 
 #endif

@@ -54,9 +54,7 @@ void psd_member_drop(psd *d, psd_member *m, const char *why)
     PSYNC_INFO("member_left", "member=%llu name=%s rank=%lld why=%s members=%u",
                (unsigned long long)m->id, m->name, (long long)m->rank, why, d->n_members);
     bool uploader = d->upload.member == m->id;
-    psd_inbound_clear(&m->in);
-    free(m->in.chunks);
-    free(m->in.have);
+    psd_inbound_free(&m->in);
     psd_stream_stop(&m->merged);
     psd_stream_stop(&m->boot);
     psd_shm_release(m);

@@ -95,7 +95,8 @@ psync_err psd_merge_chunk_verify(psd *d, uint64_t k, const uint8_t *data, uint64
 }
 
 /* An average of one chunk in progress: at is the payload offset its crc
- * has covered (bytes between merge ranges keep the template's value). */
+ * (and the inputs' xcrc, when they are checked here) has covered (bytes
+ * between merge ranges keep the template's value). */
 typedef struct psd_avg {
     psd_member **who;
     const float *w;
@@ -104,7 +105,17 @@ typedef struct psd_avg {
     uint64_t at;
     uint32_t crc;
     bool finite;
+    uint32_t *xcrc; /* n inputs' crcs, or NULL: none came late */
 } psd_avg;
+
+/* Continues the inputs' crcs over chunk k's bytes [a->at, to). */
+static void psd_avg_inputs_to(const psd *d, psd_avg *a, uint64_t k, uint64_t to)
+{
+    uint64_t base = k * d->set.chunk_bytes;
+    for (uint32_t i = 0; a->xcrc && i < a->n; i++)
+        a->xcrc[i] = psync_wire_crc_update(
+            a->xcrc[i], psd_inbound_chunk(&a->who[i]->in, k) + a->at - base, to - a->at);
+}
 
 static void psd_seg_average(psd *d, uint64_t k, uint64_t off, uint64_t len, void *ctx)
 {
@@ -114,8 +125,9 @@ static void psd_seg_average(psd *d, uint64_t k, uint64_t off, uint64_t len, void
     for (uint32_t i = 0; i < a->n; i++)
         x[i] = (const psd_f32u *)(const void *)(psd_inbound_chunk(&a->who[i]->in, k) + off - base);
     a->crc = psync_wire_crc_update(a->crc, a->out->data + a->at, off - a->at);
+    psd_avg_inputs_to(d, a, k, off);
     a->crc = psd_k_average((float *)(void *)(a->out->data + off), x, a->w, a->n, n,
-                           PSD_K_BLOCK_FLOATS, a->crc, &a->finite);
+                           PSD_K_BLOCK_FLOATS, a->crc, &a->finite, a->xcrc);
     a->at = off + n * 4;
 }
 
@@ -155,10 +167,42 @@ bool psd_merge_average_chunk(psd *d, uint64_t k, psd_member **who, const float *
 {
     uint64_t cb = d->set.chunk_bytes, lo = k * cb;
     uint64_t hi = d->payload_len - lo < cb ? d->payload_len : lo + cb;
-    psd_avg a = {who, w, n, out, lo, 0, true};
+    uint32_t xcrc[n];
+    bool late = false;
+    for (uint32_t i = 0; i < n; i++) {
+        late |= who[i]->in.late[k];
+        xcrc[i] = 0;
+    }
+    psd_avg a = {who, w, n, out, lo, 0, true, late ? xcrc : NULL};
     psd_merge_segments(d, k, psd_seg_average, &a); /* ranges come sorted */
     out->crc[k] = psync_wire_crc_update(a.crc, out->data + a.at, hi - a.at);
-    return a.finite;
+    psd_avg_inputs_to(d, &a, k, hi);
+    bool intact = true; /* every input is the bytes its header declared */
+    for (uint32_t i = 0; late && i < n; i++)
+        intact &= xcrc[i] == who[i]->in.crc[k];
+    return a.finite && intact;
+}
+
+/* Why member m's chunk k (len bytes at base) fails when merged, or
+ * PSD_R_COUNT_ if it does not: its bytes no longer match its declared crc
+ * (checked late only; *e says so), or it holds NaN or Inf. */
+static psd_reason psd_merge_fault(psd *d, const psd_member *m, uint64_t k, uint64_t base,
+                                  uint64_t len, psync_err *e)
+{
+    const uint8_t *x = psd_inbound_chunk(&m->in, k);
+    uint32_t c = m->in.late[k] ? psync_wire_crc_update(0, x, len) : m->in.crc[k];
+    if (c != m->in.crc[k]) {
+        *e = psync_fail(PSYNC_EPROTO,
+                        "snapshot chunk at %llu has crc32 %08x in the shared inbox when "
+                        "merged, header said %08x (written wrong, or rewritten after its "
+                        "header was sent)",
+                        (unsigned long long)base, c, m->in.crc[k]);
+        return PSD_R_CHUNK;
+    }
+    if (psd_window_finite(d, x, base, base, base + len)) return PSD_R_COUNT_;
+    *e = psync_fail(PSYNC_ENONFINITE, "snapshot chunk at %llu holds NaN or Inf when merged",
+                    (unsigned long long)base);
+    return PSD_R_NONFINITE;
 }
 
 bool psd_merge_blame(psd *d, uint64_t k, psd_member **who, uint32_t n)
@@ -168,13 +212,11 @@ bool psd_merge_blame(psd *d, uint64_t k, psd_member **who, uint32_t n)
     bool found = false;
     for (uint32_t i = 0; i < n; i++) {
         if (!who[i] || !who[i]->in.received || !who[i]->in.have[k]) continue;
-        const uint8_t *x = psd_inbound_chunk(&who[i]->in, k);
-        if (psd_window_finite(d, x, base, base, base + len)) continue;
-        psync_err e = psync_fail(PSYNC_ENONFINITE,
-                                 "snapshot chunk at %llu holds NaN or Inf when merged (it was "
-                                 "rewritten in the shared inbox after it was checked)",
-                                 (unsigned long long)base);
-        psd_refuse(d, d->bulk, who[i]->rid, who[i]->rid_len, PSD_R_NONFINITE, e, "snapshot_shm");
+        psync_err e = PSYNC_OK;
+        psd_reason why = psd_merge_fault(d, who[i], k, base, len, &e);
+        if (why == PSD_R_COUNT_) continue;
+        psd_refuse(d, d->bulk, who[i]->rid, who[i]->rid_len, why, e,
+                   who[i]->in.late[k] ? "snapshot_shm" : "snapshot");
         psd_inbound_clear(&who[i]->in);
         found = true;
     }
