@@ -113,6 +113,13 @@ for ev in $SCHEDULE; do
         killed "$p"
         sleep 1
         start_worker "$r" joiner
+        # until it is welcomed (its stop handler is set by then): a SIGTERM
+        # that came sooner would find the default action, not a drained stop
+        i=0
+        while [ $i -lt 50 ] && ! grep -q 'event=welcomed' "$log" 2>/dev/null; do
+            sleep 0.2
+            i=$((i + 1))
+        done
     fi
 done
 version() { v=$(tail -n 1 "$LOGS/samples" 2>/dev/null | cut -d' ' -f2); echo "${v:-0}"; }
