@@ -1,10 +1,10 @@
 /* shm.c: the same-host path. Every member of a sync cluster whose
  * connection comes from this host (peer.c) is offered an inbox (a sealed
- * memfd); one on this host maps it, whatever socket it came over (ipc://,
- * or tcp:// from a local address), and one that cannot declines. A member that maps it writes its
- * sync snapshots there and sends only their headers; merged buffers live in sealed memfds too, and
- * it is sent only the headers of merged chunks, which it applies from there. Each side copies once
- * instead of the kernel copying twice. */
+ * memfd). One that maps it, over ipc:// or tcp:// alike, writes its sync
+ * snapshots there and sends only their headers; merged buffers live in
+ * sealed memfds too, and it is sent only the headers of merged chunks,
+ * which it applies from there. One that cannot map it declines and stays
+ * on frames. Each side copies once instead of the kernel copying twice. */
 #include <unistd.h>
 
 #include "daemon.h"
