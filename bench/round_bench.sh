@@ -5,9 +5,10 @@
 # loopback sockets only, with psyncd beside one worker and three over TCP,
 # and over tcp:// with every member on this host taking shared memory:
 # round_psync.sh) against torch.distributed gloo all_reduce (gloo_round.py) and a
-# pyzmq+msgpack+numpy server (pyzmq_round.py), all in this one run, and the
-# same star in raw ZeroMQ (star_raw: the transport floor). Prints each
-# figure (median round ms) and the ratios DESIGN.md holds psync to.
+# pyzmq+msgpack+numpy server (pyzmq_round.py), all in this one run, the
+# same star in raw ZeroMQ (star_raw: the transport floor) and a sharded
+# round's floor (shard_raw). Prints each figure (median round ms) and the
+# ratios DESIGN.md holds psync to.
 # Usage: bench/round_bench.sh [--build DIR] [--reps N] [--size-mb MB]
 #        [--params N] [--skip-pyzmq]      (a size flag runs that size only)
 set -eu
@@ -56,11 +57,15 @@ for size in $SIZES; do
     fi
     ps=$(psync_round "$kind" "$n" "$REPS") || true
     printf '%s\n' "$ps"
-    star=""
+    star="" shard=""
+    if [ "$kind" = mb ]; then sflag="--size-mb $n"; else sflag="--params $n"; fi
     if [ -x "$BUILD/bench/star_raw" ]; then
-        if [ "$kind" = mb ]; then sflag="--size-mb $n"; else sflag="--params $n"; fi
         star=$(timeout 600 "$BUILD/bench/star_raw" $sflag --reps "$REPS" | grep '^peer') || true
         printf '%s\n' "$star"
+    fi
+    if [ -x "$BUILD/bench/shard_raw" ]; then
+        shard=$(timeout 600 "$BUILD/bench/shard_raw" $sflag --reps "$REPS" | grep '^peer') || true
+        printf '%s\n' "$shard"
     fi
     g=$(value gloo_round_ms "$gloo")
     ipc=$(value psync_ipc_round_ms "$ps") tcp=$(value psync_tcp_round_ms "$ps")
@@ -76,6 +81,11 @@ for size in $SIZES; do
         awk -v p="$tcp" -v s="$st" -v f="$frames" -v i="$si" -v g="$g" 'BEGIN {
             printf "info psync_tcp/star_raw_tcp=%.3f psync_ipc_frames/star_raw_ipc=%.3f", p / s, f / i
             printf " star_raw_tcp/gloo=%.3f\n", s / g }'
+    fi
+    # and what shards could reach: their transport floor over gloo
+    sh_ms=$(value shard_raw_tcp_round_ms "$shard")
+    if [ -n "$sh_ms" ] && [ -n "$g" ]; then
+        awk -v s="$sh_ms" -v g="$g" 'BEGIN { printf "info shard_raw_tcp/gloo=%.3f\n", s / g }'
     fi
     if [ "$kind" = mb ]; then ipc_goal=0.7; else ipc_goal=1.0; fi
     ratio "psync_ipc/gloo" "$ipc" "$g" "<=" "$ipc_goal"
