@@ -55,6 +55,7 @@ for size in $SIZES; do
         pz=$(timeout 900 "$PY" "$HERE/pyzmq_round.py" $flag --reps "$REPS") || true
         printf '%s\n' "$pz"
     fi
+    sleep 3 # the peers' teardown (GBs freed, pages compacted) out of psync's first figure
     ps=$(psync_round "$kind" "$n" "$REPS") || true
     printf '%s\n' "$ps"
     star="" shard=""
