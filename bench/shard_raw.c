@@ -14,7 +14,6 @@
  * warm-up. No protocol, no checks, no merge: if this is not below gloo,
  * shards cannot bring psync's TCP round there on this machine either.
  * Prints "peer shard_raw_tcp_round_ms=..." (round_bench.sh reads it). */
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <zmq.h>
 
 #include "benchkit.h"
+#include "rawzmq.h"
 
 #define SHARD_MAX 8
 
@@ -31,13 +31,6 @@ typedef struct shard {
     int workers, reps, port; /* coordinator on port, hub h on port + 1 + h */
     size_t len, chunk;
 } shard;
-
-static void shard_tune_malloc(void)
-{
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    mallopt(M_ARENA_MAX, 1);
-}
 
 static void *shard_socket(void *ctx, int type, const char *id, int port, int bind)
 {
@@ -68,24 +61,14 @@ static size_t shard_chunks(const shard *st, size_t n)
     return (n + st->chunk - 1) / st->chunk;
 }
 
-static int shard_send_ref(void *s, const uint8_t *p, size_t n)
-{
-    zmq_msg_t m;
-    zmq_msg_init_data(&m, (void *)p, n, NULL, NULL);
-    if (zmq_msg_send(&m, s, 0) >= 0) return 0;
-    zmq_msg_close(&m);
-    return -1;
-}
-
 /* Hub h: reps + 1 rounds of its range; exit status 0 on success. */
 static int shard_hub(const shard *st, int h)
 {
-    shard_tune_malloc();
+    raw_tune_malloc();
     size_t off, n;
     shard_range(st, h, &off, &n);
     size_t nk = shard_chunks(st, n), next[SHARD_MAX] = {0};
-    void *ctx = zmq_ctx_new();
-    zmq_ctx_set(ctx, ZMQ_IO_THREADS, 2);
+    void *ctx = raw_context();
     void *s = shard_socket(ctx, ZMQ_ROUTER, NULL, st->port + 1 + h, 1);
     uint8_t *result = bench_alloc_hot(n ? n : 1, NULL);
     unsigned *count = calloc(nk ? nk : 1, sizeof *count);
@@ -109,7 +92,7 @@ static int shard_hub(const shard *st, int h)
                 if (v == h) continue;
                 snprintf(id, sizeof id, "w%d", v);
                 if (zmq_send(s, id, strlen(id), ZMQ_SNDMORE) < 0 ||
-                    shard_send_ref(s, result + o, len))
+                    raw_send_ref(s, result + o, len, 0))
                     return 1;
             }
             sent++;
@@ -124,11 +107,10 @@ static int shard_hub(const shard *st, int h)
  * results in, report its time. Exit status 0 on success. */
 static int shard_worker(const shard *st, int w)
 {
-    shard_tune_malloc();
+    raw_tune_malloc();
     char id[16];
     snprintf(id, sizeof id, "w%d", w);
-    void *ctx = zmq_ctx_new(), *hub[SHARD_MAX] = {0};
-    zmq_ctx_set(ctx, ZMQ_IO_THREADS, 2);
+    void *ctx = raw_context(), *hub[SHARD_MAX] = {0};
     void *ctl = shard_socket(ctx, ZMQ_DEALER, id, st->port, 0);
     uint8_t *buf = bench_alloc_hot(st->len, NULL);
     zmq_pollitem_t items[SHARD_MAX];
@@ -149,7 +131,7 @@ static int shard_worker(const shard *st, int w)
             shard_range(st, h, &off, &n);
             for (size_t k = 0; h != w && k * st->chunk < n; k++, want++) {
                 size_t len = n - k * st->chunk < st->chunk ? n - k * st->chunk : st->chunk;
-                if (shard_send_ref(hub[h], buf + off + k * st->chunk, len)) return 1;
+                if (raw_send_ref(hub[h], buf + off + k * st->chunk, len, 0)) return 1;
             }
         }
         while (have < want) {

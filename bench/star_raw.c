@@ -15,7 +15,6 @@
  * star itself: 2N payloads through the hub's sockets where a ring moves
  * 2(N-1) in all. Prints "peer star_raw_tcp_round_ms=... star_raw_ipc_round_ms=..."
  * (round_bench.sh reads it). */
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include <zmq.h>
 
 #include "benchkit.h"
+#include "rawzmq.h"
 
 #define STAR_MAX_WORKERS 16
 
@@ -34,37 +34,12 @@ typedef struct star {
     size_t len, chunk, nchunks;
 } star;
 
-/* psync's allocator settings (daemon/sockets.c, worker/client/sockets.c). */
-static void star_tune_malloc(void)
-{
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
-    mallopt(M_ARENA_MAX, 1);
-}
-
-static void *star_context(void)
-{
-    void *ctx = zmq_ctx_new();
-    if (ctx) zmq_ctx_set(ctx, ZMQ_IO_THREADS, 2);
-    return ctx;
-}
-
-/* Sends n bytes at p as one zero-copy frame (p outlives the send). */
-static int star_send_ref(void *s, const uint8_t *p, size_t n, int flags)
-{
-    zmq_msg_t m;
-    zmq_msg_init_data(&m, (void *)p, n, NULL, NULL);
-    if (zmq_msg_send(&m, s, flags) >= 0) return 0;
-    zmq_msg_close(&m);
-    return -1;
-}
-
 /* One worker: ready, then per round: wait for go, send every chunk, copy
  * every returned chunk in, report the time. Exit status 0 on success. */
 static int star_worker(const star *st, int rank)
 {
-    star_tune_malloc();
-    void *ctx = star_context(), *s = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    raw_tune_malloc();
+    void *ctx = raw_context(), *s = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
     uint8_t *buf = bench_alloc_hot(st->len, NULL);
     char id[16];
     snprintf(id, sizeof id, "w%d", rank);
@@ -77,7 +52,7 @@ static int star_worker(const star *st, int rank)
         double t0 = bench_now();
         for (size_t k = 0; k < st->nchunks; k++) {
             size_t off = k * st->chunk, n = st->len - off < st->chunk ? st->len - off : st->chunk;
-            if (star_send_ref(s, buf + off, n, 0)) return 1;
+            if (raw_send_ref(s, buf + off, n, 0)) return 1;
         }
         for (size_t k = 0; k < st->nchunks; k++) {
             zmq_msg_t m;
@@ -142,8 +117,7 @@ static double star_hub_round(const star *st, void *s, const uint8_t *result, uns
         size_t off = k * st->chunk, n = st->len - off < st->chunk ? st->len - off : st->chunk;
         for (int v = 0; v < st->workers; v++) {
             snprintf(id, sizeof id, "w%d", v);
-            if (zmq_send(s, id, strlen(id), ZMQ_SNDMORE) < 0 ||
-                star_send_ref(s, result + off, n, 0))
+            if (zmq_send(s, id, strlen(id), ZMQ_SNDMORE) < 0 || raw_send_ref(s, result + off, n, 0))
                 return -1;
         }
     }
@@ -153,8 +127,8 @@ static double star_hub_round(const star *st, void *s, const uint8_t *result, uns
 /* The hub: waits for every worker, runs the rounds; the median, or -1. */
 static double star_hub(const star *st)
 {
-    star_tune_malloc();
-    void *ctx = star_context(), *s = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    raw_tune_malloc();
+    void *ctx = raw_context(), *s = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
     uint8_t *result = bench_alloc_hot(st->len, NULL);
     unsigned *count = calloc(st->nchunks, sizeof *count);
     size_t next[STAR_MAX_WORKERS];
