@@ -397,10 +397,13 @@ bool psd_streams_pump(psd *d);
 void psd_broadcast_merged(psd *d);
 
 /* --- peer.c --- */
-/* true if the peer frame came from runs on this host: over ipc://, or from
- * a loopback address or one of this host's own (its interfaces in psyncd's
- * network namespace); also when ZeroMQ does not say (then the segment id
- * check decides). addr gets the Peer-Address (cap bytes), for the log. */
+/* true if a ZeroMQ Peer-Address names this host: "localhost:..." (ipc://),
+ * a loopback address, v4-mapped too, or one of this host's own (its
+ * interfaces in psyncd's network namespace); also for NULL (not told) or
+ * a form it cannot parse (then the segment id check decides). */
+bool psd_peer_address_local(const char *peer_address);
+/* psd_peer_address_local of the Peer-Address frame came with; addr gets it
+ * (cap bytes, "unknown" if none), for the log. */
 bool psd_peer_on_host(const zmq_msg_t *frame, char *addr, size_t cap);
 
 /* --- shm.c: the same-host shared-memory path (docs/protocol.md) --- */

@@ -39,10 +39,8 @@ static bool psd_peer_own_address(int family, const struct in_addr *v4, const str
     return own;
 }
 
-bool psd_peer_on_host(const zmq_msg_t *frame, char *addr, size_t cap)
+bool psd_peer_address_local(const char *a)
 {
-    const char *a = zmq_msg_gets((zmq_msg_t *)frame, "Peer-Address");
-    snprintf(addr, cap, "%s", a ? a : "unknown");
     if (!a || !strncmp(a, "localhost:", 10)) return true; /* ipc://, or not told */
     struct in_addr v4;
     struct in6_addr v6;
@@ -53,4 +51,11 @@ bool psd_peer_on_host(const zmq_msg_t *frame, char *addr, size_t cap)
         return true; /* a form this build does not know: the id check decides */
     }
     return (ntohl(v4.s_addr) >> 24) == 127 || psd_peer_own_address(AF_INET, &v4, NULL);
+}
+
+bool psd_peer_on_host(const zmq_msg_t *frame, char *addr, size_t cap)
+{
+    const char *a = zmq_msg_gets((zmq_msg_t *)frame, "Peer-Address");
+    snprintf(addr, cap, "%s", a ? a : "unknown");
+    return psd_peer_address_local(a);
 }
