@@ -54,6 +54,7 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
                             bool late)
 {
     psync_err e = PSYNC_OK;
+    const char *ref = late ? "snapshot_shm" : "snapshot";
     psd_reason why = psd_snapshot_check(d, h, frame, late, &e);
     psd_inbound *in = &m->in;
     if (m->follower) {
@@ -62,14 +63,13 @@ static void psd_on_snapshot(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     }
     if (why != PSD_R_COUNT_) {
         psd_inbound_clear(in); /* a refused chunk voids the whole snapshot */
-        psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, late ? "snapshot_shm" : "snapshot");
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, why, e, ref);
         return;
     }
     bool fresh = !in->received || in->complete || in->base != h->base ||
                  in->samples != h->samples || in->gstep != h->gstep;
     if (fresh && (e = psd_inbound_begin(in, h->total, d->n_chunks))) {
-        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e,
-                   late ? "snapshot_shm" : "snapshot");
+        psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, ref);
         return;
     }
     in->base = h->base;

@@ -101,11 +101,10 @@ typedef struct psd_inbound {
     bool complete;
     zmq_msg_t *chunks; /* n_chunks frames, valid where have[i] */
     bool *have;
-    uint32_t *crc;   /* per chunk: the crc its header declared */
-    bool *late;      /* per chunk: crc and finiteness checked as it is merged
-                      * (a shared inbox chunk: one read of it, and of what is
-                      * merged), not when it came (a frame: immutable) */
-    uint64_t n_late; /* chunks held with late set */
+    uint32_t *crc; /* per chunk: the crc its header declared */
+    bool *late;    /* per chunk: crc and finiteness checked as it is merged
+                    * (a shared inbox chunk: one read of it, and of what is
+                    * merged), not when it came (a frame: immutable) */
 } psd_inbound;
 
 /* A chunked transfer of a buffer to one member on the bulk socket. */

@@ -14,7 +14,6 @@ void psd_inbound_clear(psd_inbound *in)
         in->late[i] = false;
     }
     in->received = 0;
-    in->n_late = 0;
     in->complete = false;
 }
 
@@ -55,13 +54,11 @@ bool psd_inbound_put(psd_inbound *in, uint64_t idx, zmq_msg_t *frame, uint32_t c
     if (in->have[idx]) {
         zmq_msg_close(&in->chunks[idx]);
         in->received--;
-        in->n_late -= in->late[idx];
     }
     zmq_msg_init(&in->chunks[idx]);
     zmq_msg_move(&in->chunks[idx], frame);
     in->crc[idx] = crc;
     in->late[idx] = late;
-    in->n_late += late;
     in->have[idx] = true;
     in->received++;
     in->complete = in->received == in->n_chunks;

@@ -101,8 +101,9 @@ static void psd_round_try(psd *d, uint64_t k)
     for (uint32_t i = 0; i < r->n; i++)
         if (!psd_round_has(d, r->who[i], k)) return;
     if (!psd_merge_average_chunk(d, k, r->who, r->w, r->n, r->out)) { /* and its crc */
-        /* an input was rewritten after its check: its snapshot is voided
-         * and the round restarts without it */
+        /* an input did not match its crc or was not finite (a shared
+         * inbox written wrong or rewritten): its snapshot is voided and
+         * the round restarts without it */
         if (!psd_merge_blame(d, k, r->who, r->n)) psd_round_abort(d, "nonfinite_average");
         psd_round_check(d);
         return;

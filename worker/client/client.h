@@ -168,8 +168,9 @@ void pc_stage_drop(pc_stage *st);
 void pc_stage_free(pc_stage *st);
 
 /* shm.c: the same-host shared-memory path (docs/protocol.md) */
-/* SHM_OFFER: maps the inbox and accepts it (unless no_shm, or it cannot
- * be opened: logged, and chunks keep coming as frames). */
+/* SHM_OFFER: maps the inbox and accepts it; declines it (sid 0: chunks
+ * keep coming as frames) under no_shm or when it cannot be opened
+ * (another host, user or pid namespace: logged). */
 void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
 /* MERGED_SHM: checks the chunk's crc in psyncd's segment and makes
  * *frame point at it (zero-copy: applied and kept from there; the caller
