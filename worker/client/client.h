@@ -156,6 +156,9 @@ psync_err pc_send(psync_client *c, void *sock, psync_wire_hdr *h);
  * connection was reset for any reason meanwhile: the rest was dropped. */
 psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len,
                          bool zero_copy);
+/* PSYNC_OK if the sockets were not reset since c->resets was `resets`,
+ * else PSYNC_EBUSY saying the message of type t was dropped. */
+psync_err pc_sent_whole(const psync_client *c, uint64_t resets, psync_msg_type t);
 /* Drains the release eventfd after a poll said it is readable. */
 void pc_inflight_drain(psync_client *c);
 /* Takes one received chunk into st (latest version wins); in hold mode

@@ -150,8 +150,5 @@ psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, u
     h->t = PSYNC_MSG_SNAPSHOT;
     c->inbox_busy = true;
     c->inbox_base = h->base;
-    if (!e && c->resets != resets)
-        e = psync_fail(PSYNC_EBUSY, "the connection to psyncd was reset while publishing: "
-                                    "the snapshot was dropped; publish again once rejoined");
-    return e;
+    return e ? e : pc_sent_whole(c, resets, h->t);
 }

@@ -84,6 +84,15 @@ static psync_err pc_inflight_wait(psync_client *c)
     return PSYNC_OK;
 }
 
+psync_err pc_sent_whole(const psync_client *c, uint64_t resets, psync_msg_type t)
+{
+    if (c->resets == resets) return PSYNC_OK;
+    return psync_fail(PSYNC_EBUSY,
+                      "the connection to psyncd was reset while sending (see the reconnect or "
+                      "failover line logged): the %s was dropped; send it again once rejoined",
+                      psync_wire_type_name(t));
+}
+
 psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len,
                          bool zero_copy)
 {
@@ -104,13 +113,7 @@ psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data
     }
     psync_err w = zero_copy ? pc_inflight_wait(c) : PSYNC_OK;
     if (e || w) return e ? e : w;
-    if (c->resets != resets)
-        return psync_fail(PSYNC_EBUSY,
-                          "the connection to psyncd was reset while sending (see the "
-                          "reconnect or failover line logged): the %s was dropped; send it "
-                          "again once rejoined",
-                          psync_wire_type_name(h->t));
-    return PSYNC_OK;
+    return pc_sent_whole(c, resets, h->t);
 }
 
 void pc_stage_drop(pc_stage *st)
