@@ -14,11 +14,9 @@
  * warm-up. No protocol, no checks, no merge: if this is not below gloo,
  * shards cannot bring psync's TCP round there on this machine either.
  * Prints "peer shard_raw_tcp_round_ms=..." (round_bench.sh reads it). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -194,22 +192,10 @@ static double shard_coordinate(const shard *st)
 
 int main(int argc, char **argv)
 {
-    if (bench_flag_set(argc, argv, "--help")) {
-        puts("usage: shard_raw [--workers N(4)] [--size-mb MB(100)] [--params N]\n"
-             "                 [--chunk-bytes B(4194304)] [--reps N(5)]");
-        return 0;
-    }
-    shard st = {(int)bench_flag_num(argc, argv, "--workers", 4),
-                (int)bench_flag_num(argc, argv, "--reps", 5), 0, 0,
-                (size_t)bench_flag_num(argc, argv, "--chunk-bytes", 4194304)};
-    double params = bench_flag_num(argc, argv, "--params", 0);
-    st.len = params > 0 ? (size_t)params * 4
-                        : (size_t)(bench_flag_num(argc, argv, "--size-mb", 100) * 1e6) / 4 * 4;
-    if (st.workers < 2 || st.workers > SHARD_MAX || st.reps < 1 || !st.chunk || !st.len) {
-        fprintf(stderr, "shard_raw: need 2-%d workers, reps >= 1, a size and a chunk size\n",
-                SHARD_MAX);
-        return 64;
-    }
+    raw_run r;
+    int rc = raw_flags(argc, argv, "shard_raw", 2, SHARD_MAX, &r);
+    if (rc >= 0) return rc;
+    shard st = {r.workers, r.reps, 0, r.len, r.chunk};
     st.port = bench_tcp_ports(1 + st.workers);
     bench_log_env("shard_raw");
     pid_t pids[2 * SHARD_MAX];
@@ -219,12 +205,7 @@ int main(int argc, char **argv)
         if ((pids[np++] = fork()) == 0) _exit(shard_hub(&st, h));
     for (int w = 0; w < st.workers; w++)
         if ((pids[np++] = fork()) == 0) _exit(shard_worker(&st, w));
-    double ms = shard_coordinate(&st);
-    for (int i = 0; i < np; i++) {
-        int status = 1;
-        if (pids[i] > 0 && ms < 0) kill(pids[i], SIGKILL);
-        if (pids[i] <= 0 || waitpid(pids[i], &status, 0) < 0 || status != 0) ms = -1;
-    }
+    double ms = raw_reap(pids, np, shard_coordinate(&st));
     printf("env workers=%d hubs=%d payload_bytes=%zu chunk_bytes=%zu reps=%d\n", st.workers,
            st.workers, st.len, st.chunk, st.reps);
     printf("peer shard_raw_tcp_round_ms=%.2f\n", ms);

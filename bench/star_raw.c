@@ -15,11 +15,9 @@
  * star itself: 2N payloads through the hub's sockets where a ring moves
  * 2(N-1) in all. Prints "peer star_raw_tcp_round_ms=... star_raw_ipc_round_ms=..."
  * (round_bench.sh reads it). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -160,36 +158,15 @@ static double star_run(star st, const char *ep)
     fflush(NULL);
     for (int w = 0; w < st.workers; w++)
         if ((pids[w] = fork()) == 0) _exit(star_worker(&st, w));
-    double ms = star_hub(&st);
-    for (int w = 0; w < st.workers; w++) {
-        int status = 1;
-        if (pids[w] > 0 && ms < 0) kill(pids[w], SIGKILL);
-        if (pids[w] <= 0 || waitpid(pids[w], &status, 0) < 0 || status != 0) ms = -1;
-    }
-    return ms;
+    return raw_reap(pids, st.workers, star_hub(&st));
 }
 
 int main(int argc, char **argv)
 {
-    if (bench_flag_set(argc, argv, "--help")) {
-        puts("usage: star_raw [--workers N(4)] [--size-mb MB(100)] [--params N]\n"
-             "                [--chunk-bytes B(4194304)] [--reps N(5)]");
-        return 0;
-    }
-    star st = {NULL,
-               (int)bench_flag_num(argc, argv, "--workers", 4),
-               (int)bench_flag_num(argc, argv, "--reps", 5),
-               0,
-               (size_t)bench_flag_num(argc, argv, "--chunk-bytes", 4194304),
-               0};
-    double params = bench_flag_num(argc, argv, "--params", 0);
-    st.len = params > 0 ? (size_t)params * 4
-                        : (size_t)(bench_flag_num(argc, argv, "--size-mb", 100) * 1e6) / 4 * 4;
-    if (st.workers < 1 || st.workers > STAR_MAX_WORKERS || st.reps < 1 || !st.chunk || !st.len) {
-        fprintf(stderr, "star_raw: need 1-%d workers, reps >= 1, a size and a chunk size\n",
-                STAR_MAX_WORKERS);
-        return 64;
-    }
+    raw_run r;
+    int rc = raw_flags(argc, argv, "star_raw", 1, STAR_MAX_WORKERS, &r);
+    if (rc >= 0) return rc;
+    star st = {NULL, r.workers, r.reps, r.len, r.chunk, 0};
     st.nchunks = (st.len + st.chunk - 1) / st.chunk;
     bench_log_env("star_raw");
     char tcp[64], ipc[64], dir[] = "/tmp/psync-star-XXXXXX";
