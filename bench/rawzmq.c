@@ -12,14 +12,14 @@ int raw_flags(int argc, char **argv, const char *prog, int min_workers, int max_
 {
     if (bench_flag_set(argc, argv, "--help")) {
         printf("usage: %s [--workers N(4)] [--size-mb MB(100)] [--params N]\n"
-               "       [--chunk-bytes B(4194304)] [--reps N(5)]\n",
+               "       [--chunk-bytes B(1048576)] [--reps N(5)]\n",
                prog);
         return 0;
     }
     double params = bench_flag_num(argc, argv, "--params", 0);
     r->workers = (int)bench_flag_num(argc, argv, "--workers", 4);
     r->reps = (int)bench_flag_num(argc, argv, "--reps", 5);
-    r->chunk = (size_t)bench_flag_num(argc, argv, "--chunk-bytes", 4194304);
+    r->chunk = (size_t)bench_flag_num(argc, argv, "--chunk-bytes", 1048576);
     r->len = params > 0 ? (size_t)params * 4
                         : (size_t)(bench_flag_num(argc, argv, "--size-mb", 100) * 1e6) / 4 * 4;
     if (r->workers < min_workers || r->workers > max_workers || r->reps < 1 || !r->chunk ||
