@@ -1,6 +1,7 @@
 /* join_bench.c: hot join of a ~100 MB model from psyncd (a new client's
  * psync_client_join in a new process: hello, welcome, bootstrap of the
- * whole blob; also repeated in this process) against a
+ * whole blob; then each right after a new merged version, as in a cluster
+ * that trains; also repeated in this process) against a
  * raw ZeroMQ transfer of the same bytes in 4 MiB chunks (zero-copy send,
  * receiver copies into a buffer), over the same transport, in one run. The
  * daemon is started here (--psyncd PATH) and given the model by an uploader
@@ -148,11 +149,25 @@ static double join_child(const psync_client_opts *o, uint64_t expect)
     return status == 0 ? ms : -1;
 }
 
+/* Publishes from up and waits until it applied the merged version: the
+ * cluster has moved on, so psyncd has no bootstrap prepared for the next
+ * joiner (as in a training cluster, where versions change every round). */
+static psync_err join_advance(psync_client *up, psync_model *m)
+{
+    bool applied = false;
+    psync_err err = psync_client_publish(up, m, 1);
+    for (int i = 0; !err && !applied && i < 300; i++)
+        err = psync_client_poll(up, m, 100, &applied);
+    if (!err && !applied) err = psync_fail(PSYNC_ETIMEOUT, "no merged version after a publish");
+    return err;
+}
+
 /* Uploads the model through one client, then times reps hot joins, each in
- * a new process (*med_new), then reps in this one (*med_same: every join
- * after the first reuses heap memory the previous one freed). */
+ * a new process, of an unchanged version (*med_new), then of a version
+ * merged just before (*med_moved), then reps in this one (*med_same: every
+ * join after the first reuses heap memory the previous one freed). */
 static psync_err join_measure(const psync_client_opts *o, psync_model *m, int reps, double *med_new,
-                              double *med_same)
+                              double *med_moved, double *med_same)
 {
     psync_client *up = NULL;
     double t[reps + 1];
@@ -162,6 +177,10 @@ static psync_err join_measure(const psync_client_opts *o, psync_model *m, int re
         if ((t[r] = join_child(o, m->payload_len)) < 0)
             err = psync_fail(PSYNC_EIO, "a joining process failed");
     *med_new = err ? -1 : bench_median(t + 1, reps);
+    for (int r = 0; !err && r <= reps; r++)
+        if (!(err = join_advance(up, m)) && (t[r] = join_child(o, m->payload_len)) < 0)
+            err = psync_fail(PSYNC_EIO, "a joining process failed");
+    *med_moved = err ? -1 : bench_median(t + 1, reps);
     for (int r = 0; !err && r <= reps; r++)
         err = join_once(o, m->payload_len, &t[r]);
     psync_client_destroy(&up);
@@ -175,7 +194,7 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     char control[256], bulk[256], raw[256], dir[] = "/tmp/psync-join-XXXXXX";
     int port = bench_tcp_ports(3);
     size_t len = 0;
-    double join_ms = -1, same_ms = -1;
+    double join_ms = -1, moved_ms = -1, same_ms = -1;
     if (strcmp(tr, "ipc") == 0 && !mkdtemp(dir)) return 1;
     if (strcmp(tr, "ipc") == 0) {
         snprintf(control, sizeof control, "ipc://%s/c.sock", dir);
@@ -189,7 +208,7 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     psync_client_opts o = {.control = control, .bulk = bulk, .rank = -1};
     pid_t pid = join_start_daemon(psyncd, control, bulk, NULL, NULL);
     psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
-                            : join_measure(&o, m, reps, &join_ms, &same_ms);
+                            : join_measure(&o, m, reps, &join_ms, &moved_ms, &same_ms);
     join_stop_daemon(pid);
     if (err)
         fprintf(stderr, "join_bench: %s: %s: %s\n", tr, psync_strerror(err), psync_errdetail());
@@ -201,8 +220,9 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
         unlink(raw + 6);
         rmdir(dir);
     }
-    printf("psync transport=%s join_ms=%.2f join_gbps=%.2f join_same_process_ms=%.2f\n", tr,
-           join_ms, join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0, same_ms);
+    printf("psync transport=%s join_ms=%.2f join_gbps=%.2f join_new_version_ms=%.2f "
+           "join_same_process_ms=%.2f\n",
+           tr, join_ms, join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0, moved_ms, same_ms);
     printf("peer transport=%s raw_zmq_ms=%.2f raw_zmq_gbps=%.2f raw_zmq_fresh_buffer_ms=%.2f "
            "chunk_bytes=%zu\n",
            tr, raw_ms, raw_ms > 0 ? (double)len / raw_ms / 1e6 : 0.0, fresh_ms, JOIN_CHUNK);
@@ -211,6 +231,8 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     bench_ratio(name, join_ms > 0 && raw_ms > 0 ? join_ms / raw_ms : -1, "<=", 1.5);
     snprintf(name, sizeof name, "join_%s/raw_zmq_fresh_buffer", tr);
     bench_ratio(name, join_ms > 0 && fresh_ms > 0 ? join_ms / fresh_ms : -1, "<=", 1.5);
+    snprintf(name, sizeof name, "join_%s_new_version/raw_zmq_fresh_buffer", tr);
+    bench_ratio(name, moved_ms > 0 && fresh_ms > 0 ? moved_ms / fresh_ms : -1, "<=", 1.5);
     return err ? 1 : 0;
 }
 
@@ -239,7 +261,7 @@ static double join_tcp(const char *psyncd, psync_model *m, int reps, const char 
 {
     char control[64], bulk[64], key[300], allow[300], wkey[300], spub[300];
     int port = bench_tcp_ports(2);
-    double ms = -1, same = -1;
+    double ms = -1, moved = -1, same = -1;
     snprintf(control, sizeof control, "tcp://127.0.0.1:%d", port);
     snprintf(bulk, sizeof bulk, "tcp://127.0.0.1:%d", port + 1);
     snprintf(key, sizeof key, "%s/server.key", dir);
@@ -253,7 +275,7 @@ static double join_tcp(const char *psyncd, psync_model *m, int reps, const char 
                            .server_key = curve ? spub : NULL};
     pid_t pid = join_start_daemon(psyncd, control, bulk, curve ? key : NULL, allow);
     psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
-                            : join_measure(&o, m, reps, &ms, &same);
+                            : join_measure(&o, m, reps, &ms, &moved, &same);
     join_stop_daemon(pid);
     if (err)
         fprintf(stderr, "join_bench: curve=%d: %s: %s\n", curve, psync_strerror(err),

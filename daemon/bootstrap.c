@@ -185,29 +185,35 @@ void psd_upload_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t 
     if (u->received == u->n_chunks) psd_upload_finish(d, m, h);
 }
 
-/* Re-encodes the bootstrap blob for the current version into d->boot. */
+/* Builds the bootstrap head for the current version into d->boot: the
+ * blob's chunks that hold any of its header (encoded from the template),
+ * the payload's first bytes copied in behind it. The rest of the blob is
+ * the merged buffer itself, streamed from where it lies (psd_stream). */
 static psync_err psd_bootstrap_build(psd *d)
 {
-    size_t size, len;
+    size_t size, head;
     psync_err e;
-    uint8_t *saved = d->tmpl->payload;
+    uint64_t cb = d->set.chunk_bytes;
     d->tmpl->state.merge_version = d->version;
     if ((e = psync_blob_size(d->tmpl, &size))) return e;
-    uint64_t n = (size + d->set.chunk_bytes - 1) / d->set.chunk_bytes;
-    if (!d->boot || atomic_load(&d->boot->refs) != 1 || d->boot->len != size) {
+    if (d->tmpl->payload_len != d->payload_len)
+        return psync_fail(PSYNC_EMISMATCH, "template payload %llu bytes, merged %llu",
+                          (unsigned long long)d->tmpl->payload_len,
+                          (unsigned long long)d->payload_len);
+    uint64_t cut = (size - d->payload_len + cb - 1) / cb * cb;
+    cut = cut < size ? cut : size;
+    if (!d->boot || atomic_load(&d->boot->refs) != 1 || d->boot->len != cut) {
         psd_rcbuf_unref(d->boot);
         d->boot = NULL;
-        if ((e = psd_rcbuf_new(size, n, false, &d->boot))) return e;
+        if ((e = psd_rcbuf_new(cut, (cut + cb - 1) / cb, false, &d->boot))) return e;
     }
-    /* Encode from the merged buffer without copying it into the template
-     * first: the encoder only reads m->payload. */
-    d->tmpl->payload = d->cur->data;
-    e = psync_blob_encode_into(d->tmpl, d->boot->data, size, &len);
-    d->tmpl->payload = saved;
-    if (e) return e;
-    psd_rcbuf_crcs(d->boot, len, d->set.chunk_bytes);
+    if ((e = psync_blob_encode_head(d->tmpl, d->boot->data, cut, &head))) return e;
+    memcpy(d->boot->data + head, d->cur->data, cut - head);
+    psd_rcbuf_crcs(d->boot, cut, cb);
     d->boot->version = d->version;
-    d->boot->len = len;
+    d->boot->len = cut;
+    d->boot_from = d->cur;
+    d->boot_shift = head;
     return PSYNC_OK;
 }
 
@@ -215,12 +221,14 @@ psync_err psd_bootstrap_serve(psd *d, psd_member *m)
 {
     psync_err e;
     if (!d->cur) return psync_fail(PSYNC_EBUSY, "no model yet: wait for announce");
-    if ((!d->boot || d->boot->version != d->version) && (e = psd_bootstrap_build(d))) return e;
-    psd_stream_start(&m->boot, d->boot, PSYNC_MSG_BOOTSTRAP, d->version, d->layout, d->boot->len);
+    bool stale = !d->boot || d->boot->version != d->version || d->boot_from != d->cur;
+    if (stale && (e = psd_bootstrap_build(d))) return e;
+    uint64_t total = d->boot_shift + d->payload_len;
+    psd_stream_start_blob(&m->boot, d->boot, d->cur, d->boot_shift, d->version, d->layout, total);
     psd_stream_stop(&m->merged); /* the blob already holds this version */
     m->layout = d->layout;
     PSYNC_INFO("bootstrap", "member=%llu name=%s version=%llu bytes=%llu",
                (unsigned long long)m->id, m->name, (unsigned long long)d->version,
-               (unsigned long long)d->boot->len);
+               (unsigned long long)total);
     return PSYNC_OK;
 }

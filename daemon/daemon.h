@@ -26,7 +26,9 @@
 
 typedef struct psd psd;
 typedef struct psd_member psd_member;
-#define PSD_POOL_MAX 3 /* merged buffers: current + in flight + next */
+#define PSD_POOL_MAX                                                                               \
+    4 /* merged buffers: current + in flight + next + one                                          \
+       * a joiner's bootstrap may still be reading */
 
 typedef enum psd_policy { PSD_SYNC = 1, PSD_EASGD, PSD_ASYNC } psd_policy;
 
@@ -107,12 +109,19 @@ typedef struct psd_inbound {
                     * merged), not when it came (a frame: immutable) */
 } psd_inbound;
 
-/* A chunked transfer of a buffer to one member on the bulk socket. */
+/* A chunked transfer of a buffer to one member on the bulk socket. A
+ * bootstrap blob streams from two buffers: head holds its first bytes (the
+ * chunks that hold any of the blob's header, encoded per version), buf the
+ * merged payload those are followed by, at stream offset shift (no copy). */
 typedef struct psd_stream {
-    psd_rcbuf *buf; /* referenced while active; NULL when idle */
+    psd_rcbuf *buf;  /* referenced while active; NULL when idle */
+    psd_rcbuf *head; /* referenced while active, or NULL: buf is all of it */
+    uint64_t shift;  /* with head: stream offset of buf's byte 0 */
     psync_msg_type type;
     uint64_t version, layout, next, total;
-    uint64_t limit; /* bytes ready to send (< total while a merge streams) */
+    uint64_t limit;  /* bytes ready to send (< total while a merge streams) */
+    uint64_t crc_at; /* with head: the stream offset crc is for (+1; 0 none) */
+    uint32_t crc;
 } psd_stream;
 
 /* A sync round merged chunk by chunk as soon as every participant's copy
@@ -203,10 +212,12 @@ struct psd {
     uint32_t easgd_pending; /* easgd: snapshots since the last broadcast */
     bool merge_deferred;    /* a merge waits for a free pool buffer */
     psd_upload upload;
-    psd_rcbuf *boot;           /* cached bootstrap blob */
-    uint64_t recover_until_ms; /* end of the collection window (0: not opened) */
-    uint32_t peak_members;     /* largest attached membership seen (async weight) */
-    uint64_t samples_total;    /* samples of every complete snapshot since start */
+    psd_rcbuf *boot;            /* cached bootstrap head (psd_stream) */
+    const psd_rcbuf *boot_from; /* the merged buffer it was built from */
+    uint64_t boot_shift;        /* blob offset of the payload's first byte */
+    uint64_t recover_until_ms;  /* end of the collection window (0: not opened) */
+    uint32_t peak_members;      /* largest attached membership seen (async weight) */
+    uint64_t samples_total;     /* samples of every complete snapshot since start */
     /* lineage epoch and standby (standby.c, docs/recovery.md) */
     uint64_t epoch;            /* 1, or a promoted standby's primary epoch + 1 */
     bool standby, fenced;      /* not serving yet / a higher epoch exists: exit */
@@ -385,6 +396,10 @@ void psd_round_check(psd *d);
  * latest version wins). Takes a reference on buf. */
 void psd_stream_start(psd_stream *s, psd_rcbuf *buf, psync_msg_type type, uint64_t version,
                       uint64_t layout, uint64_t total);
+/* Starts a bootstrap stream of total bytes: head->len bytes of head, then
+ * buf's bytes from head->len - shift on (takes a reference to each). */
+void psd_stream_start_blob(psd_stream *s, psd_rcbuf *head, psd_rcbuf *buf, uint64_t shift,
+                           uint64_t version, uint64_t layout, uint64_t total);
 void psd_stream_stop(psd_stream *s);
 /* Lets every member's transfer of buf send up to limit bytes. */
 void psd_streams_limit(psd *d, const psd_rcbuf *buf, uint64_t limit);

@@ -10,19 +10,54 @@ void psd_stream_start(psd_stream *s, psd_rcbuf *buf, psync_msg_type type, uint64
 {
     psd_rcbuf_ref(buf);
     psd_stream_stop(s);
-    *s = (psd_stream){buf, type, version, layout, 0, total, total};
+    *s = (psd_stream){.buf = buf,
+                      .type = type,
+                      .version = version,
+                      .layout = layout,
+                      .total = total,
+                      .limit = total};
+}
+
+void psd_stream_start_blob(psd_stream *s, psd_rcbuf *head, psd_rcbuf *buf, uint64_t shift,
+                           uint64_t version, uint64_t layout, uint64_t total)
+{
+    psd_rcbuf_ref(head);
+    psd_stream_start(s, buf, PSYNC_MSG_BOOTSTRAP, version, layout, total);
+    s->head = head;
+    s->shift = shift;
 }
 
 void psd_stream_stop(psd_stream *s)
 {
     psd_rcbuf_unref(s->buf);
-    s->buf = NULL;
+    psd_rcbuf_unref(s->head);
+    s->buf = s->head = NULL;
+}
+
+/* Where the len bytes at s->next lie (*b at *off) and their crc: in head
+ * while they lie in it, else in buf, their crc computed here (buf's own are
+ * for its chunks, not the stream's) and kept while the send is retried. */
+static uint32_t psd_stream_source(psd *d, psd_stream *s, uint64_t len, psd_rcbuf **b, uint64_t *off)
+{
+    uint64_t k = s->next / d->set.chunk_bytes;
+    if (!s->head || s->next < s->head->len) {
+        *b = s->head ? s->head : s->buf;
+        *off = s->next;
+        return (*b)->crc[k];
+    }
+    *b = s->buf;
+    *off = s->next - s->shift;
+    if (s->crc_at != s->next + 1) {
+        s->crc = psync_wire_crc(s->buf->data + *off, len);
+        s->crc_at = s->next + 1;
+    }
+    return s->crc;
 }
 
 /* Sends one chunk; PSYNC_EBUSY if the member's queue is full. */
 static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
 {
-    uint64_t cb = d->set.chunk_bytes, k = s->next / cb;
+    uint64_t cb = d->set.chunk_bytes;
     uint64_t len = s->total - s->next < cb ? s->total - s->next : cb;
     psync_wire_hdr h;
     zmq_msg_t frame;
@@ -31,14 +66,16 @@ static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
     h.version = s->version;
     h.offset = s->next;
     h.total = s->total;
-    h.crc = s->buf->crc[k];
     if (d->tmpl) { /* the cluster's training state (a standby keeps it current) */
         h.gstep = d->tmpl->state.global_step;
         h.seen = d->tmpl->state.samples_seen;
         h.ostep = d->tmpl->opt.step;
     }
+    psd_rcbuf *b;
+    uint64_t off;
+    h.crc = psd_stream_source(d, s, len, &b, &off);
     psync_err e = psd_shm_send_merged(d, m, &h, s->buf, len); /* same host: header only */
-    if (e == PSYNC_ENOTFOUND && !(e = psd_rcbuf_frame(s->buf, s->next, len, &frame)) &&
+    if (e == PSYNC_ENOTFOUND && !(e = psd_rcbuf_frame(b, off, len, &frame)) &&
         (e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT)))
         zmq_msg_close(&frame);
     if (e) return e;

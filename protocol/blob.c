@@ -136,6 +136,19 @@ static uint8_t *blob_put_tail(uint8_t *p, size_t pad, uint32_t plen)
 
 psync_err psync_blob_encode_into(const psync_model *m, void *buf, size_t cap, size_t *len)
 {
+    size_t head = 0;
+    psync_err err = psync_blob_encode_head(m, buf, cap, &head);
+    if (err) return err;
+    if (m->payload_len > cap - head)
+        return psync_fail(PSYNC_ELIMIT, "blob needs %zu bytes but the buffer holds %zu",
+                          head + (size_t)m->payload_len, cap);
+    if (m->payload_len) memcpy((uint8_t *)buf + head, m->payload, m->payload_len);
+    *len = head + m->payload_len;
+    return PSYNC_OK;
+}
+
+psync_err psync_blob_encode_head(const psync_model *m, void *buf, size_t cap, size_t *head)
+{
     if (m->payload_len > UINT32_MAX)
         return psync_fail(PSYNC_ELIMIT, "payload of %llu bytes exceeds the 4 GiB blob limit",
                           (unsigned long long)m->payload_len);
@@ -143,13 +156,12 @@ psync_err psync_blob_encode_into(const psync_model *m, void *buf, size_t cap, si
     psync_mpbuf b;
     psync_mpbuf_packer(&pk, &b, buf, cap);
     blob_pack_header(&pk, m);
-    size_t pad = blob_pad(b.len);
-    size_t need = b.len + pad + BLOB_TAIL_BYTES + m->payload_len;
+    size_t pad = blob_pad(b.len), need = b.len + pad + BLOB_TAIL_BYTES;
     if (b.overflow || need > cap)
-        return psync_fail(PSYNC_ELIMIT, "blob needs %zu bytes but the buffer holds %zu", need, cap);
-    uint8_t *p = blob_put_tail((uint8_t *)buf + b.len, pad, (uint32_t)m->payload_len);
-    if (m->payload_len) memcpy(p, m->payload, m->payload_len);
-    *len = need;
+        return psync_fail(PSYNC_ELIMIT, "blob head needs %zu bytes but the buffer holds %zu", need,
+                          cap);
+    blob_put_tail((uint8_t *)buf + b.len, pad, (uint32_t)m->payload_len);
+    *head = need;
     return PSYNC_OK;
 }
 

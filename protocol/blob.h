@@ -25,6 +25,13 @@ psync_err psync_blob_size(const psync_model *m, size_t *out);
  * first-touch page faults. */
 psync_err psync_blob_encode_into(const psync_model *m, void *buf, size_t cap, size_t *len);
 
+/* Encodes only the bytes of m's blob before its payload (header, pad and
+ * the payload's bin32 prefix: *head bytes, a multiple of 64) into buf (cap
+ * bytes); the blob is those bytes followed by m->payload_len payload bytes,
+ * which are not read. Lets a sender stream the payload from where it lies.
+ * PSYNC_ELIMIT if cap is too small or the payload exceeds 4 GiB. */
+psync_err psync_blob_encode_head(const psync_model *m, void *buf, size_t cap, size_t *head);
+
 /* Encodes into a new 64-byte-aligned buffer; caller frees *out with free(). */
 psync_err psync_blob_encode(const psync_model *m, void **out, size_t *len);
 

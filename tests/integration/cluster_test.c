@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <zmq.h>
 
+#include "blob.h"
 #include "cluster_kit.h"
 
 #define N 1500 /* floats in "w": 3 chunks of 4096 bytes */
@@ -367,6 +368,55 @@ static void test_daemon_restart(void **state)
     kit_finish_two(&d, a, ma, b, mb);
 }
 
+/* kit_model plus extra params "p<i>/<padding>" of 37 floats each, named
+ * long enough that the blob's header spans several 4096-byte chunks. */
+#define EXTRA 150
+static psync_model *big_header_model(float v)
+{
+    psync_model *m = kit_model(N, v, 0.0f);
+    uint64_t shp[1] = {37};
+    char name[96];
+    for (int i = 0; i < EXTRA; i++) {
+        snprintf(name, sizeof name, "p%03d/a_long_tensor_name_that_makes_the_blob_header_grow", i);
+        assert_int_equal(
+            psync_model_add_tensor(m, name, PSYNC_ROLE_PARAM, PSYNC_DTYPE_F32, 1, shp, NULL, NULL),
+            PSYNC_OK);
+        kit_fill(m, name, v);
+    }
+    return m;
+}
+
+/* A bootstrap streams the blob's header chunks from a copy and the rest
+ * straight out of the merged buffer: a joiner after a merge, with a header
+ * of several chunks and a payload that starts mid-chunk, gets every byte. */
+static void test_bootstrap_big_header(void **state)
+{
+    kit_daemon d;
+    psync_client *a, *c;
+    psync_model *ma = big_header_model(1.0f), *mc = NULL;
+    size_t size = 0;
+    assert_int_equal(psync_blob_size(ma, &size), PSYNC_OK);
+    assert_true(size - ma->payload_len > 2 * 4096); /* the header spans 3+ chunks */
+    assert_int_equal(kit_daemon_start(&d, small_chunks), 0);
+    a = kit_client(&d, "a");
+    assert_int_equal(psync_client_join(a, &ma, 10000), PSYNC_OK);
+    kit_fill(ma, "w", 3.0f);
+    kit_fill(ma, "p149/a_long_tensor_name_that_makes_the_blob_header_grow", -2.5f);
+    assert_int_equal(psync_client_publish(a, ma, 10), PSYNC_OK);
+    assert_true(poll_until_applied(a, ma, 10000));
+    assert_int_equal(psync_client_held_version(a), 2);
+    c = kit_client(&d, "c");
+    assert_int_equal(psync_client_join(c, &mc, 10000), PSYNC_OK);
+    assert_int_equal(mc->state.merge_version, 2);
+    assert_int_equal(mc->n_tensors, ma->n_tensors);
+    assert_true(psync_model_layout_hash(mc) == psync_model_layout_hash(ma));
+    assert_memory_equal(mc->payload, ma->payload, ma->payload_len);
+    assert_true(kit_maxdiff(mc, "w", 3.0f) == 0);
+    assert_true(kit_maxdiff(mc, "p149/a_long_tensor_name_that_makes_the_blob_header_grow", -2.5f) ==
+                0);
+    kit_finish_two(&d, a, ma, c, mc);
+}
+
 static void test_cluster_full(void **state)
 {
     static const char *const flags[] = {"--max-members", "1", NULL};
@@ -394,6 +444,7 @@ int main(void)
         cmocka_unit_test_teardown(test_round_abort, kit_teardown),
         cmocka_unit_test_teardown(test_daemon_restart, kit_teardown),
         cmocka_unit_test_teardown(test_cluster_full, kit_teardown),
+        cmocka_unit_test_teardown(test_bootstrap_big_header, kit_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,33 @@ static void test_encode_into_reuse(void **state)
     psync_model_destroy(&m);
 }
 
+/* The head alone (what psyncd streams in front of a merged buffer) is the
+ * blob's bytes before its payload, whatever bytes follow it. */
+static void test_encode_head(void **state)
+{
+    psync_model *m = NULL, *back = NULL;
+    assert_int_equal(testmodel_build(&m), PSYNC_OK);
+    size_t size = 0, len = 0, head = 0;
+    assert_int_equal(psync_blob_size(m, &size), PSYNC_OK);
+    uint8_t *whole = aligned_alloc(64, (size + 63) / 64 * 64);
+    uint8_t *pieced = aligned_alloc(64, (size + 63) / 64 * 64);
+    assert_int_equal(psync_blob_encode_into(m, whole, size, &len), PSYNC_OK);
+    size_t want = size - m->payload_len;
+    assert_int_equal(psync_blob_encode_head(m, pieced, want - 1, &head), PSYNC_ELIMIT);
+    assert_non_null(strstr(psync_errdetail(), "head needs"));
+    assert_int_equal(psync_blob_encode_head(m, pieced, size, &head), PSYNC_OK);
+    assert_int_equal(head, want);
+    assert_int_equal(head % PSYNC_ALIGN, 0);
+    memcpy(pieced + head, m->payload, m->payload_len);
+    assert_memory_equal(pieced, whole, size);
+    assert_int_equal(psync_blob_decode(pieced, size, NULL, 0, &back), PSYNC_OK);
+    assert_int_equal(testmodel_diff(m, back), 0);
+    psync_model_destroy(&back);
+    free(whole);
+    free(pieced);
+    psync_model_destroy(&m);
+}
+
 static void test_take_and_copy(void **state)
 {
     psync_model *m = NULL, *took = NULL, *copied = NULL;
@@ -150,8 +177,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_usage_example),     cmocka_unit_test(test_encode_into_reuse),
-        cmocka_unit_test(test_take_and_copy),     cmocka_unit_test(test_misaligned_copies),
-        cmocka_unit_test(test_python_reads_blob),
+        cmocka_unit_test(test_encode_head),       cmocka_unit_test(test_take_and_copy),
+        cmocka_unit_test(test_misaligned_copies), cmocka_unit_test(test_python_reads_blob),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

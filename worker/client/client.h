@@ -19,7 +19,7 @@
  * they are (hold: no copy until applied), BOOTSTRAP assembles the blob
  * into one buffer. Latest version wins. */
 #define PC_MAX_EPS 4
-#define PC_SHM_SEGS 4 /* merged buffers mapped at once (psyncd has 3) */
+#define PC_SHM_SEGS 5 /* merged buffers mapped at once (psyncd has up to 4) */
 
 /* One of psyncd's merged segments, mapped read-only: unmapped when neither
  * the client's cache nor any frame over it refers to it any more. */
