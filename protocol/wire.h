@@ -130,6 +130,10 @@ uint32_t psync_wire_crc_finite(uint32_t crc, const void *data, size_t len, bool 
 
 /* Copies len bytes and returns their crc32, in one pass over memory. */
 uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len);
+/* The same, continuing crc (of the bytes before): the crc is of what was
+ * written to dst, so it says exactly what the copy holds even if src
+ * changed meanwhile. */
+uint32_t psync_wire_copy_crc_update(uint32_t crc, void *dst, const void *src, size_t len);
 
 /* Where chunk h lies in its stream: total <= max_total, offset a multiple
  * of chunk_bytes (non-zero) below total; *len = min(chunk_bytes, total -

@@ -212,9 +212,13 @@ uint32_t psync_wire_crc_update(uint32_t crc, const void *data, size_t len)
 
 uint32_t psync_wire_copy_crc(void *dst, const void *src, size_t len)
 {
+    return psync_wire_copy_crc_update(0, dst, src, len);
+}
+
+uint32_t psync_wire_copy_crc_update(uint32_t c, void *dst, const void *src, size_t len)
+{
     /* 64 KiB blocks: each is checksummed right after its copy, while it is
      * still in cache, so the bytes cross memory once instead of twice. */
-    uint32_t c = 0;
     for (size_t off = 0; off < len; off += 65536) {
         size_t n = len - off < 65536 ? len - off : 65536;
         memcpy((uint8_t *)dst + off, (const uint8_t *)src + off, n);

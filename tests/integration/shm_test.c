@@ -9,7 +9,8 @@
  * member's inbox (bad offsets, a wrong segment, shrinking the sealed
  * segment; then, caught as psyncd merges it, a wrong crc, a value written
  * after the headers were sent, an Inf) is refused and counted while
- * the merge stays exact and finite. */
+ * the merge stays exact and finite; and a merged chunk rewritten in
+ * psyncd's segment before a worker applies it is caught in the apply. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -492,6 +494,77 @@ static void test_hostile_member(void **state)
     kit_finish_two(&d, a, ma, b, mb);
 }
 
+/* XORs mask into byte off of every merged segment psyncd (pid) holds,
+ * found as its memfds named psync-merged-*; returns how many. */
+static int flip_merged(pid_t pid, uint64_t off, uint8_t mask)
+{
+    char path[64], link[256];
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+        ssize_t k = readlink(path, link, sizeof link - 1);
+        if (k <= 0) continue;
+        link[k] = 0;
+        if (!strstr(link, "psync-merged-")) continue;
+        int f = open(path, O_RDWR);
+        assert_true(f >= 0);
+        uint8_t *p = mmap(NULL, off + 1, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+        assert_true(p != MAP_FAILED);
+        p[off] ^= mask;
+        munmap(p, off + 1);
+        close(f);
+        n++;
+    }
+    return n;
+}
+
+/* A merged chunk psyncd's segment holds is checked as it is applied, not
+ * only when its header came: rewritten in between (as a segment reused
+ * for a later version would be), the worker does not apply it, declines
+ * shared memory and applies the same version again from frames, exactly;
+ * the other member applies it from shared memory. */
+static void test_merged_rewritten_before_apply(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    uint32_t n = 0;
+    uint64_t v = 0, out0 = 0, out1 = 0;
+    bool applied = false;
+    join_two(&d, flags, &a, &ma, &b, &mb);
+    rounds_until_shm(&d, a, ma, b, mb, 2);
+    uint64_t held = psync_client_held_version(a);
+    kit_fill(ma, "w", 3.0f);
+    kit_fill(mb, "w", 5.0f);
+    assert_int_equal(psync_client_publish(a, ma, 1), PSYNC_OK);
+    assert_int_equal(psync_client_publish(b, mb, 1), PSYNC_OK);
+    for (int i = 0; i < 100 && v <= held; i++) /* merged, headers on their way */
+        assert_int_equal(kit_status(&d, &v, NULL, NULL), 0);
+    assert_true(v > held);
+    assert_int_equal(psync_client_poll(a, NULL, 200, NULL), PSYNC_OK); /* staged, not applied */
+    assert_int_equal(kit_status_u64(&d, "bytes_out", &out0), 0);
+    /* psyncd paused meanwhile, so the frames it resends carry its bytes as
+     * they were */
+    assert_int_equal(kill(d.pid, SIGSTOP), 0);
+    assert_true(flip_merged(d.pid, 3, 0x01) >= 1); /* "w"[0]: 4.0 would read 16.0 */
+    assert_int_equal(psync_client_poll(a, ma, 100, &applied), PSYNC_OK);
+    assert_false(applied);
+    assert_int_equal(psync_client_held_version(a), held);
+    assert_true(flip_merged(d.pid, 3, 0x01) >= 1);
+    assert_int_equal(kill(d.pid, SIGCONT), 0);
+    assert_true(kit_poll_version(b, mb, v, 10000));
+    assert_true(kit_maxdiff(mb, "w", 4.0f) < 1e-6);
+    assert_true(kit_poll_version(a, ma, v, 10000)); /* again, as frames */
+    assert_true(kit_maxdiff(ma, "w", 4.0f) < 1e-6);
+    assert_int_equal(kit_status_u64(&d, "bytes_out", &out1), 0);
+    assert_true(out1 - out0 >= ma->payload_len);
+    assert_int_equal(kit_status_transport(&d, "shm", &n), 0);
+    assert_int_equal(n, 1); /* b only */
+    assert_true(kit_round_two(a, ma, b, mb, 1.0f, 2.0f, 10000));
+    kit_finish_two(&d, a, ma, b, mb);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--far")) return far_member(argv[2], argv[3]);
@@ -500,6 +573,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_fallback_to_frames, kit_teardown),
         cmocka_unit_test_teardown(test_restart_restores_from_shm_copies, kit_teardown),
         cmocka_unit_test_teardown(test_hostile_member, kit_teardown),
+        cmocka_unit_test_teardown(test_merged_rewritten_before_apply, kit_teardown),
         cmocka_unit_test_teardown(test_tcp_same_host, kit_teardown),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

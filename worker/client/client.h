@@ -36,6 +36,8 @@ typedef struct pc_stage {
     uint8_t *twin;     /* twin_wanted: the same bytes again */
     zmq_msg_t *frames; /* hold: frame k where have[k] */
     uint32_t *crcs;    /* hold: chunk k's crc32 from its header */
+    uint8_t *late;     /* hold: chunk k's crc not checked yet: apply checks
+                        * it in its copy (a frame over psyncd's segment) */
     uint64_t cap, total, version, layout, received, n_chunks, cap_chunks;
     uint8_t *have;
     bool complete;
@@ -162,10 +164,11 @@ psync_err pc_sent_whole(const psync_client *c, uint64_t resets, psync_msg_type t
 /* Drains the release eventfd after a poll said it is readable. */
 void pc_inflight_drain(psync_client *c);
 /* Takes one received chunk into st (latest version wins); in hold mode
- * the frame is moved in. checked: the caller verified the frame's crc
- * against h while copying it (shared memory). */
+ * the frame is moved in. late (hold mode): its crc is not checked here but
+ * where it is applied (pc_apply), in the same pass as its copy: a frame
+ * over psyncd's segment, whose bytes could change until then. */
 psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
-                       uint64_t max_total, bool checked);
+                       uint64_t max_total, bool late);
 /* Forgets the stream being assembled (closes held frames). */
 void pc_stage_drop(pc_stage *st);
 void pc_stage_free(pc_stage *st);
@@ -175,11 +178,15 @@ void pc_stage_free(pc_stage *st);
  * keep coming as frames) under no_shm or when it cannot be opened
  * (another host, user or pid namespace: logged). */
 void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
-/* MERGED_SHM: checks the chunk's crc in psyncd's segment and makes
- * *frame point at it (zero-copy: applied and kept from there; the caller
- * closes it); on any failure declines shared memory (the daemon then sends
- * frames, the current version first) and returns the error. */
+/* MERGED_SHM: checks the chunk's bounds in psyncd's segment and makes
+ * *frame point at it (zero-copy: applied and kept from there, its crc
+ * checked as it is applied; the caller closes it); on any failure declines
+ * shared memory (the daemon then sends frames, the current version first)
+ * and returns the error. */
 psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
+/* Stops using shared memory and tells the daemon, logging why: it sends
+ * frames again, first the current version unless we hold it. */
+void pc_shm_decline(psync_client *c, const char *why);
 /* Writes data's chunks into the inbox (crc in the same pass) and sends
  * SNAPSHOT_SHM headers; PSYNC_ENOTFOUND if shared memory is not in use or
  * the inbox still holds a snapshot psyncd may be merging (one published
@@ -190,7 +197,13 @@ psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, u
 void pc_shm_reset(psync_client *c);
 
 /* apply.c: applying a staged merged version to a model */
-psync_err pc_apply(psync_client *c, psync_model *m);
+/* Applies the complete merged stage to m; *done false (PSYNC_OK) if a
+ * chunk over psyncd's segment failed its crc in the copy: shared memory is
+ * declined, the stage dropped, and the version comes again as frames (m's
+ * merge ranges may hold part of it meanwhile: finite merged values, all
+ * replaced when it is applied). PSYNC_EMISMATCH if it is for another
+ * layout. */
+psync_err pc_apply(psync_client *c, psync_model *m, bool *done);
 /* A free()-able buffer of len bytes for a whole payload or blob, 64-byte
  * aligned; past 2 MiB 2 MiB-aligned, asked for huge pages and pre-faulted
  * (first touch of fresh 4 KiB pages ran at 0.35 GB/s here); NULL if out

@@ -110,20 +110,20 @@ static void pc_on_error(psync_client *c, const psync_wire_hdr *h)
 }
 
 /* A merged chunk (frame) for the stage, unless its version is old. */
-static void pc_on_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *payload, bool checked)
+static void pc_on_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *payload, bool late)
 {
     if (h->version < c->held || (h->version == c->held && c->held_inc == c->inc)) {
         PSYNC_DEBUG("merged_ignored", "version=%llu held=%llu", (unsigned long long)h->version,
                     (unsigned long long)c->held);
         return; /* never go back to an older merged version */
     }
-    if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX, checked) &&
+    if (payload && !pc_stage_put(c, &c->merged, h, payload, UINT64_MAX, late) &&
         h->version > c->dversion)
         c->dversion = h->version;
 }
 
-/* A merged chunk in the daemon's shared memory: a frame over it (its crc
- * checked there), then the same as one that came as a frame. */
+/* A merged chunk in the daemon's shared memory: a frame over it, then the
+ * same as one that came as a frame, its crc checked as it is applied. */
 static void pc_on_merged_shm(psync_client *c, const psync_wire_hdr *h)
 {
     zmq_msg_t frame;
@@ -327,8 +327,9 @@ psync_err psync_client_poll(psync_client *c, psync_model *m, int timeout_ms, boo
         if (!e && c->welcomed && c->upload_asked && m) /* e.g. a restarted daemon */
             e = psync_client_upload_model(c, m, (int)c->timeout_ms);
         if (e) return e;
-        if (c->merged.complete && m) {
-            if ((e = pc_apply(c, m))) return e;
+        bool done = false;
+        if (c->merged.complete && m && (e = pc_apply(c, m, &done))) return e;
+        if (done) {
             if (applied) *applied = true;
             return PSYNC_OK;
         }

@@ -1,9 +1,9 @@
 /* shm.c: the client's side of the same-host path. psyncd offers an inbox
  * (a sealed memfd, opened through /proc): sync snapshots are written there
  * with their crc computed in the same pass, and only headers are sent;
- * merged chunks are announced by header, their crc checked in psyncd's
- * segment, and they become frames over that segment (no copy), which then
- * go the way received frames go (held until applied, kept for recovery;
+ * merged chunks are announced by header and become frames over psyncd's
+ * segment (no copy), which then go the way received frames go (held until
+ * applied, their crc checked in the apply's copy; kept for recovery, and
  * kept.c checks their crcs again before a recovery upload, since psyncd
  * reuses its buffers). */
 #include <stdlib.h>
@@ -70,8 +70,7 @@ void pc_shm_offer(psync_client *c, const psync_wire_hdr *h)
                (unsigned long long)h->pid);
 }
 
-/* Stops using shared memory and tells the daemon (it sends frames again). */
-static void pc_shm_decline(psync_client *c, const char *why)
+void pc_shm_decline(psync_client *c, const char *why)
 {
     PSYNC_WARN("shm_declined", "detail=\"%s\" fallback=frames", why);
     pc_shm_reset(c);
@@ -95,7 +94,9 @@ static pc_seg *pc_shm_segment(psync_client *c, const psync_wire_hdr *h)
     return *slot;
 }
 
-/* Where chunk h lies in segment g (its crc checked there); *n its length. */
+/* Where chunk h lies in segment g; *n its length. Its crc is checked as
+ * it is applied (apply.c), in the copy: checked here, psyncd could still
+ * change it before then (a segment reused for a later version). */
 static psync_err pc_shm_locate(const psync_client *c, const pc_seg *g, const psync_wire_hdr *h,
                                uint64_t *n)
 {
@@ -107,9 +108,6 @@ static psync_err pc_shm_locate(const psync_client *c, const pc_seg *g, const psy
     if (!psync_shm_holds(&g->map, h->offset, *n))
         return psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu lies outside segment %llu",
                           (unsigned long long)h->offset, (unsigned long long)h->sid);
-    if (psync_wire_crc(g->map.p + h->offset, *n) != h->crc) /* read too late: reused */
-        return psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu of version %llu: crc32 mismatch",
-                          (unsigned long long)h->offset, (unsigned long long)h->version);
     return PSYNC_OK;
 }
 

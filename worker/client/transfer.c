@@ -133,6 +133,7 @@ void pc_stage_free(pc_stage *st)
     free(st->twin);
     free(st->frames);
     free(st->crcs);
+    free(st->late);
     free(st->have);
     memset(st, 0, sizeof *st);
     st->hold = hold;
@@ -164,10 +165,12 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         free(st->have);
         free(st->frames);
         free(st->crcs);
+        free(st->late);
         st->have = calloc(n, 1);
         st->frames = st->hold ? calloc(n, sizeof *st->frames) : NULL;
         st->crcs = st->hold ? calloc(n, sizeof *st->crcs) : NULL;
-        st->cap_chunks = st->have && (!st->hold || (st->frames && st->crcs)) ? n : 0;
+        st->late = st->hold ? calloc(n, 1) : NULL;
+        st->cap_chunks = st->have && (!st->hold || (st->frames && st->crcs && st->late)) ? n : 0;
     }
     if (!st->hold && st->cap < h->total) {
         free(st->buf);
@@ -186,15 +189,15 @@ static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t 
 }
 
 /* Stores chunk k: moves the frame (hold) or copies it; checks the crc
- * (a hold frame's already when checked). */
+ * (a late hold frame's when it is applied). */
 static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t k, zmq_msg_t *frame,
-                                bool checked)
+                                bool late)
 {
     const void *src = zmq_msg_data(frame);
     size_t n = zmq_msg_size(frame);
-    uint32_t crc = st->hold && checked ? (uint32_t)h->crc
-                   : st->hold          ? psync_wire_crc(src, n)
-                                       : psync_wire_copy_crc(st->buf + h->offset, src, n);
+    uint32_t crc = st->hold && late ? (uint32_t)h->crc
+                   : st->hold       ? psync_wire_crc(src, n)
+                                    : psync_wire_copy_crc(st->buf + h->offset, src, n);
     if (st->twin) /* the second copy while the chunk is in cache */
         memcpy(st->twin + h->offset, src, n);
     if (crc != h->crc) {
@@ -212,6 +215,7 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         zmq_msg_init(&st->frames[k]);
         zmq_msg_move(&st->frames[k], frame);
         st->crcs[k] = crc;
+        st->late[k] = late;
     }
     st->received += !st->have[k];
     st->have[k] = 1;
@@ -220,7 +224,7 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
 }
 
 psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
-                       uint64_t max_total, bool checked)
+                       uint64_t max_total, bool late)
 {
     uint64_t cb = c->chunk_bytes;
     if (max_total > psync_default_limits.max_blob_bytes)
@@ -239,5 +243,5 @@ psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, z
         return psync_fail(PSYNC_ESTALE, "chunk of older version %llu",
                           (unsigned long long)h->version);
     if (!same && (e = pc_stage_begin(st, h, cb))) return e;
-    return pc_stage_store(st, h, h->offset / cb, frame, checked);
+    return pc_stage_store(st, h, h->offset / cb, frame, late);
 }
