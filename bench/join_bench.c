@@ -124,22 +124,26 @@ static double raw_measure(const char *ep, size_t len, int reps, int fresh)
     return med;
 }
 
-/* One hot join in a new process (fork; the child's heap holds no memory an
- * earlier join freed, as a joining worker's does not): its time, or -1. */
+/* One hot join in a new process: this program again (exec, so the joiner
+ * shares no memory with this one, as a worker started on a host does not),
+ * run as `join_bench --join-child CONTROL BULK KEY SERVER_KEY BYTES FD`
+ * ("-": no key); its time, or -1. */
 static double join_child(const psync_client_opts *o, uint64_t expect)
 {
     int fd[2];
     double ms = -1;
+    char bytes[32], wfd[16];
     if (pipe(fd)) return -1;
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)expect);
+    snprintf(wfd, sizeof wfd, "%d", fd[1]);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         close(fd[0]);
-        psync_err err = join_once(o, expect, &ms);
-        if (err)
-            fprintf(stderr, "join_bench: child: %s: %s\n", psync_strerror(err), psync_errdetail());
-        ssize_t w = write(fd[1], &ms, sizeof ms);
-        _exit(err || w != (ssize_t)sizeof ms ? 1 : 0);
+        execl("/proc/self/exe", "join_bench", "--join-child", o->control, o->bulk,
+              o->key_file ? o->key_file : "-", o->server_key ? o->server_key : "-", bytes, wfd,
+              (char *)NULL);
+        _exit(127);
     }
     close(fd[1]);
     if (pid < 0 || read(fd[0], &ms, sizeof ms) != (ssize_t)sizeof ms) ms = -1;
@@ -147,6 +151,22 @@ static double join_child(const psync_client_opts *o, uint64_t expect)
     int status = 1;
     if (pid > 0) waitpid(pid, &status, 0);
     return status == 0 ? ms : -1;
+}
+
+/* The --join-child side of join_child: one join, its time written to FD. */
+static int join_child_main(char **argv)
+{
+    psync_client_opts o = {.control = argv[2],
+                           .bulk = argv[3],
+                           .rank = -1,
+                           .key_file = strcmp(argv[4], "-") ? argv[4] : NULL,
+                           .server_key = strcmp(argv[5], "-") ? argv[5] : NULL};
+    double ms = -1;
+    psync_log_set_level(PSYNC_LOG_WARN);
+    psync_err err = join_once(&o, strtoull(argv[6], NULL, 10), &ms);
+    if (err) fprintf(stderr, "join_bench: child: %s: %s\n", psync_strerror(err), psync_errdetail());
+    ssize_t w = write(atoi(argv[7]), &ms, sizeof ms);
+    return err || w != (ssize_t)sizeof ms ? 1 : 0;
 }
 
 /* Publishes from up and waits until it applied the merged version: the
@@ -311,6 +331,7 @@ static int join_curve(const char *psyncd, psync_model *m, int reps)
 
 int main(int argc, char **argv)
 {
+    if (argc == 8 && !strcmp(argv[1], "--join-child")) return join_child_main(argv);
     if (bench_flag_set(argc, argv, "--help")) {
         printf("usage: join_bench [--size-mb MB(100)] [--reps N(5)] [--transport ipc|tcp|both]\n"
                "                  [--psyncd PATH] [--curve]\n"
