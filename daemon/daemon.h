@@ -26,9 +26,9 @@
 
 typedef struct psd psd;
 typedef struct psd_member psd_member;
-#define PSD_POOL_MAX                                                                               \
-    4 /* merged buffers: current + in flight + next + one                                          \
-       * a joiner's bootstrap may still be reading */
+/* Merged buffers: the current version, one in flight to slow members,
+ * the next, and one a joiner's bootstrap may still be reading. */
+#define PSD_POOL_MAX 4
 
 typedef enum psd_policy { PSD_SYNC = 1, PSD_EASGD, PSD_ASYNC } psd_policy;
 
