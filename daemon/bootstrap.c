@@ -187,8 +187,9 @@ void psd_upload_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t 
 
 /* Builds the bootstrap head for the current version into d->boot: the
  * blob's chunks that hold any of its header (encoded from the template),
- * the payload's first bytes copied in behind it. The rest of the blob is
- * the merged buffer itself, streamed from where it lies (psd_stream). */
+ * the payload's first bytes copied in behind it, and room for the crcs of
+ * every chunk of the blob. The rest of the blob is the merged buffer
+ * itself, streamed from where it lies (psd_stream). */
 static psync_err psd_bootstrap_build(psd *d)
 {
     size_t size, head;
@@ -200,16 +201,18 @@ static psync_err psd_bootstrap_build(psd *d)
         return psync_fail(PSYNC_EMISMATCH, "template payload %llu bytes, merged %llu",
                           (unsigned long long)d->tmpl->payload_len,
                           (unsigned long long)d->payload_len);
-    uint64_t cut = (size - d->payload_len + cb - 1) / cb * cb;
+    uint64_t cut = (size - d->payload_len + cb - 1) / cb * cb, n = (size + cb - 1) / cb;
     cut = cut < size ? cut : size;
-    if (!d->boot || atomic_load(&d->boot->refs) != 1 || d->boot->len != cut) {
+    if (!d->boot || atomic_load(&d->boot->refs) != 1 || d->boot->len != cut ||
+        d->boot->n_crc != n) {
         psd_rcbuf_unref(d->boot);
         d->boot = NULL;
-        if ((e = psd_rcbuf_new(cut, (cut + cb - 1) / cb, false, &d->boot))) return e;
+        if ((e = psd_rcbuf_new(cut, n, false, &d->boot))) return e;
     }
     if ((e = psync_blob_encode_head(d->tmpl, d->boot->data, cut, &head))) return e;
     memcpy(d->boot->data + head, d->cur->data, cut - head);
-    psd_rcbuf_crcs(d->boot, cut, cb);
+    psd_rcbuf_crcs(d->boot, cut, cb); /* the head's; the payload's as sent */
+    d->boot->n_known = (uint32_t)((cut + cb - 1) / cb);
     d->boot->version = d->version;
     d->boot->len = cut;
     d->boot_from = d->cur;

@@ -89,6 +89,8 @@ typedef struct psd_rcbuf {
     uint64_t version; /* what it currently holds */
     uint32_t *crc;    /* per-chunk crc32, computed once per content */
     uint32_t n_crc;
+    uint32_t n_known; /* a bootstrap head: crc[0, n_known) are known (those
+                       * of the chunks past it are filled as they are sent) */
     uint8_t *data;
     psync_shm shm; /* data lives here when shared with same-host members */
 } psd_rcbuf;
@@ -111,17 +113,16 @@ typedef struct psd_inbound {
 
 /* A chunked transfer of a buffer to one member on the bulk socket. A
  * bootstrap blob streams from two buffers: head holds its first bytes (the
- * chunks that hold any of the blob's header, encoded per version), buf the
- * merged payload those are followed by, at stream offset shift (no copy). */
+ * chunks that hold any of the blob's header, encoded per version) and the
+ * crcs of all its chunks, buf the merged payload those bytes are followed
+ * by, at stream offset shift (no copy). */
 typedef struct psd_stream {
     psd_rcbuf *buf;  /* referenced while active; NULL when idle */
     psd_rcbuf *head; /* referenced while active, or NULL: buf is all of it */
     uint64_t shift;  /* with head: stream offset of buf's byte 0 */
     psync_msg_type type;
     uint64_t version, layout, next, total;
-    uint64_t limit;  /* bytes ready to send (< total while a merge streams) */
-    uint64_t crc_at; /* with head: the stream offset crc is for (+1; 0 none) */
-    uint32_t crc;
+    uint64_t limit; /* bytes ready to send (< total while a merge streams) */
 } psd_stream;
 
 /* A sync round merged chunk by chunk as soon as every participant's copy

@@ -35,23 +35,27 @@ void psd_stream_stop(psd_stream *s)
 }
 
 /* Where the len bytes at s->next lie (*b at *off) and their crc: in head
- * while they lie in it, else in buf, their crc computed here (buf's own are
- * for its chunks, not the stream's) and kept while the send is retried. */
+ * while they lie in it, else in buf, their crc computed once per head (buf's
+ * own are for its chunks, not the blob's) and kept in head for every later
+ * joiner of that version and for a send that is retried. */
 static uint32_t psd_stream_source(psd *d, psd_stream *s, uint64_t len, psd_rcbuf **b, uint64_t *off)
 {
     uint64_t k = s->next / d->set.chunk_bytes;
-    if (!s->head || s->next < s->head->len) {
-        *b = s->head ? s->head : s->buf;
+    psd_rcbuf *h = s->head;
+    if (!h || s->next < h->len) {
+        *b = h ? h : s->buf;
         *off = s->next;
         return (*b)->crc[k];
     }
     *b = s->buf;
     *off = s->next - s->shift;
-    if (s->crc_at != s->next + 1) {
-        s->crc = psync_wire_crc(s->buf->data + *off, len);
-        s->crc_at = s->next + 1;
+    if (k < h->n_known) return h->crc[k];
+    uint32_t crc = psync_wire_crc(s->buf->data + *off, len);
+    if (k == h->n_known && k < h->n_crc) {
+        h->crc[k] = crc;
+        h->n_known++;
     }
-    return s->crc;
+    return crc;
 }
 
 /* Sends one chunk; PSYNC_EBUSY if the member's queue is full. */
