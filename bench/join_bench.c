@@ -335,7 +335,9 @@ int main(int argc, char **argv)
     if (bench_flag_set(argc, argv, "--help")) {
         printf("usage: join_bench [--size-mb MB(100)] [--reps N(5)] [--transport ipc|tcp|both]\n"
                "                  [--psyncd PATH] [--curve]\n"
-               "--curve: TCP hot join with CURVE vs plain TCP (instead of the raw comparison)\n");
+               "--curve: TCP hot join with CURVE vs plain TCP (instead of the raw comparison)\n"
+               "Each timed join runs in a new process: this program again, as\n"
+               "join_bench --join-child CONTROL BULK KEY SERVER_KEY BYTES FD (internal).\n");
         return 0;
     }
     uint64_t n = (uint64_t)(bench_flag_num(argc, argv, "--size-mb", 100) * 1e6 / 4);
