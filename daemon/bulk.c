@@ -14,8 +14,14 @@ static void psd_on_attach(psd *d, psd_member *m)
                          d->payload_len);
 }
 
+/* Served once m answered its shared-memory offer, if one is out: the
+ * blob's payload then comes through shared memory, or as frames. */
 static void psd_on_bootstrap_req(psd *d, psd_member *m)
 {
+    if (psd_shm_pending(m)) {
+        m->boot_deferred = true;
+        return;
+    }
     psync_err e = psd_bootstrap_serve(d, m);
     if (e) psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "bootstrap_req");
 }
@@ -106,6 +112,10 @@ void psd_bulk_readable(psd *d)
     psd_member *m = psd_msg_member(d, d->bulk, &msg);
     if (m) {
         m->attached = true;
+        /* once, when it can be: attached, a model; before a bootstrap
+         * request is served. The header frame: the routing id frame a
+         * ROUTER makes carries no Peer-Address */
+        psd_shm_offer(d, m, &msg.frames[1]);
         switch (msg.h.t) {
         case PSYNC_MSG_ATTACH:
             psd_on_attach(d, m);
@@ -128,9 +138,7 @@ void psd_bulk_readable(psd *d)
         default:
             break;
         }
-        /* once, when it can be: attached, a model. The header frame: the
-         * routing id frame a ROUTER makes carries no Peer-Address */
-        psd_shm_offer(d, m, &msg.frames[1]);
+        psd_shm_offer(d, m, &msg.frames[1]); /* an upload may just have installed a model */
     }
     psd_msg_close(&msg);
 }

@@ -155,9 +155,10 @@ struct psd_member {
     uint32_t err_count;
     psd_inbound in;
     psd_stream merged, boot;
-    psync_shm inbox;   /* same-host member: its snapshots land here (shm.c) */
-    bool shm;          /* it accepted the inbox: chunks go as *_shm messages */
-    bool shm_declined; /* it gave shared memory up, or is elsewhere: not offered again */
+    psync_shm inbox;    /* same-host member: its snapshots land here (shm.c) */
+    bool shm;           /* it accepted the inbox: chunks go as *_shm messages */
+    bool shm_declined;  /* it gave shared memory up, or is elsewhere: not offered again */
+    bool boot_deferred; /* it asked for a bootstrap while its offer was unanswered */
 };
 
 /* A standby's follow of its primary (follow.c): its membership there and
@@ -426,12 +427,14 @@ bool psd_peer_on_host(const zmq_msg_t *frame, char *addr, size_t cap);
  * (whose rounds never rewrite a buffer a participant still reads). */
 bool psd_shm_wanted(const psd *d);
 /* Offers m an inbox if it has none and psd_shm_wanted (a worker with the
- * cluster's layout), and frame (its latest) came from this host
+ * cluster's layout, or with no model yet: a joiner, so that its bootstrap
+ * can come through shared memory), and frame (its latest) came from this host
  * (psd_peer_on_host; if not, m is never offered one); a failure is logged
  * and m stays on frames. */
 void psd_shm_offer(psd *d, psd_member *m, const zmq_msg_t *frame);
 /* SHM_ACCEPT from m: it uses its inbox (sid matches), or declines (0: back
- * to frames, and the current version again if it missed it). */
+ * to frames, and the current version again if it missed it). A bootstrap
+ * it asked for meanwhile (psd_shm_pending) is served now, either way. */
 void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);
 /* SNAPSHOT_SHM from m: makes *frame point at the chunk in m's inbox (no
  * copy), to be handled as a SNAPSHOT chunk whose header gets every check
@@ -441,11 +444,14 @@ void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h);
  * refused (counted, answered): m has no inbox or the chunk lies outside
  * it. */
 bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_msg_t *frame);
-/* Sends the len-byte chunk of buf at h->offset to m as MERGED_SHM (h: its
- * MERGED header) when m and buf share memory: PSYNC_OK sent, PSYNC_EBUSY
+/* true if m was offered an inbox and has not answered yet. */
+bool psd_shm_pending(const psd_member *m);
+/* Sends the len-byte chunk whose bytes lie at off of buf to m as a header
+ * only (h: its MERGED or BOOTSTRAP header; MERGED_SHM, or BOOTSTRAP_SHM
+ * with `at` = off) when m and buf share memory: PSYNC_OK sent, PSYNC_EBUSY
  * queue full, PSYNC_ENOTFOUND not applicable (send a frame). */
-psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf,
-                              uint64_t len);
+psync_err psd_shm_send_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf,
+                             uint64_t off, uint64_t len);
 /* Frees m's inbox. */
 void psd_shm_release(psd_member *m);
 

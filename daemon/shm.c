@@ -1,10 +1,12 @@
 /* shm.c: the same-host path. Every member of a sync cluster whose
  * connection comes from this host (peer.c) is offered an inbox (a sealed
- * memfd). One that maps it, over ipc:// or tcp:// alike, writes its sync
- * snapshots there and sends only their headers; merged buffers live in
- * sealed memfds too, and it is sent only the headers of merged chunks,
- * which it applies from there. One that cannot map it declines and stays
- * on frames. Each side copies once instead of the kernel copying twice. */
+ * memfd), a joiner before its bootstrap. One that maps it, over ipc:// or
+ * tcp:// alike, writes its sync snapshots there and sends only their
+ * headers; merged buffers live in sealed memfds too, and it is sent only
+ * the headers of merged chunks, which it applies from there, and of the
+ * payload chunks of its bootstrap, which it keeps there. One that cannot
+ * map it declines and stays on frames. Each side copies once instead of
+ * the kernel copying twice. */
 #include <unistd.h>
 
 #include "daemon.h"
@@ -18,7 +20,7 @@ void psd_shm_offer(psd *d, psd_member *m, const zmq_msg_t *frame)
 {
     char peer[96];
     if (!psd_shm_wanted(d) || m->follower || m->shm_declined || m->inbox.p || !m->attached ||
-        !d->payload_len || m->layout != d->layout || !d->cur || !d->cur->shm.p)
+        !d->payload_len || (m->layout != d->layout && m->layout) || !d->cur || !d->cur->shm.p)
         return;
     if (!psd_peer_on_host(frame, peer, sizeof peer)) {
         m->shm_declined = true; /* its frames say it is elsewhere */
@@ -52,12 +54,27 @@ void psd_shm_release(psd_member *m)
     m->shm = false;
 }
 
+bool psd_shm_pending(const psd_member *m)
+{
+    return m->inbox.p && !m->shm && !m->shm_declined;
+}
+
+/* The bootstrap m asked for while its offer was unanswered. */
+static void psd_shm_serve_deferred(psd *d, psd_member *m)
+{
+    if (!m->boot_deferred) return;
+    m->boot_deferred = false;
+    psync_err e = psd_bootstrap_serve(d, m);
+    if (e) psd_refuse(d, d->bulk, m->rid, m->rid_len, PSD_R_STATE, e, "bootstrap_req");
+}
+
 void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
 {
     if (h->sid && m->inbox.p && h->sid == m->inbox.id) {
         m->shm = true;
         PSYNC_INFO("shm_attached", "member=%llu inbox_bytes=%llu", (unsigned long long)m->id,
                    (unsigned long long)m->inbox.len);
+        psd_shm_serve_deferred(d, m);
         return;
     }
     if (h->sid) {
@@ -71,9 +88,12 @@ void psd_shm_accept(psd *d, psd_member *m, const psync_wire_hdr *h)
     psd_shm_release(m);
     m->shm_declined = true;
     PSYNC_INFO("shm_declined", "member=%llu was_attached=%d", (unsigned long long)m->id, was);
-    if (was && d->cur && m->layout == d->layout && !psd_member_current(d, m))
+    if (was && m->boot.buf)
+        psd_stream_stop(&m->boot); /* its headers are of no use now: it asks again */
+    if (was && !m->boot_deferred && d->cur && m->layout == d->layout && !psd_member_current(d, m))
         psd_stream_start(&m->merged, d->cur, PSYNC_MSG_MERGED, d->version, d->layout,
                          d->payload_len); /* what it could not copy, as frames */
+    psd_shm_serve_deferred(d, m);
 }
 
 /* Where a SNAPSHOT_SHM chunk lies in m's inbox (*len bytes at h->offset);
@@ -113,14 +133,16 @@ bool psd_shm_snapshot_frame(psd *d, psd_member *m, const psync_wire_hdr *h, zmq_
     return true;
 }
 
-psync_err psd_shm_send_merged(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf,
-                              uint64_t len)
+psync_err psd_shm_send_chunk(psd *d, psd_member *m, const psync_wire_hdr *h, psd_rcbuf *buf,
+                             uint64_t off, uint64_t len)
 {
-    if (!m->shm || h->t != PSYNC_MSG_MERGED || !buf->shm.p) return PSYNC_ENOTFOUND;
+    bool merged = h->t == PSYNC_MSG_MERGED, boot = h->t == PSYNC_MSG_BOOTSTRAP;
+    if (!m->shm || !(merged || boot) || !buf->shm.p) return PSYNC_ENOTFOUND;
     psync_wire_hdr s = *h;
-    s.t = PSYNC_MSG_MERGED_SHM;
+    s.t = merged ? PSYNC_MSG_MERGED_SHM : PSYNC_MSG_BOOTSTRAP_SHM;
     s.seg = (uint64_t)buf->shm.fd;
     s.sid = buf->shm.id;
+    s.at = off;
     psync_err e = psync_wire_send(d->bulk, m->rid, m->rid_len, &s, NULL, ZMQ_DONTWAIT);
     if (!e) d->shm_bytes_out += len;
     return e;

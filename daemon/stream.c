@@ -78,7 +78,7 @@ static psync_err psd_stream_chunk(psd *d, psd_member *m, psd_stream *s)
     psd_rcbuf *b;
     uint64_t off;
     h.crc = psd_stream_source(d, s, len, &b, &off);
-    psync_err e = psd_shm_send_merged(d, m, &h, s->buf, len); /* same host: header only */
+    psync_err e = psd_shm_send_chunk(d, m, &h, b, off, len); /* same host: header only */
     if (e == PSYNC_ENOTFOUND && !(e = psd_rcbuf_frame(b, off, len, &frame)) &&
         (e = psync_wire_send(d->bulk, m->rid, m->rid_len, &h, &frame, ZMQ_DONTWAIT)))
         zmq_msg_close(&frame);

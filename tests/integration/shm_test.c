@@ -9,8 +9,11 @@
  * member's inbox (bad offsets, a wrong segment, shrinking the sealed
  * segment; then, caught as psyncd merges it, a wrong crc, a value written
  * after the headers were sent, an Inf) is refused and counted while
- * the merge stays exact and finite; and a merged chunk rewritten in
- * psyncd's segment before a worker applies it is caught in the apply. */
+ * the merge stays exact and finite; a merged chunk rewritten in psyncd's
+ * segment before a worker applies it is caught in the apply; and a
+ * joiner's bootstrap comes through shared memory (held back until the
+ * offer is answered, as frames again after a decline), its chunks kept
+ * there as the recovery copy a restarted daemon is restored from. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <sched.h>
@@ -29,6 +32,7 @@
 #include <cmocka.h>
 #include <zmq.h>
 
+#include "blob.h"
 #include "cluster_kit.h"
 #include "shm.h"
 
@@ -565,6 +569,180 @@ static void test_merged_rewritten_before_apply(void **state)
     kit_finish_two(&d, a, ma, b, mb);
 }
 
+/* Receives one bulk message on s within 3 s: its header into h and, for
+ * a BOOTSTRAP frame, its bytes copied into blob (cap bytes) at h->offset;
+ * for a BOOTSTRAP_SHM header, the bytes at h->at of psyncd's segment
+ * (opened through /proc as a worker does), whose crc must match. Returns
+ * the chunk's length (0 for other messages). */
+static uint64_t boot_recv(void *s, uint64_t pid, psync_wire_hdr *h, uint8_t *blob, uint64_t cap)
+{
+    zmq_msg_t fr[PSYNC_WIRE_MAX_FRAMES];
+    int n = 0;
+    bool extra = false;
+    uint64_t len = 0;
+    zmq_pollitem_t it = {s, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&it, 1, 3000), 1);
+    assert_int_equal(psync_wire_recv(s, fr, &n, &extra), PSYNC_OK);
+    assert_int_equal(psync_wire_decode(zmq_msg_data(&fr[0]), zmq_msg_size(&fr[0]), h), PSYNC_OK);
+    if (h->t == PSYNC_MSG_BOOTSTRAP) {
+        assert_int_equal(n, 2);
+        len = zmq_msg_size(&fr[1]);
+        assert_true(h->offset + len <= cap && h->total <= cap);
+        assert_int_equal(psync_wire_crc(zmq_msg_data(&fr[1]), len), h->crc);
+        memcpy(blob + h->offset, zmq_msg_data(&fr[1]), len);
+    } else if (h->t == PSYNC_MSG_BOOTSTRAP_SHM) {
+        psync_shm seg;
+        len = h->total - h->offset < CHUNK ? h->total - h->offset : CHUNK;
+        assert_true(h->offset + len <= cap && h->total <= cap);
+        assert_int_equal(psync_shm_open(pid, h->seg, h->sid, h->at + len, false, &seg), PSYNC_OK);
+        assert_int_equal(psync_wire_crc(seg.p + h->at, len), h->crc);
+        memcpy(blob + h->offset, seg.p + h->at, len);
+        psync_shm_close(&seg);
+    }
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&fr[i]);
+    return len;
+}
+
+/* Receives a whole bootstrap blob (BOOTSTRAP frames, and BOOTSTRAP_SHM
+ * headers unless frames_only: then those are skipped, as already-queued
+ * headers are after a decline) into blob; counts the bytes that came
+ * through shared memory; returns the blob's size. */
+static uint64_t boot_collect(void *s, uint64_t pid, uint8_t *blob, uint64_t cap, bool frames_only,
+                             uint64_t *shm_bytes)
+{
+    uint64_t got = 0, total = 0;
+    *shm_bytes = 0;
+    for (int i = 0; i < 256 && (!total || got < total); i++) {
+        psync_wire_hdr h;
+        uint64_t n = boot_recv(s, pid, &h, blob, cap);
+        if (h.t == PSYNC_MSG_BOOTSTRAP_SHM && frames_only) continue;
+        if (h.t != PSYNC_MSG_BOOTSTRAP && h.t != PSYNC_MSG_BOOTSTRAP_SHM) continue;
+        total = h.total;
+        got += n;
+        *shm_bytes += h.t == PSYNC_MSG_BOOTSTRAP_SHM ? n : 0;
+    }
+    assert_int_equal(got, total);
+    return total;
+}
+
+/* The blob decodes to a model whose "w" is all `want`. */
+static void assert_blob_w(uint8_t *blob, uint64_t len, float want)
+{
+    psync_model *m = NULL;
+    assert_int_equal(psync_blob_decode(blob, len, NULL, PSYNC_DECODE_COPY, &m), PSYNC_OK);
+    assert_true(kit_maxdiff(m, "w", want) < 1e-6);
+    psync_model_destroy(&m);
+}
+
+/* A joiner on this host is offered shared memory before its bootstrap,
+ * which psyncd holds back until the offer is answered; accepted, the
+ * blob's header chunk comes as a frame and its payload chunks as
+ * bootstrap_shm headers into psyncd's merged segment, each crc matching
+ * the bytes there; declined mid-stream, psyncd stops, and the blob asked
+ * for again comes as frames. Both decode to the cluster's model. */
+static void test_bootstrap_through_shm(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    kit_peer p;
+    psync_client *a, *b;
+    psync_model *ma, *mb;
+    psync_wire_hdr hello, w, offer, h;
+    static uint8_t blob[16 * CHUNK] __attribute__((aligned(64)));
+    uint64_t shm = 0, len;
+    uint32_t n = 0;
+    join_two(&d, flags, &a, &ma, &b, &mb);
+    assert_true(kit_round_two(a, ma, b, mb, 2.0f, 4.0f, 10000)); /* "w" = 3 */
+    kit_peer_open(&p, &d, "raw-join", "raw-join");
+    psync_wire_init(&hello, PSYNC_MSG_HELLO, 0); /* no model, layout 0: a joiner */
+    assert_int_equal(kit_peer_hello(&p, &hello, &w), 0);
+    assert_string_equal(w.action, "bootstrap");
+    psync_wire_init(&h, PSYNC_MSG_ATTACH, w.inc);
+    h.m = w.m;
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    assert_int_equal(kit_raw_recv_any(p.bulk, &offer, 3000), 0);
+    assert_int_equal(offer.t, PSYNC_MSG_SHM_OFFER);
+    psync_wire_init(&h, PSYNC_MSG_BOOTSTRAP_REQ, w.inc);
+    h.m = w.m;
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    assert_int_equal(kit_raw_recv_any(p.bulk, &h, 300), -1); /* held back: offer unanswered */
+    psync_wire_init(&h, PSYNC_MSG_SHM_ACCEPT, w.inc);
+    h.m = w.m;
+    h.sid = offer.sid;
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    len = boot_collect(p.bulk, offer.pid, blob, sizeof blob, false, &shm);
+    assert_true(shm >= ma->payload_len - CHUNK && shm < len); /* all but the head's chunk */
+    assert_blob_w(blob, len, 3.0f);
+
+    memset(blob, 0, sizeof blob);
+    psync_wire_init(&h, PSYNC_MSG_BOOTSTRAP_REQ, w.inc);
+    h.m = w.m;
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    do /* through the head's frame to the first header into the segment */
+        boot_recv(p.bulk, offer.pid, &h, blob, sizeof blob);
+    while (h.t != PSYNC_MSG_BOOTSTRAP_SHM);
+    psync_wire_init(&h, PSYNC_MSG_SHM_ACCEPT, w.inc);
+    h.m = w.m;
+    h.sid = 0; /* as a joiner that could not map it: it then asks again */
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    psync_wire_init(&h, PSYNC_MSG_BOOTSTRAP_REQ, w.inc);
+    h.m = w.m;
+    kit_raw_send_hdr(p.bulk, &h, NULL, 0);
+    memset(blob, 0, sizeof blob);
+    assert_int_equal(boot_collect(p.bulk, offer.pid, blob, sizeof blob, true, &shm), len);
+    assert_blob_w(blob, len, 3.0f);
+    assert_int_equal(kit_status_transport(&d, "frames", &n), 0);
+    assert_int_equal(n, 1);
+    kit_peer_close(&p);
+    assert_true(kit_round_two(a, ma, b, mb, 1.0f, 2.0f, 10000));
+    kit_finish_two(&d, a, ma, b, mb);
+}
+
+/* A client that bootstrapped through shared memory keeps the payload's
+ * chunks where they lie in psyncd's segment as its recovery copy: psyncd
+ * killed, its only member restores a restarted one from that copy (the
+ * merged content, not its own progress since), and a new joiner gets it. */
+static void test_bootstrap_copy_restores(void **state)
+{
+    (void)state;
+    kit_daemon d;
+    psync_client *a, *b, *c;
+    psync_model *ma, *mb, *mc = NULL;
+    uint64_t out0 = 0, shm0 = 0, out1 = 0, shm1 = 0;
+    join_two(&d, flags, &a, &ma, &b, &mb);
+    assert_true(kit_round_two(a, ma, b, mb, 2.0f, 4.0f, 10000)); /* "w" = 3 */
+    uint64_t v = psync_client_held_version(a);
+    psync_client_destroy(&a); /* leaves: c will be the only holder */
+    psync_model_destroy(&ma);
+    assert_int_equal(kit_status_u64(&d, "bytes_out", &out0), 0);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_out", &shm0), 0);
+    c = kit_client(&d, "c");
+    assert_int_equal(psync_client_join(c, &mc, 10000), PSYNC_OK);
+    assert_true(kit_maxdiff(mc, "w", 3.0f) < 1e-6);
+    assert_int_equal(kit_status_u64(&d, "bytes_out", &out1), 0);
+    assert_int_equal(kit_status_u64(&d, "shm_bytes_out", &shm1), 0);
+    assert_true(shm1 - shm0 >= mc->payload_len - CHUNK); /* the payload, but the head's chunk */
+    assert_true(out1 - out0 < mc->payload_len + 2 * CHUNK);
+    psync_client_destroy(&b);
+    psync_model_destroy(&mb);
+    uint64_t old_inc = psync_client_incarnation(c);
+    kill(d.pid, SIGKILL); /* the segment c's copy lies in stays mapped by c */
+    waitpid(d.pid, NULL, 0);
+    kit_fill(mc, "w", 9.0f); /* local progress since: not what must be restored */
+    assert_int_equal(kit_daemon_restart(&d, flags), 0);
+    for (int i = 0;
+         i < 600 && (psync_client_incarnation(c) == old_inc || psync_client_daemon_version(c) != v);
+         i++)
+        psync_client_poll(c, mc, 5, NULL);
+    assert_int_equal(psync_client_daemon_version(c), v);
+    a = kit_client(&d, "a");
+    ma = NULL;
+    assert_int_equal(psync_client_join(a, &ma, 10000), PSYNC_OK);
+    assert_true(kit_maxdiff(ma, "w", 3.0f) < 1e-6); /* restored from c's segment copy */
+    kit_finish_two(&d, a, ma, c, mc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && !strcmp(argv[1], "--far")) return far_member(argv[2], argv[3]);
@@ -575,6 +753,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_hostile_member, kit_teardown),
         cmocka_unit_test_teardown(test_merged_rewritten_before_apply, kit_teardown),
         cmocka_unit_test_teardown(test_tcp_same_host, kit_teardown),
+        cmocka_unit_test_teardown(test_bootstrap_through_shm, kit_teardown),
+        cmocka_unit_test_teardown(test_bootstrap_copy_restores, kit_teardown),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

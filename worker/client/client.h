@@ -33,9 +33,12 @@ typedef struct pc_stage {
     bool twin_wanted;  /* !hold: assemble a second copy too (a bootstrap's
                         * kept payload, written while each chunk is in cache) */
     uint8_t *buf;      /* !hold: the assembled bytes */
-    uint8_t *twin;     /* twin_wanted: the same bytes again */
-    zmq_msg_t *frames; /* hold: frame k where have[k] */
-    uint32_t *crcs;    /* hold: chunk k's crc32 from its header */
+    uint8_t *twin;     /* twin_wanted && !keep: the same bytes again */
+    bool keep;         /* twin_wanted, shared memory in use when the stream
+                        * began: the frames are kept instead of a twin (most
+                        * lie over psyncd's segment: no second copy) */
+    zmq_msg_t *frames; /* hold or keep: frame k where have[k] */
+    uint32_t *crcs;    /* hold: chunk k's crc32 from its header; keep: of its copy */
     uint8_t *late;     /* hold: chunk k's crc not checked yet: apply checks
                         * it in its copy (a frame over psyncd's segment) */
     uint64_t cap, total, version, layout, received, n_chunks, cap_chunks;
@@ -101,6 +104,7 @@ struct psync_client {
     uint64_t epoch;        /* highest daemon epoch seen */
     bool failover_pending; /* switch endpoint after this receive */
     uint64_t boot_inc;     /* incarnation a bootstrap was asked of */
+    bool boot_again;       /* shared memory declined during it: ask again */
     /* shm.c: a same-host daemon's shared memory, once we accepted it */
     bool shm, no_shm;
     uint64_t shm_pid;
@@ -164,7 +168,9 @@ psync_err pc_sent_whole(const psync_client *c, uint64_t resets, psync_msg_type t
 /* Drains the release eventfd after a poll said it is readable. */
 void pc_inflight_drain(psync_client *c);
 /* Takes one received chunk into st (latest version wins); in hold mode
- * the frame is moved in. late (hold mode): its crc is not checked here but
+ * the frame is moved in, in keep mode copied and moved in (a stream that
+ * begins while shared memory is in use keeps its frames instead of a
+ * twin). late (hold mode): its crc is not checked here but
  * where it is applied (pc_apply), in the same pass as its copy: a frame
  * over psyncd's segment, whose bytes could change until then. */
 psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, zmq_msg_t *frame,
@@ -184,6 +190,11 @@ void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
  * shared memory (the daemon then sends frames, the current version first)
  * and returns the error. */
 psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
+/* BOOTSTRAP_SHM: the same for a bootstrap chunk, whose bytes lie at h->at
+ * of the segment; its crc is checked in the copy into the blob (the
+ * stage's), and a mismatch there declines shared memory too (the daemon
+ * then sends the whole blob again as frames). */
+psync_err pc_shm_bootstrap(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Stops using shared memory and tells the daemon, logging why: it sends
  * frames again, first the current version unless we hold it. */
 void pc_shm_decline(psync_client *c, const char *why);
@@ -211,7 +222,7 @@ psync_err pc_apply(psync_client *c, psync_model *m, bool *done);
 uint8_t *pc_buf_alloc(uint64_t len);
 
 /* kept.c: the last merged payload, kept for recovery without a copy */
-/* Takes st's frames (a complete hold stream) as the kept payload
+/* Takes st's frames (a complete hold or keep stream) as the kept payload
  * [base, base + len) with st's version and layout; st is left empty. */
 void pc_kept_take(psync_client *c, pc_stage *st, uint64_t base, uint64_t len);
 /* Takes buf (free()-able, ownership moves here) as the kept stream. */

@@ -36,10 +36,12 @@ static bool pc_layout_or_upload(const psync_client *c)
 {
     return pc_has_layout(c) || c->upload_asked;
 }
-/* Done, refused, or the daemon restarted (the request died with it). */
+/* Done, refused, the daemon restarted (the request died with it), or
+ * shared memory was declined meanwhile (psyncd stopped sending). */
 static bool pc_boot_done(const psync_client *c)
 {
-    return c->boot.complete || c->last_err || (c->welcomed && !c->rejoin && c->inc != c->boot_inc);
+    return c->boot.complete || c->last_err || c->boot_again ||
+           (c->welcomed && !c->rejoin && c->inc != c->boot_inc);
 }
 
 /* The model to upload: m itself, or (after a merge) m's graph, optimizer
@@ -110,6 +112,7 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
         h.m = c->member;
         c->last_err = PSYNC_OK;
         c->boot_inc = c->inc;
+        c->boot_again = false;
         if ((e = psync_wire_send(c->bulk, NULL, 0, &h, NULL, 0)) ||
             (e = pc_wait(c, pc_boot_done, timeout_ms, "the bootstrap blob")))
             return e;
@@ -121,6 +124,7 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
     psync_model *m = NULL;
     if ((e = psync_blob_decode(c->boot.buf, c->boot.total, NULL, PSYNC_DECODE_TAKE, &m))) return e;
     uint8_t *blob = c->boot.buf, *twin = c->boot.twin;
+    bool keep = c->boot.keep;
     c->boot.buf = c->boot.twin = NULL; /* the model owns the blob now */
     c->boot.cap = 0;
     c->boot.complete = false;
@@ -129,11 +133,17 @@ psync_err psync_client_bootstrap(psync_client *c, psync_model **out, int timeout
     c->my_layout = psync_model_layout_hash(m);
     c->my_model_bytes = c->boot.total; /* it can upload this after a daemon restart */
     m->state.merge_version = c->held;
-    /* its twin keeps the payload as received (the model's is trained) */
-    pc_kept_give(c, twin, m->payload_len ? (uint64_t)(m->payload - blob) : 0, m->payload_len,
-                 c->held, c->my_layout);
-    PSYNC_INFO("bootstrapped", "version=%llu bytes=%llu tensors=%u", (unsigned long long)c->held,
-               (unsigned long long)c->boot.total, m->n_tensors);
+    /* the payload as received (the model's is trained): its twin, or the
+     * frames themselves, over psyncd's segment where they came that way */
+    uint64_t base = m->payload_len ? (uint64_t)(m->payload - blob) : 0;
+    if (keep) {
+        free(twin);
+        pc_kept_take(c, &c->boot, base, m->payload_len);
+    } else {
+        pc_kept_give(c, twin, base, m->payload_len, c->held, c->my_layout);
+    }
+    PSYNC_INFO("bootstrapped", "version=%llu bytes=%llu tensors=%u shm=%d",
+               (unsigned long long)c->held, (unsigned long long)c->boot.total, m->n_tensors, keep);
     *out = m;
     return PSYNC_OK;
 }

@@ -134,6 +134,21 @@ static void pc_on_merged_shm(psync_client *c, const psync_wire_hdr *h)
     zmq_msg_close(&frame);
 }
 
+/* A bootstrap chunk in psyncd's segment: the path of one that came as a
+ * frame (copied into the blob, crc checked in that copy; the frame kept
+ * as our recovery copy), and shared memory declined if it fails there
+ * (the daemon then sends the whole blob as frames). */
+static void pc_on_bootstrap_shm(psync_client *c, const psync_wire_hdr *h)
+{
+    zmq_msg_t frame;
+    psync_wire_hdr as_frame = *h;
+    as_frame.t = PSYNC_MSG_BOOTSTRAP;
+    if (pc_shm_bootstrap(c, h, &frame)) return;
+    psync_err e = pc_stage_put(c, &c->boot, &as_frame, &frame, UINT64_MAX, false);
+    if (e && e != PSYNC_ESTALE) pc_shm_decline(c, psync_errdetail());
+    zmq_msg_close(&frame);
+}
+
 /* Handles one decoded message from the daemon. */
 static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *payload)
 {
@@ -169,6 +184,9 @@ static void pc_dispatch(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *pay
         break;
     case PSYNC_MSG_BOOTSTRAP:
         if (payload) pc_stage_put(c, &c->boot, h, payload, UINT64_MAX, false);
+        break;
+    case PSYNC_MSG_BOOTSTRAP_SHM:
+        pc_on_bootstrap_shm(c, h);
         break;
     default:
         break;

@@ -75,10 +75,12 @@ void pc_shm_decline(psync_client *c, const char *why)
     PSYNC_WARN("shm_declined", "detail=\"%s\" fallback=frames", why);
     pc_shm_reset(c);
     pc_shm_answer(c, 0);
+    c->boot_again = true; /* psyncd stops a bootstrap it was sending through it */
 }
 
-/* The daemon's segment sid, mapped on first use (replacing the oldest). */
-static pc_seg *pc_shm_segment(psync_client *c, const psync_wire_hdr *h)
+/* The daemon's segment sid (at least min_len bytes), mapped on first use
+ * (replacing the oldest). */
+static pc_seg *pc_shm_segment(psync_client *c, const psync_wire_hdr *h, uint64_t min_len)
 {
     for (uint32_t i = 0; i < PC_SHM_SEGS; i++)
         if (c->segs[i] && c->segs[i]->map.id == h->sid) return c->segs[i];
@@ -87,45 +89,51 @@ static pc_seg *pc_shm_segment(psync_client *c, const psync_wire_hdr *h)
     *slot = calloc(1, sizeof **slot);
     if (!*slot) return NULL;
     atomic_init(&(*slot)->refs, 1); /* the cache's reference */
-    if (psync_shm_open(c->shm_pid, h->seg, h->sid, h->total, false, &(*slot)->map)) {
+    if (psync_shm_open(c->shm_pid, h->seg, h->sid, min_len, false, &(*slot)->map)) {
         free(*slot);
         *slot = NULL;
     }
     return *slot;
 }
 
-/* Where chunk h lies in segment g; *n its length. Its crc is checked as
- * it is applied (apply.c), in the copy: checked here, psyncd could still
- * change it before then (a segment reused for a later version). */
-static psync_err pc_shm_locate(const psync_client *c, const pc_seg *g, const psync_wire_hdr *h,
-                               uint64_t *n)
-{
-    psync_err e;
-    if (!g)
-        return psync_fail(PSYNC_EIO, "segment %llu: %s", (unsigned long long)h->sid,
-                          psync_errdetail());
-    if ((e = psync_wire_chunk_span(h, c->chunk_bytes, UINT64_MAX, n))) return e;
-    if (!psync_shm_holds(&g->map, h->offset, *n))
-        return psync_fail(PSYNC_EPROTO, "merged_shm chunk at %llu lies outside segment %llu",
-                          (unsigned long long)h->offset, (unsigned long long)h->sid);
-    return PSYNC_OK;
-}
-
-psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame)
+/* Makes *frame point at chunk h, whose bytes lie at `at` of the daemon's
+ * segment (mapped on first use), after checking its bounds; on failure
+ * declines shared memory. Its crc is checked where it is copied (apply.c,
+ * or the bootstrap's stage): checked here, psyncd could still change it
+ * before then (a segment reused for a later version). */
+static psync_err pc_shm_frame(psync_client *c, const psync_wire_hdr *h, uint64_t at,
+                              zmq_msg_t *frame)
 {
     uint64_t n = 0;
-    if (!c->shm) return psync_fail(PSYNC_EPROTO, "merged_shm after shared memory was declined");
-    pc_seg *g = pc_shm_segment(c, h);
-    psync_err e = pc_shm_locate(c, g, h, &n);
+    const char *type = psync_wire_type_name(h->t);
+    if (!c->shm) return psync_fail(PSYNC_EPROTO, "%s after shared memory was declined", type);
+    psync_err e = psync_wire_chunk_span(h, c->chunk_bytes, UINT64_MAX, &n);
+    pc_seg *g = e || at > UINT64_MAX - n ? NULL : pc_shm_segment(c, h, at + n);
+    if (!e && !g)
+        e = psync_fail(PSYNC_EIO, "segment %llu: %s", (unsigned long long)h->sid,
+                       psync_errdetail());
+    if (!e && !psync_shm_holds(&g->map, at, n))
+        e = psync_fail(PSYNC_EPROTO, "%s chunk at %llu lies outside segment %llu", type,
+                       (unsigned long long)at, (unsigned long long)h->sid);
     if (!e) {
         atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
-        if (zmq_msg_init_data(frame, g->map.p + h->offset, n, pc_seg_frame_free, g)) {
+        if (zmq_msg_init_data(frame, g->map.p + at, n, pc_seg_frame_free, g)) {
             pc_seg_unref(g);
             e = psync_fail(PSYNC_ENOMEM, "frame over segment %llu", (unsigned long long)h->sid);
         }
     }
     if (e) pc_shm_decline(c, psync_errdetail());
     return e;
+}
+
+psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame)
+{
+    return pc_shm_frame(c, h, h->offset, frame);
+}
+
+psync_err pc_shm_bootstrap(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame)
+{
+    return pc_shm_frame(c, h, h->at, frame);
 }
 
 psync_err pc_shm_send(psync_client *c, psync_wire_hdr *h, const uint8_t *data, uint64_t len)

@@ -118,7 +118,7 @@ psync_err pc_send_chunks(psync_client *c, psync_wire_hdr *h, const uint8_t *data
 
 void pc_stage_drop(pc_stage *st)
 {
-    for (uint64_t k = 0; st->frames && k < st->n_chunks; k++)
+    for (uint64_t k = 0; st->frames && (st->hold || st->keep) && k < st->n_chunks; k++)
         if (st->have[k]) zmq_msg_close(&st->frames[k]);
     if (st->have) memset(st->have, 0, st->n_chunks);
     st->received = 0;
@@ -156,30 +156,48 @@ uint8_t *pc_buf_alloc(uint64_t len)
     return p;
 }
 
-/* Starts assembling a new stream (arrays and buffers reused). */
-static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t cb)
+/* The per-chunk arrays for n chunks (reused when they are big enough). */
+static bool pc_stage_arrays(pc_stage *st, uint64_t n)
 {
-    uint64_t n = (h->total + cb - 1) / cb;
-    pc_stage_drop(st);
-    if (st->cap_chunks < n) {
+    bool framed = st->hold || st->keep;
+    if (st->cap_chunks < n || (framed && !st->frames)) {
         free(st->have);
         free(st->frames);
         free(st->crcs);
         free(st->late);
         st->have = calloc(n, 1);
-        st->frames = st->hold ? calloc(n, sizeof *st->frames) : NULL;
-        st->crcs = st->hold ? calloc(n, sizeof *st->crcs) : NULL;
+        st->frames = framed ? calloc(n, sizeof *st->frames) : NULL;
+        st->crcs = framed ? calloc(n, sizeof *st->crcs) : NULL;
         st->late = st->hold ? calloc(n, 1) : NULL;
-        st->cap_chunks = st->have && (!st->hold || (st->frames && st->crcs && st->late)) ? n : 0;
+        bool ok = st->have && (!framed || (st->frames && st->crcs)) && (!st->hold || st->late);
+        st->cap_chunks = ok ? n : 0;
     }
-    if (!st->hold && st->cap < h->total) {
+    return st->cap_chunks >= n;
+}
+
+/* The assembled buffer and, unless hold or keep, its twin, pre-faulted. */
+static bool pc_stage_buffers(pc_stage *st, uint64_t total)
+{
+    if (st->hold) return true;
+    if (st->cap < total) {
         free(st->buf);
         free(st->twin);
-        st->buf = pc_buf_alloc(h->total);
-        st->twin = st->twin_wanted && st->buf ? pc_buf_alloc(h->total) : NULL;
-        st->cap = st->buf && (st->twin || !st->twin_wanted) ? h->total : 0;
+        st->twin = NULL;
+        st->buf = pc_buf_alloc(total);
+        st->cap = st->buf ? total : 0;
     }
-    if (st->cap_chunks < n || (!st->hold && !st->cap))
+    if (st->cap && st->twin_wanted && !st->keep && !st->twin) st->twin = pc_buf_alloc(st->cap);
+    return st->cap && (st->twin || !st->twin_wanted || st->keep);
+}
+
+/* Starts assembling a new stream (arrays and buffers reused); keep: see
+ * pc_stage.keep. */
+static psync_err pc_stage_begin(pc_stage *st, const psync_wire_hdr *h, uint64_t cb, bool keep)
+{
+    uint64_t n = (h->total + cb - 1) / cb;
+    pc_stage_drop(st);
+    st->keep = keep && st->twin_wanted && !st->hold;
+    if (!pc_stage_arrays(st, n) || !pc_stage_buffers(st, h->total))
         return psync_fail(PSYNC_ENOMEM, "staging of %llu bytes", (unsigned long long)h->total);
     st->n_chunks = n;
     st->total = h->total;
@@ -198,10 +216,11 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
     uint32_t crc = st->hold && late ? (uint32_t)h->crc
                    : st->hold       ? psync_wire_crc(src, n)
                                     : psync_wire_copy_crc(st->buf + h->offset, src, n);
-    if (st->twin) /* the second copy while the chunk is in cache */
+    if (st->twin && !st->keep) /* the second copy while the chunk is in cache */
         memcpy(st->twin + h->offset, src, n);
     if (crc != h->crc) {
         if (st->have[k] && !st->hold) {
+            if (st->keep) zmq_msg_close(&st->frames[k]);
             st->have[k] = 0; /* the copy overwrote it: this chunk must come again */
             st->received--;
         }
@@ -210,12 +229,12 @@ static psync_err pc_stage_store(pc_stage *st, const psync_wire_hdr *h, uint64_t 
         return psync_fail(PSYNC_EPROTO, "%s chunk at %llu: crc32 mismatch",
                           psync_wire_type_name(h->t), (unsigned long long)h->offset);
     }
-    if (st->hold) {
+    if (st->hold || st->keep) {
         if (st->have[k]) zmq_msg_close(&st->frames[k]);
         zmq_msg_init(&st->frames[k]);
         zmq_msg_move(&st->frames[k], frame);
         st->crcs[k] = crc;
-        st->late[k] = late;
+        if (st->hold) st->late[k] = late;
     }
     st->received += !st->have[k];
     st->have[k] = 1;
@@ -242,6 +261,6 @@ psync_err pc_stage_put(psync_client *c, pc_stage *st, const psync_wire_hdr *h, z
     if (!same && open && h->version < st->version)
         return psync_fail(PSYNC_ESTALE, "chunk of older version %llu",
                           (unsigned long long)h->version);
-    if (!same && (e = pc_stage_begin(st, h, cb))) return e;
+    if (!same && (e = pc_stage_begin(st, h, cb, c->shm))) return e;
     return pc_stage_store(st, h, h->offset / cb, frame, late);
 }
