@@ -1,7 +1,9 @@
 /* join_bench.c: hot join of a ~100 MB model from psyncd (a new client's
  * psync_client_join in a new process: hello, welcome, bootstrap of the
- * whole blob; then each right after a new merged version, as in a cluster
- * that trains; also repeated in this process) against a
+ * whole blob, through shared memory as for any joiner on psyncd's host;
+ * the same as frames only, as a joiner on another host gets it; then each
+ * right after a new merged version, as in a cluster that trains; also
+ * repeated in this process) against a
  * raw ZeroMQ transfer of the same bytes in 4 MiB chunks (zero-copy send,
  * receiver copies into a buffer), over the same transport, in one run. The
  * daemon is started here (--psyncd PATH) and given the model by an uploader
@@ -126,8 +128,8 @@ static double raw_measure(const char *ep, size_t len, int reps, int fresh)
 
 /* One hot join in a new process: this program again (exec, so the joiner
  * shares no memory with this one, as a worker started on a host does not),
- * run as `join_bench --join-child CONTROL BULK KEY SERVER_KEY BYTES FD`
- * ("-": no key); its time, or -1. */
+ * run as `join_bench --join-child CONTROL BULK KEY SERVER_KEY BYTES FD
+ * PATH` ("-": no key; PATH shm, or frames for o->no_shm); its time, or -1. */
 static double join_child(const psync_client_opts *o, uint64_t expect)
 {
     int fd[2];
@@ -142,7 +144,7 @@ static double join_child(const psync_client_opts *o, uint64_t expect)
         close(fd[0]);
         execl("/proc/self/exe", "join_bench", "--join-child", o->control, o->bulk,
               o->key_file ? o->key_file : "-", o->server_key ? o->server_key : "-", bytes, wfd,
-              (char *)NULL);
+              o->no_shm ? "frames" : "shm", (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
@@ -160,7 +162,8 @@ static int join_child_main(char **argv)
                            .bulk = argv[3],
                            .rank = -1,
                            .key_file = strcmp(argv[4], "-") ? argv[4] : NULL,
-                           .server_key = strcmp(argv[5], "-") ? argv[5] : NULL};
+                           .server_key = strcmp(argv[5], "-") ? argv[5] : NULL,
+                           .no_shm = !strcmp(argv[8], "frames")};
     double ms = -1;
     psync_log_set_level(PSYNC_LOG_WARN);
     psync_err err = join_once(&o, strtoull(argv[6], NULL, 10), &ms);
@@ -182,30 +185,56 @@ static psync_err join_advance(psync_client *up, psync_model *m)
     return err;
 }
 
-/* Uploads the model through one client, then times reps hot joins, each in
- * a new process, of an unchanged version (*med_new), then of a version
- * merged just before (*med_moved), then reps in this one (*med_same: every
- * join after the first reuses heap memory the previous one freed). */
-static psync_err join_measure(const psync_client_opts *o, psync_model *m, int reps, double *med_new,
-                              double *med_moved, double *med_same)
+/* Medians of hot joins (after one untimed) in a new process each. */
+typedef struct join_times {
+    double fresh;  /* of an unchanged version */
+    double frames; /* the same with shared memory declined (as from another host) */
+    double moved;  /* each of a version merged just before */
+    double same;   /* repeated in this process (the heap of the previous join reused) */
+} join_times;
+
+/* reps + 1 joins in new processes with o; their median after the first. */
+static psync_err join_children(const psync_client_opts *o, uint64_t bytes, int reps, double *med)
+{
+    double t[reps + 1];
+    for (int r = 0; r <= reps; r++)
+        if ((t[r] = join_child(o, bytes)) < 0)
+            return psync_fail(PSYNC_EIO, "a joining process failed");
+    *med = bench_median(t + 1, reps);
+    return PSYNC_OK;
+}
+
+/* Uploads the model through one client, then times the joins of
+ * join_times (frames only if o takes shared memory). */
+static psync_err join_measure(const psync_client_opts *o, psync_model *m, int reps, join_times *jt)
 {
     psync_client *up = NULL;
+    psync_client_opts frames = *o;
     double t[reps + 1];
+    frames.no_shm = true;
     psync_err err = psync_client_new(&up, o);
     if (!err) err = psync_client_join(up, &m, 60000);
-    for (int r = 0; !err && r <= reps; r++)
-        if ((t[r] = join_child(o, m->payload_len)) < 0)
-            err = psync_fail(PSYNC_EIO, "a joining process failed");
-    *med_new = err ? -1 : bench_median(t + 1, reps);
+    if (!err) err = join_children(o, m->payload_len, reps, &jt->fresh);
+    if (!err && !o->no_shm) err = join_children(&frames, m->payload_len, reps, &jt->frames);
     for (int r = 0; !err && r <= reps; r++)
         if (!(err = join_advance(up, m)) && (t[r] = join_child(o, m->payload_len)) < 0)
             err = psync_fail(PSYNC_EIO, "a joining process failed");
-    *med_moved = err ? -1 : bench_median(t + 1, reps);
+    jt->moved = err ? -1 : bench_median(t + 1, reps);
     for (int r = 0; !err && r <= reps; r++)
         err = join_once(o, m->payload_len, &t[r]);
     psync_client_destroy(&up);
-    *med_same = err ? -1 : bench_median(t + 1, reps);
+    jt->same = err ? -1 : bench_median(t + 1, reps);
     return err;
+}
+
+/* Prints join_TR[WHAT]/raw_zmq and .../raw_zmq_fresh_buffer for ms. */
+static void join_ratios(const char *tr, const char *what, double ms, double raw_ms, double fresh_ms)
+{
+    char name[96];
+    snprintf(name, sizeof name, "join_%s%s/raw_zmq", tr, what);
+    bench_ratio(name, ms > 0 && raw_ms > 0 ? ms / raw_ms : -1, "<=", 1.5);
+    snprintf(name, sizeof name, "join_%s%s/raw_zmq_fresh_buffer", tr, what);
+    bench_ratio(name, ms > 0 && fresh_ms > 0 ? ms / fresh_ms : -1, "<=", 1.5);
 }
 
 /* Runs both sides on one transport ("ipc" or "tcp") and prints them. */
@@ -214,7 +243,7 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     char control[256], bulk[256], raw[256], dir[] = "/tmp/psync-join-XXXXXX";
     int port = bench_tcp_ports(3);
     size_t len = 0;
-    double join_ms = -1, moved_ms = -1, same_ms = -1;
+    join_times jt = {-1, -1, -1, -1};
     if (strcmp(tr, "ipc") == 0 && !mkdtemp(dir)) return 1;
     if (strcmp(tr, "ipc") == 0) {
         snprintf(control, sizeof control, "ipc://%s/c.sock", dir);
@@ -227,8 +256,8 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
     }
     psync_client_opts o = {.control = control, .bulk = bulk, .rank = -1};
     pid_t pid = join_start_daemon(psyncd, control, bulk, NULL, NULL);
-    psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
-                            : join_measure(&o, m, reps, &join_ms, &moved_ms, &same_ms);
+    psync_err err =
+        pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd) : join_measure(&o, m, reps, &jt);
     join_stop_daemon(pid);
     if (err)
         fprintf(stderr, "join_bench: %s: %s: %s\n", tr, psync_strerror(err), psync_errdetail());
@@ -240,19 +269,16 @@ static int join_transport(const char *tr, const char *psyncd, psync_model *m, in
         unlink(raw + 6);
         rmdir(dir);
     }
-    printf("psync transport=%s join_ms=%.2f join_gbps=%.2f join_new_version_ms=%.2f "
-           "join_same_process_ms=%.2f\n",
-           tr, join_ms, join_ms > 0 ? (double)len / join_ms / 1e6 : 0.0, moved_ms, same_ms);
+    printf("psync transport=%s join_ms=%.2f join_gbps=%.2f join_frames_ms=%.2f "
+           "join_new_version_ms=%.2f join_same_process_ms=%.2f\n",
+           tr, jt.fresh, jt.fresh > 0 ? (double)len / jt.fresh / 1e6 : 0.0, jt.frames, jt.moved,
+           jt.same);
     printf("peer transport=%s raw_zmq_ms=%.2f raw_zmq_gbps=%.2f raw_zmq_fresh_buffer_ms=%.2f "
            "chunk_bytes=%zu\n",
            tr, raw_ms, raw_ms > 0 ? (double)len / raw_ms / 1e6 : 0.0, fresh_ms, JOIN_CHUNK);
-    char name[64];
-    snprintf(name, sizeof name, "join_%s/raw_zmq", tr);
-    bench_ratio(name, join_ms > 0 && raw_ms > 0 ? join_ms / raw_ms : -1, "<=", 1.5);
-    snprintf(name, sizeof name, "join_%s/raw_zmq_fresh_buffer", tr);
-    bench_ratio(name, join_ms > 0 && fresh_ms > 0 ? join_ms / fresh_ms : -1, "<=", 1.5);
-    snprintf(name, sizeof name, "join_%s_new_version/raw_zmq_fresh_buffer", tr);
-    bench_ratio(name, moved_ms > 0 && fresh_ms > 0 ? moved_ms / fresh_ms : -1, "<=", 1.5);
+    join_ratios(tr, "", jt.fresh, raw_ms, fresh_ms);
+    join_ratios(tr, "_frames", jt.frames, raw_ms, fresh_ms);
+    join_ratios(tr, "_new_version", jt.moved, raw_ms, fresh_ms);
     return err ? 1 : 0;
 }
 
@@ -281,7 +307,6 @@ static double join_tcp(const char *psyncd, psync_model *m, int reps, const char 
 {
     char control[64], bulk[64], key[300], allow[300], wkey[300], spub[300];
     int port = bench_tcp_ports(2);
-    double ms = -1, moved = -1, same = -1;
     snprintf(control, sizeof control, "tcp://127.0.0.1:%d", port);
     snprintf(bulk, sizeof bulk, "tcp://127.0.0.1:%d", port + 1);
     snprintf(key, sizeof key, "%s/server.key", dir);
@@ -292,15 +317,17 @@ static double join_tcp(const char *psyncd, psync_model *m, int reps, const char 
                            .bulk = bulk,
                            .rank = -1,
                            .key_file = curve ? wkey : NULL,
-                           .server_key = curve ? spub : NULL};
+                           .server_key = curve ? spub : NULL,
+                           .no_shm = true}; /* as from another host: every byte on the socket */
+    join_times jt = {-1, -1, -1, -1};
     pid_t pid = join_start_daemon(psyncd, control, bulk, curve ? key : NULL, allow);
-    psync_err err = pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd)
-                            : join_measure(&o, m, reps, &ms, &moved, &same);
+    psync_err err =
+        pid < 0 ? psync_fail(PSYNC_EIO, "cannot start %s", psyncd) : join_measure(&o, m, reps, &jt);
     join_stop_daemon(pid);
     if (err)
         fprintf(stderr, "join_bench: curve=%d: %s: %s\n", curve, psync_strerror(err),
                 psync_errdetail());
-    return err ? -1 : ms;
+    return err ? -1 : jt.fresh;
 }
 
 /* CURVE vs plain hot join over TCP, three alternating rounds of each. */
@@ -331,13 +358,15 @@ static int join_curve(const char *psyncd, psync_model *m, int reps)
 
 int main(int argc, char **argv)
 {
-    if (argc == 8 && !strcmp(argv[1], "--join-child")) return join_child_main(argv);
+    if (argc == 9 && !strcmp(argv[1], "--join-child")) return join_child_main(argv);
     if (bench_flag_set(argc, argv, "--help")) {
         printf("usage: join_bench [--size-mb MB(100)] [--reps N(5)] [--transport ipc|tcp|both]\n"
                "                  [--psyncd PATH] [--curve]\n"
                "--curve: TCP hot join with CURVE vs plain TCP (instead of the raw comparison)\n"
                "Each timed join runs in a new process: this program again, as\n"
-               "join_bench --join-child CONTROL BULK KEY SERVER_KEY BYTES FD (internal).\n");
+               "join_bench --join-child CONTROL BULK KEY SERVER_KEY BYTES FD shm|frames\n"
+               "(internal). Joins through shared memory (psyncd's host) and, as\n"
+               "join_frames_ms, with it declined (PSYNC_SHM=0: as from another host).\n");
         return 0;
     }
     uint64_t n = (uint64_t)(bench_flag_num(argc, argv, "--size-mb", 100) * 1e6 / 4);
