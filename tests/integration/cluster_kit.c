@@ -454,6 +454,22 @@ int kit_status_transport(const kit_daemon *d, const char *transport, uint32_t *c
     return rc;
 }
 
+static void kit_status_attach_count(const msgpack_object *root, void *arg)
+{
+    uint32_t *count = arg;
+    const msgpack_object *ms = kit_get(root, "members");
+    for (uint32_t i = 0; ms && ms->type == MSGPACK_OBJECT_ARRAY && i < ms->via.array.size; i++) {
+        const msgpack_object *a = kit_get(&ms->via.array.ptr[i], "attached");
+        *count += a && a->type == MSGPACK_OBJECT_BOOLEAN && a->via.boolean;
+    }
+}
+
+int kit_status_attached(const kit_daemon *d, uint32_t *count)
+{
+    *count = 0;
+    return kit_status_doc(d, kit_status_attach_count, count);
+}
+
 /* Writes one pair as base.key / base.pub (and base.pub again under allow/). */
 static int kit_key_write(const char *dir, const char *name, int allowed)
 {

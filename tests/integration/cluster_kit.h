@@ -111,6 +111,9 @@ int kit_status_u64(const kit_daemon *d, const char *key, uint64_t *value);
 /* How many members the STATUS document lists with this "transport"
  * ("shm" or "frames"); 0 on success. */
 int kit_status_transport(const kit_daemon *d, const char *transport, uint32_t *count);
+/* How many members the STATUS document lists as attached (their bulk
+ * connection seen: they take part in sync rounds from then on). */
+int kit_status_attached(const kit_daemon *d, uint32_t *count);
 
 /* Makes a fresh key directory from dir (a mkdtemp template, rewritten in
  * place): NAME.key and NAME.pub for each of the n names, and allow/ holding

@@ -271,7 +271,7 @@ static void test_tcp_same_host(void **state)
     kit_daemon d;
     psync_client *a, *b;
     psync_model *ma, *mb;
-    uint32_t n_shm = 0, n_frames = 0;
+    uint32_t n_shm = 0, n_frames = 0, n_attached = 0;
     uint64_t in0, shm0, in1, shm1;
     join_two_over(true, &d, flags, &a, &ma, &b, &mb);
     assert_int_equal(strncmp(d.bulk, "tcp://127.0.0.1:", 16), 0);
@@ -279,17 +279,20 @@ static void test_tcp_same_host(void **state)
     assert_int_equal(kit_status_u64(&d, "bytes_in", &in0), 0);
     assert_int_equal(kit_status_u64(&d, "shm_bytes_in", &shm0), 0);
     pid_t far = far_member_start(&d); /* it publishes as soon as it joined */
-    for (int i = 0; i < 500 && n_shm + n_frames < 3; i++) {
+    /* until it takes part in rounds (attached), else a and b may merge alone */
+    for (int i = 0; i < 500 && (n_shm + n_frames < 3 || n_attached < 3); i++) {
         assert_int_equal(kit_status_transport(&d, "shm", &n_shm), 0);
         assert_int_equal(kit_status_transport(&d, "frames", &n_frames), 0);
+        assert_int_equal(kit_status_attached(&d, &n_attached), 0);
         int st;
-        if (n_shm + n_frames < 3 && waitpid(far, &st, WNOHANG) == far) {
+        if (n_attached < 3 && waitpid(far, &st, WNOHANG) == far) {
             if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
                 skip(); /* no namespaces here: say so, do not pass */
             fail_msg("the far member exited (status %d) before it joined", st);
         }
         usleep(10000);
     }
+    assert_int_equal(n_attached, 3);
     assert_int_equal(n_shm, 2);
     assert_int_equal(n_frames, 1);
     kit_fill(ma, "w", 2.0f);
