@@ -15,7 +15,7 @@
 #include "error.h"
 #include "model.h"
 
-#define PSYNC_PROTO_VERSION 1
+#define PSYNC_PROTO_VERSION 2      /* 2: bootstrap_shm; docs/protocol.md */
 #define PSYNC_WIRE_MAX_HEADER 2048 /* bytes of an encoded header, hard cap */
 #define PSYNC_WIRE_MAX_KEYS 32     /* entries in a header map (unknown keys skipped) */
 #define PSYNC_WIRE_MAX_FRAMES 3    /* [routing id] header [payload] */

@@ -126,37 +126,37 @@ static void test_hostile_headers(void **state)
     unsigned char buf[4096];
     psync_wire_hdr h;
     size_t n;
-    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)2, "t", 's', "attach", "inc", 'u',
-                 (uint64_t)0, "m", 'u', (uint64_t)1);
+    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION - 1, "t", 's',
+                 "attach", "inc", 'u', (uint64_t)0, "m", 'u', (uint64_t)1);
     assert_int_equal(psync_wire_decode(buf, n, &h), PSYNC_EVERSION);
-    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)1, "t", 's', "bogus", "inc", 'u',
-                 (uint64_t)0, "m", 'u', (uint64_t)1);
+    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "bogus",
+                 "inc", 'u', (uint64_t)0, "m", 'u', (uint64_t)1);
     assert_int_equal(psync_wire_decode(buf, n, &h), PSYNC_EPROTO);
-    n = pack_raw(buf, sizeof buf, 3, "v", 'u', (uint64_t)1, "t", 's', "attach", "inc", 'u',
-                 (uint64_t)0);
+    n = pack_raw(buf, sizeof buf, 3, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "attach",
+                 "inc", 'u', (uint64_t)0);
     assert_int_equal(psync_wire_decode(buf, n, &h), PSYNC_EFORMAT); /* m missing */
     assert_non_null(strstr(psync_errdetail(), "'m'"));
-    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)1, "t", 's', "attach", "inc", 'u',
-                 (uint64_t)0, "m", 's', "one");
+    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "attach",
+                 "inc", 'u', (uint64_t)0, "m", 's', "one");
     assert_int_equal(psync_wire_decode(buf, n, &h), PSYNC_EFORMAT); /* wrong kind */
-    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)1, "t", 's', "attach", "inc", 'u',
-                 (uint64_t)0, "m", 'u', (uint64_t)0);
+    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "attach",
+                 "inc", 'u', (uint64_t)0, "m", 'u', (uint64_t)0);
     assert_int_equal(psync_wire_decode(buf, n, &h), PSYNC_ELIMIT); /* m below 1 */
-    n = pack_raw(buf, sizeof buf, 5, "v", 'u', (uint64_t)1, "t", 's', "attach", "inc", 'u',
-                 (uint64_t)0, "m", 'u', (uint64_t)1, "m", 'u', (uint64_t)2);
+    n = pack_raw(buf, sizeof buf, 5, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "attach",
+                 "inc", 'u', (uint64_t)0, "m", 'u', (uint64_t)1, "m", 'u', (uint64_t)2);
     assert_int_equal(psync_wire_decode(buf, n, &h), PSYNC_EFORMAT); /* duplicate */
-    n = pack_raw(buf, sizeof buf, 5, "v", 'u', (uint64_t)1, "t", 's', "attach", "inc", 'u',
-                 (uint64_t)0, "m", 'u', (uint64_t)5, "future", 'a');
+    n = pack_raw(buf, sizeof buf, 5, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "attach",
+                 "inc", 'u', (uint64_t)0, "m", 'u', (uint64_t)5, "future", 'a');
     assert_int_equal(psync_wire_decode(buf, n, &h), PSYNC_OK); /* unknown key skipped */
     assert_true(h.m == 5);
-    n = pack_raw(buf, sizeof buf, 5, "v", 'u', (uint64_t)1, "t", 's', "welcome", "inc", 'u',
-                 (uint64_t)0, "alpha", 'd', 2.0, "m", 'u', (uint64_t)1);
+    n = pack_raw(buf, sizeof buf, 5, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "welcome",
+                 "inc", 'u', (uint64_t)0, "alpha", 'd', 2.0, "m", 'u', (uint64_t)1);
     assert_int_not_equal(psync_wire_decode(buf, n, &h), PSYNC_OK);
     assert_int_equal(psync_wire_decode(buf, PSYNC_WIRE_MAX_HEADER + 1, &h), PSYNC_ELIMIT);
     assert_int_equal(psync_wire_decode("\x93\x01\x02\x03", 4, &h), PSYNC_EFORMAT); /* array */
     assert_int_equal(psync_wire_decode("\xdf\xff\xff\xff\xff", 5, &h), PSYNC_ELIMIT);
-    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)1, "t", 's', "attach", "inc", 'u',
-                 (uint64_t)0, "m", 'u', (uint64_t)1);
+    n = pack_raw(buf, sizeof buf, 4, "v", 'u', (uint64_t)PSYNC_PROTO_VERSION, "t", 's', "attach",
+                 "inc", 'u', (uint64_t)0, "m", 'u', (uint64_t)1);
     buf[n] = 0xc0;
     assert_int_equal(psync_wire_decode(buf, n + 1, &h), PSYNC_EFORMAT); /* trailing */
 }
