@@ -192,11 +192,13 @@ void pc_shm_offer(psync_client *c, const psync_wire_hdr *h);
 psync_err pc_shm_merged(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* BOOTSTRAP_SHM: the same for a bootstrap chunk, whose bytes lie at h->at
  * of the segment; its crc is checked in the copy into the blob (the
- * stage's), and a mismatch there declines shared memory too (the daemon
- * then sends the whole blob again as frames). */
+ * stage's), and a mismatch there declines shared memory too (the
+ * bootstrap then asks for the blob again, which comes as frames). */
 psync_err pc_shm_bootstrap(psync_client *c, const psync_wire_hdr *h, zmq_msg_t *frame);
 /* Stops using shared memory and tells the daemon, logging why: it sends
- * frames again, first the current version unless we hold it. */
+ * frames again, first the current version unless we hold it, and stops a
+ * bootstrap it was sending, which psync_client_bootstrap then asks for
+ * again (c->boot_again). */
 void pc_shm_decline(psync_client *c, const char *why);
 /* Writes data's chunks into the inbox (crc in the same pass) and sends
  * SNAPSHOT_SHM headers; PSYNC_ENOTFOUND if shared memory is not in use or

@@ -137,7 +137,7 @@ static void pc_on_merged_shm(psync_client *c, const psync_wire_hdr *h)
 /* A bootstrap chunk in psyncd's segment: the path of one that came as a
  * frame (copied into the blob, crc checked in that copy; the frame kept
  * as our recovery copy), and shared memory declined if it fails there
- * (the daemon then sends the whole blob as frames). */
+ * (the bootstrap then asks for the blob again: frames). */
 static void pc_on_bootstrap_shm(psync_client *c, const psync_wire_hdr *h)
 {
     zmq_msg_t frame;
