@@ -140,8 +140,8 @@ def run(src, build, tmp):
         pa, pb = shifted(payload, ranges, 1.0, 0.25), shifted(payload, ranges, -0.5, 0.0)
         a.publish(pa, layout, base=1, samples=100, gstep=1, seen=64, ostep=1)
         b.publish(pb, layout, base=1, samples=300, gstep=1, seen=64, ostep=1)
-        ha, ma = a.merged()
-        hb, mb = b.merged()
+        ha, ma = a.merged(2)
+        hb, mb = b.merged(2)
         want2 = expected_average(payload, [(100, pa), (300, pb)] if a.m < b.m
                                  else [(300, pb), (100, pa)], ranges)
         check(ha["version"] == 2 and hb["version"] == 2 and ma == mb,
@@ -188,8 +188,8 @@ def run(src, build, tmp):
         tp = bytes(msgpack.unpackb(trained, raw=False)["payload"])
         a.publish(tp, layout, base=2, samples=1, gstep=300, seen=19200, ostep=300)
         b.publish(tp, layout, base=2, samples=1, gstep=300, seen=19200, ostep=300)
-        h3, m3 = a.merged()
-        b.merged()
+        h3, m3 = a.merged(3)
+        b.merged(3)
         check(h3["version"] == 3 and max_diff(m3, tp, ranges) <= 1e-6,
               "version 3 is the 300-step model both published")
         want_acc = predict_accuracy(build, trained)

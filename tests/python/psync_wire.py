@@ -127,11 +127,11 @@ class Member:
             if not self._housekeep(hdr):
                 raise AssertionError("%s: unexpected %r" % (self.name, hdr))
 
-    def stream(self, t, timeout_ms=20000):
+    def stream(self, t, timeout_ms=20000, min_version=0):
         """Assembles one whole chunked stream of type t (bootstrap or
-        merged): checks each chunk's offset, length and crc; a chunk of
-        another version starts a new stream (the newer wins). Returns
-        (header of the last chunk, bytes)."""
+        merged) of a version >= min_version: checks each chunk's offset,
+        length and crc; a chunk of another version starts a new stream (the
+        newer wins). Returns (header of the last chunk, bytes)."""
         buf, have, ident = None, set(), None
         chunk = self.welcome["chunk_bytes"]
         while True:
@@ -149,7 +149,9 @@ class Member:
             buf[off:off + want] = payload
             have.add(off)
             if len(have) * chunk >= total:
-                return hdr, bytes(buf)
+                if hdr["version"] >= min_version:
+                    return hdr, bytes(buf)
+                ident = None  # an older version sent again: not the one awaited
 
     # -- the worker's side of the sequence ---------------------------------
     def hello(self, layout=0, model_bytes=0, rank=-1, held=0, held_inc=0, epoch=0):
@@ -181,8 +183,9 @@ class Member:
         self.send_chunks("snapshot", payload, layout=layout, base=base, samples=samples,
                          gstep=gstep, seen=seen, ostep=ostep)
 
-    def merged(self, timeout_ms=20000):
-        hdr, data = self.stream("merged", timeout_ms)
+    def merged(self, min_version, timeout_ms=20000):
+        """The next complete merged version >= min_version."""
+        hdr, data = self.stream("merged", timeout_ms, min_version)
         self.held = hdr["version"]
         self.heartbeat()  # tell the daemon at once
         return hdr, data
