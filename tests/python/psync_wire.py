@@ -48,7 +48,7 @@ class Member:
             s.setsockopt(zmq.ROUTING_ID, rid)
             s.setsockopt(zmq.LINGER, 0)
             s.connect(ep)
-        self.inc, self.m, self.welcome = 0, None, None
+        self.inc, self.m, self.welcome, self.held = 0, None, None, 0
         self.announced, self.errors, self.shm_declined = [], [], 0
         self.next_beat = 0.0
 
