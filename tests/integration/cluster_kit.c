@@ -365,9 +365,25 @@ static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
     return NULL;
 }
 
-/* Fetches the STATUS document and hands its root to fn; 0 on success. */
-static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *root, void *arg),
-                          void *arg)
+/* Says on stderr why a status probe got no document: nothing within the
+ * wait, or a one-frame reply (an error) where STATUS was due. */
+static void kit_status_miss(int polled, int err, zmq_msg_t *hdr)
+{
+    psync_wire_hdr h;
+    if (polled != 1)
+        fprintf(stderr, "kit_status: no reply in 3000 ms (zmq_poll %d: %s)\n", polled,
+                zmq_strerror(err));
+    else if (!psync_wire_decode(zmq_msg_data(hdr), zmq_msg_size(hdr), &h))
+        fprintf(stderr, "kit_status: status_req answered by '%s' %s: %s\n",
+                psync_wire_type_name(h.t), h.code, h.detail);
+    else
+        fprintf(stderr, "kit_status: undecodable reply of %zu bytes\n", zmq_msg_size(hdr));
+}
+
+/* One probe: a STATUS_REQ from a new peer; hands the document's root to
+ * fn. 0 on success. */
+static int kit_status_probe(const kit_daemon *d, void (*fn)(const msgpack_object *root, void *arg),
+                            void *arg)
 {
     /* A routing id of its own per probe, so back-to-back probes never
      * depend on psyncd handing an id over from the previous probe's
@@ -386,7 +402,8 @@ static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *
     zmq_msg_t hdr, doc;
     zmq_msg_init(&hdr);
     zmq_msg_init(&doc);
-    if (zmq_poll(&it, 1, 3000) == 1 && zmq_msg_recv(&hdr, s, 0) >= 0 && zmq_msg_more(&hdr) &&
+    int polled = zmq_poll(&it, 1, 3000), err = zmq_errno();
+    if (polled == 1 && zmq_msg_recv(&hdr, s, 0) >= 0 && zmq_msg_more(&hdr) &&
         zmq_msg_recv(&doc, s, 0) >= 0) {
         msgpack_unpacked up;
         msgpack_unpacked_init(&up);
@@ -396,11 +413,23 @@ static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *
             rc = 0;
         }
         msgpack_unpacked_destroy(&up);
+    } else {
+        kit_status_miss(polled, err, &hdr);
     }
     zmq_msg_close(&hdr);
     zmq_msg_close(&doc);
     kit_peer_close(&p);
     return rc;
+}
+
+/* Fetches the STATUS document and hands its root to fn; 0 on success. A
+ * probe that gets no document says why on stderr and is tried once more
+ * (one failed this way, once, under TSan in CI); the document's contents
+ * are still checked by the caller, exactly. */
+static int kit_status_doc(const kit_daemon *d, void (*fn)(const msgpack_object *root, void *arg),
+                          void *arg)
+{
+    return kit_status_probe(d, fn, arg) && kit_status_probe(d, fn, arg) ? -1 : 0;
 }
 
 typedef struct kit_query {
