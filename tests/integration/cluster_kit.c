@@ -366,7 +366,7 @@ static const msgpack_object *kit_get(const msgpack_object *map, const char *key)
 }
 
 /* Says on stderr why a status probe got no document: nothing within the
- * wait, or a one-frame reply (an error) where STATUS was due. */
+ * wait (or the poll failed), or a reply that is not STATUS's two frames. */
 static void kit_status_miss(int polled, int err, zmq_msg_t *hdr)
 {
     psync_wire_hdr h;
@@ -411,6 +411,9 @@ static int kit_status_probe(const kit_daemon *d, void (*fn)(const msgpack_object
             MSGPACK_UNPACK_SUCCESS) {
             fn(&up.data, arg);
             rc = 0;
+        } else {
+            fprintf(stderr, "kit_status: a STATUS document of %zu bytes that does not decode\n",
+                    zmq_msg_size(&doc));
         }
         msgpack_unpacked_destroy(&up);
     } else {
