@@ -74,25 +74,31 @@ def f32(payload, off, n):
     return np.frombuffer(payload, "<f4", n, off)
 
 
+def over_ranges(base, ranges, values):
+    """base's bytes with each merge range (off, n) replaced by the float32
+    array values(off, n)."""
+    out = bytearray(base)
+    for off, n in ranges:
+        out[off:off + 4 * n] = np.asarray(values(off, n), "<f4").tobytes()
+    return bytes(out)
+
+
 def expected_average(base, snaps, ranges):
     """sum_i (samples_i / total) * w_i in member order, in float32, on the
     merge ranges; base's bytes elsewhere."""
     total = sum(s for s, _ in snaps)
-    out = bytearray(base)
-    for off, n in ranges:
+
+    def average(off, n):
         acc = np.zeros(n, np.float32)
         for samples, payload in snaps:
             acc += np.float32(samples / total) * f32(payload, off, n)
-        out[off:off + 4 * n] = acc.tobytes()
-    return bytes(out)
+        return acc
+    return over_ranges(base, ranges, average)
 
 
 def shifted(payload, ranges, scale, shift):
-    out = bytearray(payload)
-    for off, n in ranges:
-        out[off:off + 4 * n] = (f32(payload, off, n) * np.float32(scale)
-                                + np.float32(shift)).astype("<f4").tobytes()
-    return bytes(out)
+    return over_ranges(payload, ranges,
+                       lambda off, n: f32(payload, off, n) * np.float32(scale) + np.float32(shift))
 
 
 def max_diff(a, b, ranges):
@@ -169,10 +175,8 @@ def weighted_round(sc, ranges):
           "A and B receive the same merged version 2")
     diff = max_diff(ma, expected_average(payload, inputs, ranges), ranges)
     check(diff <= 1e-6, "version 2 is the sample-weighted average (max diff %.2g)" % diff)
-    outside = bytearray(ma)
-    for off, n in ranges:
-        outside[off:off + 4 * n] = payload[off:off + 4 * n]
-    check(bytes(outside) == payload, "bytes outside the merge ranges keep the upload's values")
+    outside = over_ranges(ma, ranges, lambda off, n: f32(payload, off, n))
+    check(outside == payload, "bytes outside the merge ranges keep the upload's values")
     return pa
 
 
@@ -188,13 +192,8 @@ def refusals(sc, pa):
         check(False, "a wrong crc is refused")
     except psync_wire.Refused as e:
         check(e.code == "EPROTO" and e.ref == "snapshot", "a wrong crc gets EPROTO (%s)" % e)
-    old = sc.ctx.socket(zmq.DEALER)
-    old.setsockopt(zmq.LINGER, 0)
-    old.connect(sc.control)
-    old.send(msgpack.packb({"v": 1, "t": "status_req", "inc": 0}))
-    check(old.poll(5000), "a version-1 header is answered")
-    reply = msgpack.unpackb(old.recv_multipart()[0], raw=False)
-    old.close()
+    reply, _ = psync_wire.request(sc.ctx, sc.control,
+                                  msgpack.packb({"v": 1, "t": "status_req", "inc": 0}))
     check(reply["t"] == "error" and reply["code"] == "EVERSION",
           "a version-1 header gets EVERSION")
     st = psync_wire.status(sc.ctx, sc.control)

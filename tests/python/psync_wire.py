@@ -49,7 +49,7 @@ class Member:
             s.setsockopt(zmq.LINGER, 0)
             s.connect(ep)
         self.inc, self.m, self.welcome, self.held = 0, None, None, 0
-        self.announced, self.errors, self.shm_declined = [], [], 0
+        self.shm_declined = 0
         self.next_beat = 0.0
 
     def close(self):
@@ -97,10 +97,7 @@ class Member:
     def _housekeep(self, hdr):
         """Handles what may come at any time; returns True if it did."""
         t = hdr["t"]
-        if t == "heartbeat_ack":
-            return True
-        if t == "announce":
-            self.announced.append(hdr["version"])
+        if t in ("heartbeat_ack", "announce"):
             return True
         if t == "shm_offer":
             # The doc: answer sid 0 to keep frames (a bootstrap_req waits
@@ -122,7 +119,6 @@ class Member:
             if hdr["t"] in types:
                 return hdr, payload
             if hdr["t"] == "error":
-                self.errors.append(hdr)
                 raise Refused(hdr)
             if not self._housekeep(hdr):
                 raise AssertionError("%s: unexpected %r" % (self.name, hdr))
@@ -194,19 +190,25 @@ class Member:
         self.send(self.ctl, "leave", m=self.m, reason=reason)
 
 
-def status(ctx, control, timeout_ms=5000):
-    """The daemon's status document (status_req from a non-member)."""
+def request(ctx, control, header, timeout_ms=5000):
+    """Sends one header (encoded bytes) from a non-member DEALER and
+    returns the reply as (header, payload or None)."""
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     s.connect(control)
     try:
-        s.send(pack("status_req", 0, {}))
+        s.send(header)
         if not s.poll(timeout_ms):
-            raise TimeoutError("no status from %s" % control)
+            raise TimeoutError("no reply from %s" % control)
         frames = s.recv_multipart()
-        hdr = msgpack.unpackb(frames[0], raw=False)
-        if hdr["t"] != "status":
-            raise AssertionError("status_req answered with %r" % hdr)
-        return msgpack.unpackb(frames[1], raw=False, strict_map_key=False)
+        return msgpack.unpackb(frames[0], raw=False), (frames[1] if len(frames) > 1 else None)
     finally:
         s.close()
+
+
+def status(ctx, control, timeout_ms=5000):
+    """The daemon's status document (status_req from a non-member)."""
+    hdr, doc = request(ctx, control, pack("status_req", 0, {}), timeout_ms)
+    if hdr["t"] != "status":
+        raise AssertionError("status_req answered with %r" % hdr)
+    return msgpack.unpackb(doc, raw=False, strict_map_key=False)
